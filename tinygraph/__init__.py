@@ -1,0 +1,81 @@
+"""tinygraph: a computational-graph autodiff engine on numpy, for learning, teaching and building
+neural networks. One Node type serves scalars (micrograd-style) and tensors (numpy arrays)."""
+
+from __future__ import annotations
+
+from .engine import (
+    PRIMITIVES,
+    Node,
+    Primitive,
+    backward,
+    const,
+    current_scope,
+    detect_anomaly,
+    is_grad_enabled,
+    no_grad,
+    primitive,
+    scope,
+    toposort,
+    zero_grad,
+)
+from .errors import (
+    AnomalyError,
+    AxisError,
+    DTypeError,
+    GradcheckError,
+    GraphError,
+    IndexOutOfRange,
+    InputError,
+    LoadError,
+    ShapeError,
+    TinygraphError,
+)
+from .ops import (
+    abs,
+    add,
+    clip,
+    concat,
+    div,
+    dot,
+    exp,
+    getitem,
+    leaky_relu,
+    log,
+    log_sigmoid,
+    log_softmax,
+    logsumexp,
+    matmul,
+    max,
+    maximum,
+    mean,
+    min,
+    minimum,
+    mul,
+    neg,
+    pow,
+    relu,
+    reshape,
+    sigmoid,
+    softmax,
+    softplus,
+    sqrt,
+    stack,
+    sub,
+    sum,
+    tanh,
+    transpose,
+    where,
+)
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "PRIMITIVES", "Node", "Primitive", "backward", "const", "current_scope", "detect_anomaly",
+    "is_grad_enabled", "no_grad", "primitive", "scope", "toposort", "zero_grad",
+    "AnomalyError", "AxisError", "DTypeError", "GradcheckError", "GraphError", "IndexOutOfRange",
+    "InputError", "LoadError", "ShapeError", "TinygraphError",
+    "abs", "add", "clip", "concat", "div", "dot", "exp", "getitem", "leaky_relu", "log",
+    "log_sigmoid", "log_softmax", "logsumexp", "matmul", "max", "maximum", "mean", "min",
+    "minimum", "mul", "neg", "pow", "relu", "reshape", "sigmoid", "softmax", "softplus", "sqrt",
+    "stack", "sub", "sum", "tanh", "transpose", "where",
+]

@@ -1,0 +1,856 @@
+"""The engine core: the Node, primitives, and reverse-mode backward.
+
+A Node holds a Python float (scalar level) or a float ndarray of at least one dimension (tensor
+level). A primitive is a forward function plus one vector-Jacobian product (VJP) per input; the
+table of them lives in ops.py. This module knows nothing about any particular op: it applies
+primitives, undoes broadcasting, and walks the graph backwards in topological order, iteratively.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import sys
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager
+from typing import Any
+
+import numpy as np
+
+from .errors import AnomalyError, AxisError, DTypeError, GraphError, ShapeError
+
+Data = float | np.ndarray
+
+# Global modes. Plain module variables: they are read on every node creation, so no lookups
+# through objects or thread-locals on that path.
+_grad_enabled = True
+# Bumped whenever a node's .data is replaced; nodes record it at creation (see backward's check).
+_epoch = 0
+_scope: str | None = None
+_anomaly = False
+
+_PKG_DIR = os.path.dirname(os.path.abspath(__file__))
+_new = object.__new__
+
+
+class Primitive:
+    """An op with its forward and its vector-Jacobian products, one per input.
+
+    fwd(*xs, **attrs) computes the output with numpy (arrays, or floats via numpy scalars);
+    scalar(*xs, **attrs), if given, computes it for Python floats without numpy. vjps[i](g, out,
+    *xs, **attrs) returns the gradient for input i given the output's gradient g. A VJP may return
+    a gradient with the output's broadcast shape: the engine sums it back to the input's shape.
+    Variadic primitives (concat) give vjp(i, g, out, *xs, **attrs) instead of vjps.
+    """
+
+    __slots__ = ("name", "fwd", "scalar", "vjps", "vjp", "symbol", "builtin")
+
+    def __init__(
+        self,
+        name: str,
+        fwd: Callable[..., Any],
+        vjps: tuple[Callable[..., Any], ...] = (),
+        *,
+        scalar: Callable[..., Any] | None = None,
+        vjp: Callable[..., Any] | None = None,
+        symbol: str | None = None,
+        builtin: bool = False,
+    ) -> None:
+        if not vjps and vjp is None:
+            raise GraphError(f"primitive {name!r}: give vjps (one per input) or vjp")
+        self.name = name
+        self.fwd = fwd
+        self.scalar = scalar
+        self.vjps = tuple(vjps) if vjps else None
+        self.vjp = vjp
+        self.symbol = symbol or name
+        self.builtin = builtin
+
+    def __call__(self, *args: Any, **attrs: Any) -> Node:
+        return apply(self, *args, **attrs)
+
+    def __repr__(self) -> str:
+        return f"<primitive {self.name}>"
+
+
+PRIMITIVES: dict[str, Primitive] = {}
+
+
+def primitive(
+    name: str,
+    fwd: Callable[..., Any],
+    *vjps: Callable[..., Any],
+    scalar: Callable[..., Any] | None = None,
+    symbol: str | None = None,
+) -> Primitive:
+    """Define a new differentiable op from its forward and one VJP per input.
+
+    >>> cube = primitive("cube", lambda x: x**3, lambda g, out, x: g * 3 * x**2)
+    >>> y = cube(Node(2.0)); y.backward()
+
+    The engine checks what each VJP returns (shape, dtype) and names the op when it is wrong.
+    """
+    if name in PRIMITIVES and PRIMITIVES[name].builtin:
+        raise GraphError(f"primitive {name!r}: a built-in op already has this name")
+    prim = Primitive(name, fwd, vjps, scalar=scalar, symbol=symbol)
+    PRIMITIVES[name] = prim
+    return prim
+
+
+# ---------------------------------------------------------------------------------------------
+# Data validation
+# ---------------------------------------------------------------------------------------------
+
+
+def _bad_dtype(what: str, desc: str) -> DTypeError:
+    return DTypeError(
+        f"{what}: got {desc}; tinygraph holds floating-point data (a Python number, a list of "
+        "numbers, or a float32/float64 array). Convert it first, e.g. with .astype(np.float64)."
+    )
+
+
+def as_data(data: Any, what: str = "Node") -> Data:
+    """Turn a number, list or array into what a Node holds: a Python float or a float ndarray."""
+    t = type(data)
+    if t is float:
+        return data
+    if t is int:
+        return float(data)
+    if isinstance(data, np.ndarray):
+        kind = data.dtype.kind
+        if kind != "f" or data.dtype.itemsize not in (4, 8):
+            raise _bad_dtype(what, f"an array of dtype {data.dtype}")
+        if data.ndim == 0:
+            return float(data)
+        arr = np.array(data, copy=True)
+        arr.flags.writeable = False
+        return arr
+    if isinstance(data, np.generic):
+        if isinstance(data, np.floating):
+            return float(data)
+        raise _bad_dtype(what, f"a numpy {type(data).__name__}")
+    if isinstance(data, float):  # float subclasses
+        return float(data)
+    if isinstance(data, (list, tuple)):
+        try:
+            arr = np.array(data)
+        except ValueError as e:  # ragged lists
+            raise ShapeError(f"{what}: cannot make an array from this list ({e})") from None
+        if arr.dtype.kind in "iu" or (arr.dtype.kind == "f" and arr.size == 0):
+            arr = arr.astype(np.float64)
+        if arr.dtype.kind != "f":
+            raise _bad_dtype(what, f"a list that makes an array of dtype {arr.dtype}")
+        return as_data(arr, what)
+    name = "None" if data is None else type(data).__name__
+    raise _bad_dtype(what, f"a value of type {name}")
+
+
+def _shape(d: Data) -> tuple[int, ...]:
+    return () if type(d) is float else d.shape
+
+
+def _dtype(d: Data) -> str:
+    return "float" if type(d) is float else str(d.dtype)
+
+
+# ---------------------------------------------------------------------------------------------
+# The Node
+# ---------------------------------------------------------------------------------------------
+
+
+class Node:
+    """A value in the graph: a Python float or a float ndarray, with its gradient after backward.
+
+    Node(data, name=None, requires_grad=True). Numbers, lists and arrays mixed into operators are
+    wrapped as constants (requires_grad=False), for which no gradient work is done.
+    """
+
+    # Parents live in slots _a, _b (and _more for three or more) rather than in a tuple: one
+    # GC-tracked object per node instead of two halves the cyclic collector's work on big graphs.
+    __slots__ = ("_data", "grad", "name", "scope", "requires_grad", "_a", "_b", "_more", "_prim",
+                 "attrs", "_ctime", "_mtime", "_site")
+    # Make numpy defer to our reflected operators: array + node and np.float64 * node give a Node.
+    __array_ufunc__ = None
+
+    def __init__(self, data: Any, name: str | None = None, requires_grad: bool = True) -> None:
+        if isinstance(data, Node):
+            data = data.data
+        _init(self, as_data(data, f"Node({name!r})" if name else "Node"), None, (), None,
+              bool(requires_grad))
+        self.name = name
+
+    # --- data, with a modification time so that backward can spot a stale graph --------------
+    @property
+    def data(self) -> Data:
+        """The value: a Python float or a read-only float ndarray."""
+        return self._data
+
+    @data.setter
+    def data(self, value: Any) -> None:
+        global _epoch
+        new = as_data(value, f"{self.describe()}.data")
+        old = self._data
+        if type(old) is not float and _shape(new) != old.shape:
+            raise ShapeError(f"data: new value of shape {_shape(new)} for {self.describe()}")
+        if type(old) is float and type(new) is not float:
+            raise ShapeError(f"data: new value of shape {_shape(new)} for scalar {self.describe()}")
+        _epoch += 1
+        self._data = new
+        self._mtime = _epoch
+
+    @property
+    def parents(self) -> tuple[Node, ...]:
+        """The nodes this one was computed from, in operand order (empty for a leaf)."""
+        if self._more is not None:
+            return self._more
+        a = self._a
+        if a is None:
+            return ()
+        b = self._b
+        return (a,) if b is None else (a, b)
+
+    @parents.setter
+    def parents(self, ps: tuple[Node, ...]) -> None:
+        ps = tuple(ps)
+        if not all(isinstance(p, Node) for p in ps):
+            raise TypeError("parents: every parent must be a Node")
+        self._a = ps[0] if ps else None
+        self._b = ps[1] if len(ps) == 2 else None
+        self._more = ps if len(ps) > 2 else None
+
+    # --- descriptive ------------------------------------------------------------------------
+    @property
+    def op(self) -> str | None:
+        """The name of the op that made this node; None for a leaf."""
+        return None if self._prim is None else self._prim.name
+
+    @property
+    def primitive(self) -> Primitive | None:
+        """The primitive that made this node (None for a leaf)."""
+        return self._prim
+
+    @property
+    def shape(self) -> tuple[int, ...]:
+        return _shape(self.data)
+
+    @property
+    def ndim(self) -> int:
+        return 0 if type(self.data) is float else self.data.ndim
+
+    @property
+    def size(self) -> int:
+        return 1 if type(self.data) is float else self.data.size
+
+    @property
+    def dtype(self) -> np.dtype:
+        return np.dtype(np.float64) if type(self.data) is float else self.data.dtype
+
+    @property
+    def is_scalar(self) -> bool:
+        return type(self.data) is float
+
+    @property
+    def label(self) -> str | None:
+        """Scope-qualified name, e.g. 'L1.n2.w0'; None if the node has no name."""
+        if self.name is None:
+            return None
+        return f"{self.scope}.{self.name}" if self.scope else self.name
+
+    def describe(self) -> str:
+        """A short description for error messages: name, shape and dtype."""
+        if self.name is not None:
+            who = repr(self.label)
+        elif self._prim is not None:
+            who = f"the output of {self._prim.name}"
+        else:
+            who = "a constant" if not self.requires_grad else "an unnamed node"
+        if type(self.data) is float:
+            return f"{who} (scalar)"
+        return f"{who} (shape {self.data.shape}, {self.data.dtype})"
+
+    def __repr__(self) -> str:
+        parts = [f"data={_short(self.data)}"]
+        if self.grad is not None:
+            parts.append(f"grad={_short(self.grad)}")
+        if self.name is not None:
+            parts.append(f"name={self.label!r}")
+        if self._prim is not None:
+            parts.append(f"op={self._prim.name!r}")
+        if not self.requires_grad:
+            parts.append("requires_grad=False")
+        return f"Node({', '.join(parts)})"
+
+    def item(self) -> float:
+        """The value as a Python float (for a scalar or a one-element tensor)."""
+        if type(self.data) is float:
+            return self.data
+        if self.data.size != 1:
+            raise ShapeError(f"item: {self.describe()} has more than one element")
+        return float(self.data.reshape(()))
+
+    def numpy(self) -> np.ndarray:
+        """A writable copy of the data as an array."""
+        return np.array(self.data, dtype=self.dtype)
+
+    def __float__(self) -> float:
+        return self.item()
+
+    def __len__(self) -> int:
+        if type(self.data) is float:
+            raise TypeError(f"len() of a scalar node: {self.describe()}")
+        return len(self.data)
+
+    def __iter__(self) -> Iterator[Node]:
+        if type(self.data) is float:
+            raise TypeError(f"iteration over a scalar node: {self.describe()}")
+        return (self[i] for i in range(len(self.data)))
+
+    def __setitem__(self, key: Any, value: Any) -> None:
+        raise GraphError(
+            f"setitem: {self.describe()} cannot be written in place (backward may still need it); "
+            "build a new node instead, e.g. with where()"
+        )
+
+    # Comparisons give plain booleans/bool arrays (for masks and where()), not nodes. == and != keep
+    # identity semantics (and the default hash) so nodes can be dict keys.
+    def __lt__(self, other: Any) -> Any:
+        return self.data < _raw(other)
+
+    def __le__(self, other: Any) -> Any:
+        return self.data <= _raw(other)
+
+    def __gt__(self, other: Any) -> Any:
+        return self.data > _raw(other)
+
+    def __ge__(self, other: Any) -> Any:
+        return self.data >= _raw(other)
+
+
+    # --- graph ------------------------------------------------------------------------------
+    def detach(self) -> Node:
+        """A constant leaf with the same data, cut from the graph."""
+        n = Node.__new__(Node)
+        _init(n, self._data, None, (), None, False)
+        n.name = self.name
+        return n
+
+    def zero_grad(self) -> None:
+        """Forget this node's gradient."""
+        self.grad = None
+
+    def backward(self, grad: Any = None) -> None:
+        """Add d(self)/d(node) * grad into .grad of every node self depends on.
+
+        Each call adds its own pass into .grad (intermediates included), so calling it twice on the
+        same graph gives exactly twice the gradients. grad defaults to 1.0 for a scalar root.
+        """
+        backward(self, grad)
+
+
+def _raw(x: Any) -> Any:
+    return x.data if isinstance(x, Node) else x
+
+
+def _short(d: Data) -> str:
+    if type(d) is float:
+        return f"{d:.6g}"
+    if d.size <= 6:
+        return np.array2string(d, precision=4, separator=", ")
+    return f"<array {d.shape} {d.dtype}>"
+
+
+def _site() -> str:
+    """file:line of the first frame outside tinygraph's engine and ops (for anomaly reports)."""
+    f = sys._getframe(1)
+    while f is not None:
+        fn = f.f_code.co_filename
+        if os.path.dirname(os.path.abspath(fn)) != _PKG_DIR:
+            return f"{fn}:{f.f_lineno}"
+        f = f.f_back
+    return "<unknown>"
+
+
+def _init(n: Node, data: Data, prim: Primitive | None, parents: tuple, attrs: dict | None,
+          requires_grad: bool) -> None:
+    n._data = data
+    n.grad = None
+    n.name = None
+    n.scope = _scope
+    n.requires_grad = requires_grad
+    n.parents = parents
+    n._prim = prim
+    n.attrs = attrs
+    n._ctime = _epoch
+    n._mtime = 0
+    n._site = _site() if _anomaly else None
+
+
+_CONSTS: dict[float, Node] = {}
+
+
+def _number(x: Any, what: str) -> Node:
+    """A constant node for an operand that is not a node.
+
+    Python numbers are shared through a small cache: a chain like x*1.0001 + 0.0001 repeated 10^6
+    times then holds two constants instead of 2·10^6. Constants are immutable leaves, so sharing
+    them is invisible to gradients (zero is not cached: 0.0 and -0.0 compare equal).
+    """
+    t = type(x)
+    if (t is float or t is int) and x:
+        n = _CONSTS.get(x)
+        if n is None:
+            if len(_CONSTS) >= 4096:
+                _CONSTS.clear()
+            n = _CONSTS[x] = const(x, what)
+            n.scope = None
+        return n
+    return const(x, what)
+
+
+def const(x: Any, what: str = "constant") -> Node:
+    """Wrap a raw number or array as a constant leaf (no gradient)."""
+    n = _new(Node)
+    _init(n, as_data(x, what), None, (), None, False)
+    return n
+
+
+# ---------------------------------------------------------------------------------------------
+# Applying a primitive
+# ---------------------------------------------------------------------------------------------
+
+
+def _normalize(out: Any, prim: Primitive) -> Data:
+    """Op outputs: 0-d results become Python floats; arrays are locked read-only."""
+    if type(out) is np.ndarray:
+        if out.ndim == 0:
+            return float(out)
+        if out.dtype.kind != "f":
+            raise GraphError(f"{prim.name}: forward returned an array of dtype {out.dtype}, not float")
+        out.flags.writeable = False
+        return out
+    if type(out) is float:
+        return out
+    if isinstance(out, (np.floating, int, float)) and not isinstance(out, bool):
+        return float(out)
+    raise GraphError(f"{prim.name}: forward returned {type(out).__name__}, not a float or array")
+
+
+def _forward(prim: Primitive, xs: tuple, attrs: dict, nodes: tuple) -> Data:
+    scalar = prim.scalar
+    try:
+        if scalar is not None and all(type(x) is float for x in xs):
+            try:
+                return scalar(*xs, **attrs)
+            except (ArithmeticError, ValueError):
+                # Python floats raise where numpy returns inf/nan (1/0, log(0), exp(1000)): take
+                # numpy's answer so both levels agree.
+                xs = tuple(np.float64(x) for x in xs)
+        out = prim.fwd(*xs, **attrs)
+    except ShapeError:
+        raise
+    except ValueError as e:
+        if "broadcast" in str(e):
+            shapes = ", ".join(n.describe() for n in nodes)
+            raise ShapeError(f"{prim.name}: operands do not broadcast: {shapes}") from None
+        raise
+    return _normalize(out, prim)
+
+
+def apply(prim: Primitive, *args: Any, **attrs: Any) -> Node:
+    """Run a primitive on nodes (raw numbers and arrays become constants) and record it."""
+    nodes = tuple(a if isinstance(a, Node) else const(a, f"{prim.name}: operand {i + 1}")
+                  for i, a in enumerate(args))
+    xs = tuple(n._data for n in nodes)
+    out = _forward(prim, xs, attrs, nodes)
+    rg = _grad_enabled and any(n.requires_grad for n in nodes)
+    n = _new(Node)
+    if rg:
+        _init(n, out, prim, nodes, attrs or None, True)
+    else:
+        _init(n, out, None, (), None, False)
+    if _anomaly:
+        _check_forward(prim, xs, out, n)
+    return n
+
+
+def binary(prim: Primitive, a: Any, b: Any) -> Node:
+    """apply() for two operands, the hot path of scalar graphs (a + b, a * b)."""
+    if not isinstance(a, Node):
+        a = _number(a, f"{prim.name}: left operand")
+    if not isinstance(b, Node):
+        b = _number(b, f"{prim.name}: right operand")
+    x = a._data
+    y = b._data
+    if type(x) is float and type(y) is float:
+        try:
+            out = prim.scalar(x, y)
+        except (ArithmeticError, ValueError):
+            out = _forward(prim, (x, y), {}, (a, b))
+    else:
+        out = _forward(prim, (x, y), {}, (a, b))
+    n = _new(Node)
+    n._data = out
+    n.grad = None
+    n.name = None
+    n.scope = _scope
+    n.attrs = None
+    n._ctime = _epoch
+    n._mtime = 0
+    if _grad_enabled and (a.requires_grad or b.requires_grad):
+        n.requires_grad = True
+        n._a = a
+        n._b = b
+        n._more = None
+        n._prim = prim
+    else:
+        n.requires_grad = False
+        n._a = n._b = n._more = None
+        n._prim = None
+    if _anomaly:
+        n._site = _site()
+        _check_forward(prim, (x, y), out, n)
+    else:
+        n._site = None
+    return n
+
+
+def unary(prim: Primitive, a: Any) -> Node:
+    """apply() for one operand without attributes (tanh, exp, relu...)."""
+    if not isinstance(a, Node):
+        a = const(a, f"{prim.name}: operand")
+    x = a._data
+    if type(x) is float:
+        try:
+            out = prim.scalar(x)
+        except (ArithmeticError, ValueError):
+            out = _forward(prim, (x,), {}, (a,))
+    else:
+        out = _normalize(prim.fwd(x), prim)
+    n = _new(Node)
+    n._data = out
+    n.grad = None
+    n.name = None
+    n.scope = _scope
+    n.attrs = None
+    n._ctime = _epoch
+    n._mtime = 0
+    if _grad_enabled and a.requires_grad:
+        n.requires_grad = True
+        n._a = a
+        n._b = None
+        n._more = None
+        n._prim = prim
+    else:
+        n.requires_grad = False
+        n._a = n._b = n._more = None
+        n._prim = None
+    if _anomaly:
+        n._site = _site()
+        _check_forward(prim, (x,), out, n)
+    else:
+        n._site = None
+    return n
+
+
+# ---------------------------------------------------------------------------------------------
+# Backward
+# ---------------------------------------------------------------------------------------------
+
+
+def toposort(root: Node) -> list[Node]:
+    """Nodes that need a gradient and that root depends on, parents before children.
+
+    Iterative depth-first search (no recursion, so any depth works); deterministic, since parents
+    are an ordered tuple; each node appears once however many paths reach it. A cycle (possible
+    only by rewriting .parents by hand) raises GraphError instead of looping.
+    """
+    order: list[Node] = []
+    state: dict[Node, int] = {}  # 1: expanded, children pending; 2: done
+    stack = [root]
+    get = state.get
+    while stack:
+        node = stack[-1]
+        s = get(node)
+        if s is None:
+            state[node] = 1
+            # node.parents, inlined: this loop runs once per node
+            ps = node._more
+            if ps is None:
+                a = node._a
+                ps = () if a is None else (a,) if node._b is None else (a, node._b)
+            for p in ps:
+                if p.requires_grad:
+                    ps = get(p)
+                    if ps is None:
+                        stack.append(p)
+                    elif ps == 1:
+                        raise GraphError(
+                            f"backward: the graph has a cycle through {p.describe()} "
+                            f"(op {p.op}); were .parents changed by hand?"
+                        )
+        else:
+            stack.pop()
+            if s == 1:
+                state[node] = 2
+                order.append(node)
+    return order
+
+
+def _fit(gi: Any, p: Node, node: Node, i: int) -> Data:
+    """Check a VJP's result and sum broadcast axes away so it has p's shape and dtype.
+
+    This is the one place where broadcasting is undone.
+    """
+    pd = p._data
+    prim = node._prim
+    if not isinstance(gi, (np.ndarray, float, np.floating)) or isinstance(gi, bool):
+        raise GraphError(
+            f"{prim.name}: the gradient rule for input {i + 1} ({p.describe()}) returned "
+            f"{type(gi).__name__}, not a float or float array"
+        )
+    garr = np.asarray(gi)
+    if garr.dtype.kind != "f":
+        raise GraphError(
+            f"{prim.name}: the gradient rule for input {i + 1} ({p.describe()}) returned dtype "
+            f"{garr.dtype}, not a float dtype"
+        )
+    target = _shape(pd)
+    if garr.shape != target:
+        lead = garr.ndim - len(target)
+        ok = lead >= 0 and all(t == 1 or t == s for t, s in zip(target, garr.shape[lead:]))
+        if not ok:
+            raise GraphError(
+                f"{prim.name}: the gradient for input {i + 1} ({p.describe()}) has shape "
+                f"{garr.shape}, which does not reduce to the input's shape {target}"
+            )
+        axes = tuple(range(lead)) + tuple(
+            lead + k for k, t in enumerate(target) if t == 1 and garr.shape[lead + k] != 1
+        )
+        garr = garr.sum(axis=axes, keepdims=True) if axes else garr
+        garr = garr.reshape(target)
+    if type(pd) is float:
+        return float(garr)
+    if garr.dtype != pd.dtype:
+        garr = garr.astype(pd.dtype)
+    return garr
+
+
+def _root_grad(root: Node, grad: Any) -> Data:
+    if grad is None:
+        if type(root.data) is not float:
+            raise GraphError(
+                f"backward: the root {root.describe()} is not a scalar; pass grad= with its shape "
+                f"{root.shape} (e.g. np.ones({root.shape}))"
+            )
+        return 1.0
+    g = as_data(grad.data if isinstance(grad, Node) else grad, "backward: grad")
+    if _shape(g) != root.shape:
+        raise ShapeError(
+            f"backward: grad has shape {_shape(g)} but the root {root.describe()} has shape "
+            f"{root.shape}"
+        )
+    if type(g) is not float and g.dtype != root.data.dtype:
+        g = g.astype(root.data.dtype)
+    return g
+
+
+def backward(root: Node, grad: Any = None) -> None:
+    """Reverse pass from root; see Node.backward."""
+    if not isinstance(root, Node):
+        raise GraphError(f"backward: expected a Node, got {type(root).__name__}")
+    if not root.requires_grad:
+        raise GraphError(
+            f"backward: {root.describe()} does not require a gradient (a constant, a detached "
+            "node, or made under no_grad()), so nothing can flow back from it"
+        )
+    g0 = _root_grad(root, grad)
+    order = toposort(root)
+    cots: dict[Node, Any] = {root: g0}
+    anomaly = _anomaly
+    for node in reversed(order):
+        prim = node._prim
+        if prim is None:
+            continue
+        g = cots[node]
+        out = node._data
+        parents = node._more
+        if parents is None:  # node.parents, inlined: this loop runs once per node
+            a = node._a
+            b = node._b
+            if b is None:
+                parents = (a,)
+                xs = (a._data,)
+            else:
+                parents = (a, b)
+                xs = (a._data, b._data)
+        else:
+            xs = tuple([p._data for p in parents])
+        ctime = node._ctime
+        attrs = node.attrs
+        vjps = prim.vjps
+        i = -1
+        for p in parents:
+            i += 1
+            if p._mtime > ctime:
+                raise GraphError(
+                    f"backward: {p.describe()} was given new data after {prim.name} used it; "
+                    "this graph is stale. Run the forward pass again before backward()."
+                )
+            if not p.requires_grad:
+                continue
+            try:
+                if vjps is None:
+                    gi = prim.vjp(i, g, out, *xs, **(attrs or {}))
+                elif attrs is None:
+                    gi = vjps[i](g, out, *xs)
+                else:
+                    gi = vjps[i](g, out, *xs, **attrs)
+            except (ArithmeticError, ValueError):
+                gi = _rule_numpy(prim, i, g, out, xs, attrs)
+            if type(gi) is not float or type(p._data) is not float:
+                gi = _fit(gi, p, node, i)
+            if anomaly:
+                _check_backward(prim, node, i, p, g, gi)
+            prev = cots.get(p)
+            cots[p] = gi if prev is None else prev + gi
+    _store(order, cots)
+
+
+def _rule_numpy(prim: Primitive, i: int, g: Any, out: Any, xs: tuple, attrs: dict | None) -> Any:
+    """Redo a rule with numpy scalars: Python floats raise where numpy gives inf or nan."""
+    f64 = np.float64
+    g = f64(g) if type(g) is float else g
+    out = f64(out) if type(out) is float else out
+    xs = tuple(f64(x) if type(x) is float else x for x in xs)
+    if prim.vjps is None:
+        return prim.vjp(i, g, out, *xs, **(attrs or {}))
+    return prim.vjps[i](g, out, *xs, **(attrs or {}))
+
+
+def _store(order: list[Node], cots: dict[Node, Any]) -> None:
+    """Add this pass's gradients into .grad; arrays stored are never shared between nodes."""
+    owned: set[int] = set()
+    for node in order:
+        g = cots[node]
+        if type(g) is not float:
+            if g.base is not None or not g.flags.writeable or id(g) in owned:
+                g = g.copy()
+            owned.add(id(g))
+        old = node.grad
+        node.grad = g if old is None else old + g
+
+
+def zero_grad(*nodes: Node | Iterable[Node]) -> None:
+    """Set .grad to None on the given nodes (or iterables of nodes, e.g. model.parameters())."""
+    for n in nodes:
+        if isinstance(n, Node):
+            n.grad = None
+        else:
+            for m in n:
+                m.grad = None
+
+
+# ---------------------------------------------------------------------------------------------
+# Modes: no_grad, scope, detect_anomaly
+# ---------------------------------------------------------------------------------------------
+
+
+@contextmanager
+def no_grad() -> Iterator[None]:
+    """Inside this block, ops record no parents: results are constants."""
+    global _grad_enabled
+    prev = _grad_enabled
+    _grad_enabled = False
+    try:
+        yield
+    finally:
+        _grad_enabled = prev
+
+
+def is_grad_enabled() -> bool:
+    return _grad_enabled
+
+
+@contextmanager
+def scope(name: str) -> Iterator[str]:
+    """Stamp a scope path ('L1', then 'L1.n2' when nested) on every node created inside."""
+    global _scope
+    if not isinstance(name, str) or not name:
+        raise TypeError(f"scope: the name must be a non-empty string, got {name!r}")
+    prev = _scope
+    _scope = f"{prev}.{name}" if prev else name
+    try:
+        yield _scope
+    finally:
+        _scope = prev
+
+
+def current_scope() -> str | None:
+    return _scope
+
+
+@contextmanager
+def detect_anomaly() -> Iterator[None]:
+    """Raise AnomalyError at the first op whose inputs were finite and whose output or local
+    gradient was not, naming the op and the file:line that created the node."""
+    global _anomaly
+    prev = _anomaly
+    _anomaly = True
+    try:
+        with np.errstate(all="ignore"):
+            yield
+    finally:
+        _anomaly = prev
+
+
+def _nonfinite(d: Any) -> tuple[bool, bool]:
+    """(has NaN, has any non-finite) for a float or array."""
+    if isinstance(d, float):
+        return math.isnan(d), not math.isfinite(d)
+    a = np.asarray(d)
+    fin = np.isfinite(a).all()
+    return (not fin) and bool(np.isnan(a).any()), not fin
+
+
+def _check_forward(prim: Primitive, xs: tuple, out: Data, node: Node) -> None:
+    onan, obad = _nonfinite(out)
+    if not obad:
+        return
+    ins = [_nonfinite(x) for x in xs]
+    if (onan and not any(n for n, _ in ins)) or not any(b for _, b in ins):
+        ops = ", ".join(p.describe() for p in node.parents) or "its inputs"
+        raise AnomalyError(
+            f"{prim.name} produced {'NaN' if onan else 'Inf'} from {'finite' if not any(b for _, b in ins) else 'NaN-free'} "
+            f"inputs ({ops}); created at {node._site}"
+        )
+
+
+def _check_backward(prim: Primitive, node: Node, i: int, p: Node, g: Any, gi: Any) -> None:
+    gnan, gbad = _nonfinite(gi)
+    if not gbad:
+        return
+    innan, inbad = _nonfinite(g)
+    if (gnan and not innan) or not inbad:
+        raise AnomalyError(
+            f"backward of {prim.name}: the gradient for input {i + 1} ({p.describe()}) is "
+            f"{'NaN' if gnan else 'Inf'} although the incoming gradient was "
+            f"{'finite' if not inbad else 'NaN-free'}; the node was created at {node._site}"
+        )
+
+
+def check_axis(op: str, node: Node, axis: Any) -> tuple[int, ...] | None:
+    """Normalize an axis argument (int, tuple or None) against node's shape, naming the op."""
+    if axis is None:
+        return None
+    nd = node.ndim
+    axes = (axis,) if isinstance(axis, (int, np.integer)) else tuple(axis)
+    out = []
+    for a in axes:
+        if not isinstance(a, (int, np.integer)) or isinstance(a, bool):
+            raise AxisError(f"{op}: axis must be an int or tuple of ints, got {axis!r}")
+        if not -nd <= a < nd:
+            raise AxisError(f"{op}: axis {a} is out of range for {node.describe()}")
+        out.append(int(a) % nd)
+    if len(set(out)) != len(out):
+        raise AxisError(f"{op}: repeated axis in {axis!r}")
+    return tuple(out)

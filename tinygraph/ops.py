@@ -1,0 +1,561 @@
+"""The op table: every primitive with its forward and its VJPs side by side, then the composites.
+
+VJP rules are pure maths on (g, out, *inputs): they may return a gradient of the output's
+broadcast shape, and the engine sums it back to each input's shape. Each rule works on Python
+floats and on arrays alike. Composite ops at the bottom are built from primitives and carry no
+derivative code.
+
+Conventions at kinks (pinned in the tests): relu'(0) = 0, abs'(0) = 0, sqrt'(0) = inf; ties in
+max/min/maximum/minimum split the gradient equally; clip passes the gradient at its bounds; an
+all -inf row of logsumexp gets a zero gradient.
+"""
+
+from __future__ import annotations
+
+import builtins
+import math
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+
+from .engine import (
+    PRIMITIVES,
+    Node,
+    Primitive,
+    apply,
+    binary,
+    check_axis,
+    const,
+    unary,
+)
+from .errors import AxisError, DTypeError, IndexOutOfRange, ShapeError
+
+_INF = math.inf
+# This module defines ops named max, min, sum and abs; helpers use the builtins by these names.
+_bmax, _bmin, _babs = builtins.max, builtins.min, builtins.abs
+
+
+def _prim(name: str, fwd: Any, *vjps: Any, scalar: Any = None, symbol: str | None = None,
+          vjp: Any = None) -> Primitive:
+    p = Primitive(name, fwd, vjps, scalar=scalar, vjp=vjp, symbol=symbol, builtin=True)
+    PRIMITIVES[name] = p
+    return p
+
+
+def _spow(a: float, b: float) -> float:
+    r = a**b
+    return math.nan if type(r) is complex else r  # (-2.0) ** 0.5 is complex in Python
+
+
+def _pow(a: Any, b: Any) -> Any:
+    return _spow(a, b) if type(a) is float and type(b) is float else a**b
+
+
+def _sigmoid(x: Any) -> Any:
+    """Stable logistic function: never evaluates exp of a large positive number."""
+    if type(x) is float:
+        if x >= 0:
+            return 1.0 / (1.0 + math.exp(-x))
+        e = math.exp(x)
+        return e / (1.0 + e)
+    e = np.exp(-np.abs(x))
+    return np.where(x >= 0, 1.0 / (1.0 + e), e / (1.0 + e)).astype(x.dtype, copy=False)
+
+
+def _softplus(x: Any) -> Any:
+    """log(1 + e^x) = max(x, 0) + log1p(e^-|x|), finite for any finite x."""
+    if type(x) is float:
+        return _bmax(x, 0.0) + math.log1p(math.exp(-_babs(x)))
+    return np.maximum(x, 0) + np.log1p(np.exp(-np.abs(x)))
+
+
+def _xlogy(o: Any, a: Any) -> Any:
+    """o * log(a), taken as 0 where o == 0 (d a**b / db at a = 0)."""
+    if type(o) is float:
+        return 0.0 if o == 0 else o * math.log(a)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return np.where(o == 0, 0.0, o * np.log(a))
+
+
+def _tie(a: Any, b: Any) -> Any:
+    """1 where a wins, 1/2 where a and b tie, 0 where b wins."""
+    return (a > b) + 0.5 * (a == b)
+
+
+# ---------------------------------------------------------------------------------------------
+# Elementwise primitives: forward | VJP per input
+# ---------------------------------------------------------------------------------------------
+
+ADD = _prim("add", np.add,
+            lambda g, out, a, b: g,
+            lambda g, out, a, b: g,
+            scalar=float.__add__, symbol="+")
+SUB = _prim("sub", np.subtract,
+            lambda g, out, a, b: g,
+            lambda g, out, a, b: -g,
+            scalar=float.__sub__, symbol="−")
+MUL = _prim("mul", np.multiply,
+            lambda g, out, a, b: g * b,
+            lambda g, out, a, b: g * a,
+            scalar=float.__mul__, symbol="×")
+DIV = _prim("div", np.divide,
+            lambda g, out, a, b: g / b,
+            lambda g, out, a, b: -g * out / b,
+            scalar=lambda a, b: a / b, symbol="÷")
+POW = _prim("pow", np.power,
+            lambda g, out, a, b: g * b * _pow(a, b - 1),
+            lambda g, out, a, b: g * _xlogy(out, a),
+            scalar=_spow, symbol="^")
+MAXIMUM = _prim("maximum", np.maximum,
+                lambda g, out, a, b: g * _tie(a, b),
+                lambda g, out, a, b: g * _tie(b, a),
+                scalar=lambda a, b: a if a > b else b if b > a else a + 0.0 * b, symbol="max")
+MINIMUM = _prim("minimum", np.minimum,
+                lambda g, out, a, b: g * _tie(b, a),
+                lambda g, out, a, b: g * _tie(a, b),
+                scalar=lambda a, b: a if a < b else b if b < a else a + 0.0 * b, symbol="min")
+
+NEG = _prim("neg", np.negative, lambda g, out, x: -g, scalar=float.__neg__, symbol="−x")
+EXP = _prim("exp", np.exp, lambda g, out, x: g * out, scalar=math.exp, symbol="exp")
+LOG = _prim("log", np.log, lambda g, out, x: g / x, scalar=math.log, symbol="log")
+SQRT = _prim("sqrt", np.sqrt, lambda g, out, x: g * 0.5 / out, scalar=math.sqrt, symbol="√")
+ABS = _prim("abs", np.abs, lambda g, out, x: g * ((x > 0) * 1.0 - (x < 0)), scalar=_babs,
+            symbol="|x|")
+TANH = _prim("tanh", np.tanh, lambda g, out, x: g * (1.0 - out * out), scalar=math.tanh,
+             symbol="tanh")
+SIGMOID = _prim("sigmoid", _sigmoid, lambda g, out, x: g * out * (1.0 - out), scalar=_sigmoid,
+                symbol="σ")
+RELU = _prim("relu", lambda x: np.maximum(x, 0), lambda g, out, x: g * (x > 0),
+             scalar=lambda x: x if x > 0 else 0.0, symbol="ReLU")
+SOFTPLUS = _prim("softplus", _softplus, lambda g, out, x: g * _sigmoid(x), scalar=_softplus,
+                 symbol="softplus")
+LEAKY_RELU = _prim("leaky_relu",
+                   lambda x, alpha: np.where(x > 0, x, alpha * x).astype(x.dtype, copy=False),
+                   lambda g, out, x, alpha: g * ((x > 0) + alpha * (x <= 0)),
+                   scalar=lambda x, alpha: x if x > 0 else alpha * x, symbol="LReLU")
+CLIP = _prim("clip", lambda x, lo, hi: np.clip(x, lo, hi),
+             lambda g, out, x, lo, hi: g * ((x >= lo) & (x <= hi)),
+             scalar=lambda x, lo, hi: _bmin(_bmax(x, lo), hi), symbol="clip")
+WHERE = _prim("where", lambda a, b, cond: np.where(cond, a, b),
+              lambda g, out, a, b, cond: g * cond,
+              lambda g, out, a, b, cond: g * ~cond, symbol="where")
+
+
+# ---------------------------------------------------------------------------------------------
+# Reductions and shape primitives
+# ---------------------------------------------------------------------------------------------
+
+
+def _expand(g: Any, x: Any, axis: tuple[int, ...] | None, keepdims: bool) -> Any:
+    """Broadcast a reduction's gradient back over the reduced axes of x."""
+    if axis is not None and not keepdims:
+        g = np.expand_dims(g, axis)
+    return np.broadcast_to(g, np.shape(x))
+
+
+def _sum_fwd(x: Any, axis: Any, keepdims: bool) -> Any:
+    return np.sum(x, axis=axis, keepdims=keepdims)
+
+
+def _max_vjp(g: Any, out: Any, x: Any, axis: Any, keepdims: bool) -> Any:
+    o = _expand(out, x, axis, keepdims)
+    mask = x == o
+    count = np.sum(mask, axis=axis, keepdims=True)
+    return _expand(g, x, axis, keepdims) * mask / count
+
+
+def _lse_fwd(x: Any, axis: Any, keepdims: bool) -> Any:
+    m = np.max(x, axis=axis, keepdims=True)
+    m = np.where(np.isfinite(m), m, 0.0)  # all -inf (or +inf) rows: shift by 0, not by inf
+    with np.errstate(divide="ignore"):  # log(0) = -inf is the right answer for all -inf rows
+        r = np.log(np.sum(np.exp(x - m), axis=axis, keepdims=True)) + m
+    return r if keepdims or axis is None and np.ndim(x) == 0 else np.squeeze(r, axis=axis)
+
+
+def _lse_vjp(g: Any, out: Any, x: Any, axis: Any, keepdims: bool) -> Any:
+    o = _expand(out, x, axis, keepdims)
+    o = np.where(o == -_INF, _INF, o)  # exp(x - inf) = 0: all -inf rows get a zero gradient
+    return _expand(g, x, axis, keepdims) * np.exp(x - o)
+
+
+SUM = _prim("sum", _sum_fwd, lambda g, out, x, axis, keepdims: _expand(g, x, axis, keepdims),
+            symbol="Σ")
+MAX = _prim("max", lambda x, axis, keepdims: np.max(x, axis=axis, keepdims=keepdims), _max_vjp,
+            symbol="max")
+LOGSUMEXP = _prim("logsumexp", _lse_fwd, _lse_vjp, symbol="logsumexp")
+RESHAPE = _prim("reshape", lambda x, shape: np.reshape(x, shape),
+                lambda g, out, x, shape: np.reshape(g, np.shape(x)), symbol="reshape")
+TRANSPOSE = _prim("transpose", lambda x, axes: np.transpose(x, axes),
+                  lambda g, out, x, axes: np.transpose(
+                      g, None if axes is None else tuple(np.argsort(axes))),
+                  symbol="ᵀ")
+
+
+def _getitem_vjp(g: Any, out: Any, x: Any, index: Any) -> Any:
+    z = np.zeros_like(x)
+    if _is_basic(index):
+        z[index] = g
+    else:  # integer arrays may repeat an element: accumulate
+        np.add.at(z, index, g)
+    return z
+
+
+GETITEM = _prim("getitem", lambda x, index: x[index], _getitem_vjp, symbol="[]")
+
+
+def _concat_vjp(i: int, g: Any, out: Any, *xs: Any, axis: int, bounds: tuple[int, ...]) -> Any:
+    sl = [slice(None)] * g.ndim
+    sl[axis] = slice(bounds[i], bounds[i + 1])
+    return g[tuple(sl)]
+
+
+CONCAT = _prim("concat", lambda *xs, axis, bounds: np.concatenate(xs, axis=axis),
+               vjp=_concat_vjp, symbol="concat")
+
+
+def _matmul_vjp_a(g: Any, out: Any, a: Any, b: Any) -> Any:
+    if a.ndim == 2 and b.ndim == 2:
+        return g @ b.T
+    b2 = b[:, None] if b.ndim == 1 else b
+    g2 = np.expand_dims(g, -1) if b.ndim == 1 else g
+    g2 = np.expand_dims(g2, -2) if a.ndim == 1 else g2
+    ga = g2 @ np.swapaxes(b2, -1, -2)
+    return ga[..., 0, :] if a.ndim == 1 else ga
+
+
+def _matmul_vjp_b(g: Any, out: Any, a: Any, b: Any) -> Any:
+    if a.ndim == 2 and b.ndim == 2:
+        return a.T @ g
+    a2 = a[None, :] if a.ndim == 1 else a
+    g2 = np.expand_dims(g, -2) if a.ndim == 1 else g
+    g2 = np.expand_dims(g2, -1) if b.ndim == 1 else g2
+    gb = np.swapaxes(a2, -1, -2) @ g2
+    return gb[..., :, 0] if b.ndim == 1 else gb
+
+
+MATMUL = _prim("matmul", np.matmul, _matmul_vjp_a, _matmul_vjp_b, symbol="@")
+
+
+# ---------------------------------------------------------------------------------------------
+# The functional API: primitives with argument checks, then composites (no derivative code)
+# ---------------------------------------------------------------------------------------------
+
+
+def _node(x: Any, op: str) -> Node:
+    return x if isinstance(x, Node) else const(x, f"{op}: operand")
+
+
+def add(a: Any, b: Any) -> Node:
+    """a + b, broadcasting."""
+    return binary(ADD, a, b)
+
+
+def sub(a: Any, b: Any) -> Node:
+    """a - b, broadcasting."""
+    return binary(SUB, a, b)
+
+
+def mul(a: Any, b: Any) -> Node:
+    """a * b, broadcasting."""
+    return binary(MUL, a, b)
+
+
+def div(a: Any, b: Any) -> Node:
+    """a / b, broadcasting."""
+    return binary(DIV, a, b)
+
+
+def pow(a: Any, b: Any) -> Node:  # noqa: A001 - the op's name
+    """a ** b; b may be a number or a node (then d/db = a**b log a)."""
+    return binary(POW, a, b)
+
+
+def maximum(a: Any, b: Any) -> Node:
+    """Elementwise max; at a tie each side gets half the gradient."""
+    return binary(MAXIMUM, a, b)
+
+
+def minimum(a: Any, b: Any) -> Node:
+    """Elementwise min; at a tie each side gets half the gradient."""
+    return binary(MINIMUM, a, b)
+
+
+def neg(x: Any) -> Node:
+    """-x."""
+    return unary(NEG, x)
+
+
+def exp(x: Any) -> Node:
+    """e**x."""
+    return unary(EXP, x)
+
+
+def log(x: Any) -> Node:
+    """Natural logarithm."""
+    return unary(LOG, x)
+
+
+def sqrt(x: Any) -> Node:
+    """Square root; its derivative at 0 is inf."""
+    return unary(SQRT, x)
+
+
+def abs(x: Any) -> Node:  # noqa: A001
+    """|x|; derivative 0 at 0."""
+    return unary(ABS, x)
+
+
+def tanh(x: Any) -> Node:
+    """Hyperbolic tangent, (-1, 1), zero-centred."""
+    return unary(TANH, x)
+
+
+def sigmoid(x: Any) -> Node:
+    """σ(x) = 1 / (1 + e^-x), computed without overflow."""
+    return unary(SIGMOID, x)
+
+
+def relu(x: Any) -> Node:
+    """max(0, x); derivative 0 at 0."""
+    return unary(RELU, x)
+
+
+def softplus(x: Any) -> Node:
+    """log(1 + e^x), stable for any x."""
+    return unary(SOFTPLUS, x)
+
+
+def leaky_relu(x: Any, alpha: float = 0.01) -> Node:
+    """x for x > 0, alpha·x otherwise."""
+    return apply(LEAKY_RELU, x, alpha=float(alpha))
+
+
+def clip(x: Any, lo: float | None = None, hi: float | None = None) -> Node:
+    """Clamp to [lo, hi]; the gradient passes inside and at the bounds."""
+    lo = -_INF if lo is None else float(lo)
+    hi = _INF if hi is None else float(hi)
+    if lo > hi:
+        raise ValueError(f"clip: lo={lo} is greater than hi={hi}")
+    return apply(CLIP, x, lo=lo, hi=hi)
+
+
+def where(cond: Any, a: Any, b: Any) -> Node:
+    """a where cond is true, else b (cond: a bool array or bool; not differentiated)."""
+    c = np.asarray(cond.data if isinstance(cond, Node) else cond)
+    if c.dtype != bool:
+        raise DTypeError(f"where: the condition must be boolean, got dtype {c.dtype}")
+    return apply(WHERE, a, b, cond=c)
+
+
+def _reduce_args(op: str, x: Node, axis: Any) -> tuple[int, ...] | None:
+    if x.is_scalar and axis not in (None, (), 0, -1):
+        raise AxisError(f"{op}: axis {axis!r} is out of range for {x.describe()}")
+    return None if x.is_scalar else check_axis(op, x, axis)
+
+
+def sum(x: Any, axis: int | Sequence[int] | None = None, keepdims: bool = False) -> Node:  # noqa: A001
+    """Sum over axis (all axes by default)."""
+    x = _node(x, "sum")
+    if x.is_scalar:
+        return x
+    return apply(SUM, x, axis=_reduce_args("sum", x, axis), keepdims=bool(keepdims))
+
+
+def max(x: Any, axis: int | Sequence[int] | None = None, keepdims: bool = False) -> Node:  # noqa: A001
+    """Largest element over axis; tied maxima share the gradient equally."""
+    x = _node(x, "max")
+    if x.is_scalar:
+        return x
+    ax = _reduce_args("max", x, axis)
+    reduced = range(x.ndim) if ax is None else ax
+    if any(x.shape[a] == 0 for a in reduced):
+        raise AxisError(f"max: cannot reduce over an empty axis of {x.describe()}")
+    return apply(MAX, x, axis=ax, keepdims=bool(keepdims))
+
+
+def logsumexp(x: Any, axis: int | Sequence[int] | None = None, keepdims: bool = False) -> Node:
+    """log Σ exp(x) over axis, shifted by the max so it never overflows."""
+    x = _node(x, "logsumexp")
+    if x.is_scalar:
+        return x
+    return apply(LOGSUMEXP, x, axis=_reduce_args("logsumexp", x, axis), keepdims=bool(keepdims))
+
+
+def reshape(x: Any, *shape: Any) -> Node:
+    """Same elements, new shape (one entry may be -1)."""
+    x = _node(x, "reshape")
+    if len(shape) == 1 and isinstance(shape[0], (tuple, list)):
+        shape = tuple(shape[0])
+    try:
+        np.empty(x.shape, dtype=np.bool_).reshape(shape)
+    except (ValueError, TypeError):
+        raise ShapeError(
+            f"reshape: cannot reshape {x.describe()} ({x.size} elements) to {shape}"
+        ) from None
+    return apply(RESHAPE, x, shape=tuple(int(s) for s in shape))
+
+
+def transpose(x: Any, axes: Sequence[int] | None = None) -> Node:
+    """Permute axes (reverse them by default)."""
+    x = _node(x, "transpose")
+    if axes is not None:
+        axes = tuple(int(a) % _bmax(x.ndim, 1) if -x.ndim <= a < x.ndim else a for a in axes)
+        if sorted(axes) != list(range(x.ndim)):
+            raise AxisError(f"transpose: axes {axes} are not a permutation for {x.describe()}")
+    if x.is_scalar:
+        return x
+    return apply(TRANSPOSE, x, axes=axes)
+
+
+def _is_basic(index: Any) -> bool:
+    items = index if isinstance(index, tuple) else (index,)
+    return all(isinstance(i, (int, np.integer, slice)) or i is None or i is Ellipsis
+               for i in items)
+
+
+def getitem(x: Any, index: Any) -> Node:
+    """x[index] for ints, slices, None, Ellipsis and integer arrays."""
+    x = _node(x, "getitem")
+    if x.is_scalar:
+        raise IndexOutOfRange(f"getitem: {x.describe()} is a scalar and cannot be indexed")
+    if isinstance(index, Node):
+        index = index.data
+    if isinstance(index, list):
+        index = np.asarray(index)
+    items = index if isinstance(index, tuple) else (index,)
+    for i in items:
+        if isinstance(i, np.ndarray) and i.dtype.kind not in "iub":
+            raise DTypeError(f"getitem: index arrays must be integer or boolean, got {i.dtype}")
+    try:
+        x.data[index]
+    except IndexError as e:
+        raise IndexOutOfRange(f"getitem: index {index!r} for {x.describe()}: {e}") from None
+    return apply(GETITEM, x, index=index)
+
+
+def concat(xs: Sequence[Any], axis: int = 0) -> Node:
+    """Join nodes along an existing axis."""
+    nodes = [_node(x, "concat") for x in xs]
+    if not nodes:
+        raise ValueError("concat: needs at least one node")
+    for n in nodes:
+        if n.is_scalar:
+            raise ShapeError(f"concat: {n.describe()} has no axis to join along; use stack")
+    ax = check_axis("concat", nodes[0], axis)[0]
+    ref = nodes[0].shape
+    for n in nodes[1:]:
+        if n.ndim != len(ref) or any(s != r for k, (s, r) in enumerate(zip(n.shape, ref))
+                                     if k != ax):
+            shapes = ", ".join(m.describe() for m in nodes)
+            raise ShapeError(f"concat: shapes differ off axis {ax}: {shapes}")
+    bounds = tuple(np.cumsum([0] + [n.shape[ax] for n in nodes]).tolist())
+    return apply(CONCAT, *nodes, axis=ax, bounds=bounds)
+
+
+def matmul(a: Any, b: Any) -> Node:
+    """Matrix product: 1-D, 2-D and batched (numpy's rules)."""
+    a, b = _node(a, "matmul"), _node(b, "matmul")
+    if a.is_scalar or b.is_scalar:
+        raise ShapeError(f"matmul: operands must have at least one axis, got {a.describe()} "
+                         f"and {b.describe()}; use * for scalars")
+    ka = a.shape[-1]
+    kb = b.shape[0] if b.ndim == 1 else b.shape[-2]
+    if ka != kb:
+        raise ShapeError(f"matmul: inner dimensions differ: {a.describe()} and {b.describe()} "
+                         f"({ka} != {kb})")
+    return apply(MATMUL, a, b)
+
+
+# --- composites ------------------------------------------------------------------------------
+
+
+def mean(x: Any, axis: int | Sequence[int] | None = None, keepdims: bool = False) -> Node:
+    """Average over axis."""
+    x = _node(x, "mean")
+    ax = _reduce_args("mean", x, axis)
+    n = x.size if ax is None else int(np.prod([x.shape[a] for a in ax]))
+    if n == 0:
+        raise AxisError(f"mean: cannot average over an empty axis of {x.describe()}")
+    return sum(x, ax, keepdims) / n
+
+
+def min(x: Any, axis: int | Sequence[int] | None = None, keepdims: bool = False) -> Node:  # noqa: A001
+    """Smallest element over axis: -max(-x)."""
+    x = _node(x, "min")
+    if not x.is_scalar:
+        ax = _reduce_args("min", x, axis)
+        if any(x.shape[a] == 0 for a in (range(x.ndim) if ax is None else ax)):
+            raise AxisError(f"min: cannot reduce over an empty axis of {x.describe()}")
+    return -max(-x, axis, keepdims)
+
+
+def log_sigmoid(x: Any) -> Node:
+    """log σ(x) = -softplus(-x), finite for any finite x."""
+    return -softplus(-_node(x, "log_sigmoid"))
+
+
+def log_softmax(x: Any, axis: int = -1) -> Node:
+    """x - logsumexp(x) along axis."""
+    x = _node(x, "log_softmax")
+    return x - logsumexp(x, axis=axis, keepdims=True)
+
+
+def softmax(x: Any, axis: int = -1) -> Node:
+    """exp(log_softmax(x)): probabilities along axis, without overflow."""
+    return exp(log_softmax(x, axis))
+
+
+def stack(xs: Sequence[Any], axis: int = 0) -> Node:
+    """Join nodes along a new axis (scalar nodes stack into a vector)."""
+    nodes = [_node(x, "stack") for x in xs]
+    if not nodes:
+        raise ValueError("stack: needs at least one node")
+    shape = nodes[0].shape
+    for n in nodes:
+        if n.shape != shape:
+            raise ShapeError("stack: shapes differ: " + ", ".join(m.describe() for m in nodes))
+    nd = len(shape) + 1
+    if not -nd <= axis < nd:
+        raise AxisError(f"stack: axis {axis} is out of range for {nd}-d result")
+    ax = axis % nd
+    new = shape[:ax] + (1,) + shape[ax:]
+    return concat([reshape(n, new) for n in nodes], axis=ax)
+
+
+def dot(a: Any, b: Any) -> Node:
+    """Sum of a * b (the weighted sum of a neuron)."""
+    return sum(mul(a, b))
+
+
+# ---------------------------------------------------------------------------------------------
+# Operators on Node
+# ---------------------------------------------------------------------------------------------
+
+
+def _attach() -> None:
+    N = Node
+    N.__add__ = lambda a, b: binary(ADD, a, b)
+    N.__radd__ = lambda a, b: binary(ADD, b, a)
+    N.__sub__ = lambda a, b: binary(SUB, a, b)
+    N.__rsub__ = lambda a, b: binary(SUB, b, a)
+    N.__mul__ = lambda a, b: binary(MUL, a, b)
+    N.__rmul__ = lambda a, b: binary(MUL, b, a)
+    N.__truediv__ = lambda a, b: binary(DIV, a, b)
+    N.__rtruediv__ = lambda a, b: binary(DIV, b, a)
+    N.__pow__ = lambda a, b: binary(POW, a, b)
+    N.__rpow__ = lambda a, b: binary(POW, b, a)
+    N.__matmul__ = matmul
+    N.__rmatmul__ = lambda a, b: matmul(b, a)
+    N.__neg__ = lambda a: unary(NEG, a)
+    N.__pos__ = lambda a: a
+    N.__abs__ = abs
+    N.__getitem__ = getitem
+    N.T = property(lambda a: transpose(a))
+    for f in (add, sub, mul, div, pow, maximum, minimum, exp, log, sqrt, abs, tanh, sigmoid, relu,
+              softplus, leaky_relu, clip, sum, max, min, mean, logsumexp, reshape, transpose,
+              log_sigmoid, log_softmax, softmax, matmul, dot):
+        setattr(N, f.__name__, f)
+
+
+_attach()
