@@ -596,6 +596,50 @@ def toposort(root: Node) -> list[Node]:
     return order
 
 
+def walk(root: Node) -> list[Node]:
+    """Every node root depends on (constants and inputs included), parents before children.
+
+    The one traversal the diagrams and diagnostics use: iterative and deterministic, each node once.
+    """
+    order: list[Node] = []
+    seen: set[Node] = set()
+    stack: list[tuple[Node, bool]] = [(root, False)]
+    while stack:
+        node, done = stack.pop()
+        if done:
+            order.append(node)
+            continue
+        if node in seen:
+            continue
+        seen.add(node)
+        stack.append((node, True))
+        for p in reversed(node.parents):
+            if p not in seen:
+                stack.append((p, False))
+    return order
+
+
+def vjp_message(node: Node, i: int, g: Any = None) -> Data:
+    """The gradient that flows from node back to its i-th parent: (d node / d parent) · g.
+
+    g defaults to node.grad. This is the quantity the diagrams draw on each edge; summed over a
+    parent's children it is the parent's gradient.
+    """
+    prim = node._prim
+    if prim is None:
+        raise GraphError(f"vjp_message: {node.describe()} is a leaf and has no parents")
+    g = node.grad if g is None else g
+    if g is None:
+        raise GraphError(f"vjp_message: {node.describe()} has no gradient; call backward() first")
+    parents = node.parents
+    if not 0 <= i < len(parents):
+        raise IndexError(f"vjp_message: {node.describe()} has {len(parents)} parents, not {i + 1}")
+    xs = tuple(p._data for p in parents)
+    with np.errstate(all="ignore"):
+        gi = _rule_numpy(prim, i, g, node._data, xs, node.attrs)
+    return _fit(gi, parents[i], node, i)
+
+
 def _fit(gi: Any, p: Node, node: Node, i: int) -> Data:
     """Check a VJP's result and sum broadcast axes away so it has p's shape and dtype.
 
