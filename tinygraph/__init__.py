@@ -81,3 +81,9 @@ __all__ = [
     "minimum", "mul", "neg", "pow", "relu", "reshape", "sigmoid", "softmax", "softplus", "sqrt",
     "stack", "sub", "sum", "tanh", "transpose", "where",
 ]
+
+# Modules, losses, optimizers, data, diagnostics and save/load, all built on the ops above.
+from . import data, diagnostics, losses, nn, optim  # noqa: E402
+from .io import load, save  # noqa: E402
+
+__all__ += ["data", "diagnostics", "losses", "nn", "optim", "load", "save"]

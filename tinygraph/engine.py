@@ -710,6 +710,7 @@ def backward(root: Node, grad: Any = None) -> None:
     g0 = _root_grad(root, grad)
     order = toposort(root)
     cots: dict[Node, Any] = {root: g0}
+    owned: set[Node] = set()  # nodes whose cotangent array was made by this pass's own sums
     anomaly = _anomaly
     for node in reversed(order):
         prim = node._prim
@@ -732,6 +733,7 @@ def backward(root: Node, grad: Any = None) -> None:
         ctime = node._ctime
         attrs = node.attrs
         vjps = prim.vjps
+        builtin = prim.builtin
         i = -1
         for p in parents:
             i += 1
@@ -756,7 +758,22 @@ def backward(root: Node, grad: Any = None) -> None:
             if anomaly:
                 _check_backward(prim, node, i, p, g, gi)
             prev = cots.get(p)
-            cots[p] = gi if prev is None else prev + gi
+            if prev is None:
+                cots[p] = gi
+                # A built-in rule's writable array that is neither a view nor g itself is fresh
+                # (matmul, mul, ...): later terms can go into it in place.
+                if (builtin and type(gi) is np.ndarray and gi.base is None and gi is not g
+                        and gi.flags.writeable):
+                    owned.add(p)
+            elif type(prev) is float:
+                cots[p] = prev + gi
+            elif p in owned:
+                prev += gi
+            else:
+                # The first sum gives an array only this pass holds; later terms go into it in
+                # place. (A VJP's own result may be shared: add passes g on to both parents.)
+                cots[p] = prev + gi
+                owned.add(p)
     _store(order, cots)
 
 
@@ -792,6 +809,30 @@ def zero_grad(*nodes: Node | Iterable[Node]) -> None:
         else:
             for m in n:
                 m.grad = None
+
+
+def replace_data(node: Node, new: Any) -> None:
+    """Set node.data to a freshly computed value, taking ownership of it instead of copying it.
+
+    For optimizers (p.data - lr * p.grad is a new array nobody else holds): an array of the node's
+    shape and dtype that owns its memory is locked read-only and kept as is. Anything else goes
+    through the .data setter (checked and copied). Either way, graphs that used the old value
+    become stale, exactly as with the setter.
+    """
+    global _epoch
+    old = node._data
+    if (type(new) is np.ndarray and type(old) is np.ndarray and new.base is None
+            and new.dtype == old.dtype and new.shape == old.shape):
+        new.flags.writeable = False
+        _epoch += 1
+        node._data = new
+        node._mtime = _epoch
+    elif type(new) is float and type(old) is float:
+        _epoch += 1
+        node._data = new
+        node._mtime = _epoch
+    else:
+        node.data = new
 
 
 # ---------------------------------------------------------------------------------------------

@@ -149,7 +149,9 @@ WHERE = _prim("where", lambda a, b, cond: np.where(cond, a, b),
 
 def _expand(g: Any, x: Any, axis: tuple[int, ...] | None, keepdims: bool) -> Any:
     """Broadcast a reduction's gradient back over the reduced axes of x."""
-    if axis is not None and not keepdims:
+    if type(g) is float:  # a full reduction's gradient: keep x's dtype (float32 stays float32)
+        g = np.array(g, dtype=x.dtype)
+    elif axis is not None and not keepdims:
         g = np.expand_dims(g, axis)
     return np.broadcast_to(g, np.shape(x))
 

@@ -1,0 +1,240 @@
+"""Health of a network on data: dead ReLU units, saturated sigmoid/tanh units, gradient flow.
+
+Layers and activations are found in the graph through the public Node API: walk(), node.op
+("relu", "leaky_relu", "sigmoid", "tanh"), node.scope ("L1" for a Linear layer, "L1.n2" for a
+scalar neuron) and node.name ("z" for pre-activations). A tensor layer's units are the columns of
+its activation; a scalar neuron is one unit, seen once per sample. Thresholds are those of
+tinygraph.thresholds (the diagrams use the same): σ'(z) < 0.01 (|z| > 4.6), 1 - tanh² < 0.01.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Sequence
+from dataclasses import asdict, dataclass
+from typing import Any
+
+import numpy as np
+
+from .engine import Node, walk
+from .errors import InputError
+from .nn import Module, iter_modules
+from .thresholds import DEFAULT, Thresholds
+
+ACTIVATION_OPS = ("relu", "leaky_relu", "sigmoid", "tanh")
+_LAYER = re.compile(r"^L\d+$")
+
+
+@dataclass
+class LayerDiagnostics:
+    """One layer's figures; counts are units, fractions are of (unit, sample) activations."""
+
+    layer: str
+    activation: str | None = None  # op of its activation nodes, None for a linear layer
+    units: int = 0
+    samples: int = 0
+    dead: int = 0  # ReLU units whose input was <= 0 on every sample
+    inactive_fraction: float = 0.0  # ReLU-family activations with z <= 0
+    saturated: int = 0  # sigmoid/tanh units saturated on every sample
+    saturated_fraction: float = 0.0  # sigmoid/tanh activations in the saturated regime
+    grad_params: float | None = None  # mean |dL/dθ| over the layer's parameters
+    grad_preact: float | None = None  # mean |dL/dz| over its pre-activations
+
+    @property
+    def dead_fraction(self) -> float:
+        """Fraction of the layer's units that are dead."""
+        return self.dead / self.units if self.units else 0.0
+
+    @property
+    def saturated_units_fraction(self) -> float:
+        """Fraction of the layer's units saturated on every sample."""
+        return self.saturated / self.units if self.units else 0.0
+
+
+@dataclass
+class Report:
+    """Diagnostics of every layer, in order; str() gives a table."""
+
+    layers: list[LayerDiagnostics]
+
+    def __getitem__(self, layer: str) -> LayerDiagnostics:
+        for d in self.layers:
+            if d.layer == layer:
+                return d
+        raise KeyError(f"diagnostics: no layer {layer!r}; have {[d.layer for d in self.layers]}")
+
+    def to_dicts(self) -> list[dict[str, Any]]:
+        """The report as plain data (one dict per layer)."""
+        return [asdict(d) | {"dead_fraction": d.dead_fraction,
+                             "saturated_units_fraction": d.saturated_units_fraction}
+                for d in self.layers]
+
+    def table(self) -> str:
+        """A fixed-width text table, one row per layer."""
+        def g(v: float | None) -> str:
+            return "-" if v is None else f"{v:.2e}"
+
+        head = ("layer", "act", "units", "dead", "inactive", "saturated", "sat. acts",
+                "mean|dL/dθ|", "mean|dL/dz|")
+        rows = [head]
+        for d in self.layers:
+            relu = d.activation in ("relu", "leaky_relu")
+            squash = d.activation in ("sigmoid", "tanh")
+            rows.append((
+                d.layer, d.activation or "linear", str(d.units),
+                f"{d.dead} ({d.dead_fraction:.0%})" if d.activation == "relu" else "-",
+                f"{d.inactive_fraction:.0%}" if relu else "-",
+                f"{d.saturated} ({d.saturated_units_fraction:.0%})" if squash else "-",
+                f"{d.saturated_fraction:.0%}" if squash else "-",
+                g(d.grad_params), g(d.grad_preact),
+            ))
+        widths = [max(len(r[i]) for r in rows) for i in range(len(head))]
+        lines = ("  ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)) for r in rows)
+        return "\n".join(line.rstrip() for line in lines)
+
+    def __str__(self) -> str:
+        return self.table()
+
+
+def _layer_of(scope: str | None) -> str | None:
+    """The layer a node belongs to: the first scope component like 'L3' (else the first one)."""
+    if not scope:
+        return None
+    parts = scope.split(".")
+    for p in parts:
+        if _LAYER.match(p):
+            return p
+    return parts[0]
+
+
+def _roots(outputs: Node | Sequence[Node]) -> list[Node]:
+    if isinstance(outputs, Node):
+        return [outputs]
+    roots = list(outputs)
+    if not all(isinstance(r, Node) for r in roots):
+        raise InputError("diagnostics: expected a node or a list of nodes")
+    return roots
+
+
+def _nodes(outputs: Node | Sequence[Node]) -> list[Node]:
+    """Every node the outputs depend on, each once, in topological order."""
+    seen: set[Node] = set()
+    out: list[Node] = []
+    for r in _roots(outputs):
+        for n in walk(r):
+            if n not in seen:
+                seen.add(n)
+                out.append(n)
+    return out
+
+
+def _unit_values(nodes: list[Node]) -> dict[str, dict[Any, list[np.ndarray]]]:
+    """layer -> unit -> activation outputs seen (one array per node; samples along axis 0)."""
+    found: dict[str, dict[Any, list[np.ndarray]]] = {}
+    for n in nodes:
+        layer = _layer_of(n.scope)
+        if n.op not in ACTIVATION_OPS or layer is None:  # unscoped: a loss's relu, not a layer's
+            continue
+        units = found.setdefault(layer, {})
+        if n.is_scalar:  # a scalar neuron: the unit is its scope, one value per sample
+            units.setdefault((n.op, n.scope), []).append(np.array([n.data]))
+        else:  # a tensor layer: one unit per column, samples along the first axis if batched
+            a = n.data.reshape(1, -1) if n.ndim == 1 else n.data.reshape(-1, n.shape[-1])
+            for j in range(a.shape[1]):
+                units.setdefault((n.op, j), []).append(a[:, j])
+    return found
+
+
+def activation_stats(outputs: Node | Sequence[Node],
+                     thresholds: Thresholds = DEFAULT) -> dict[str, LayerDiagnostics]:
+    """Dead and saturated units per layer, from the graph(s) that computed outputs."""
+    stats: dict[str, LayerDiagnostics] = {}
+    for layer, units in _unit_values(_nodes(outputs)).items():
+        d = stats[layer] = LayerDiagnostics(layer)
+        acts = set()
+        total = inactive = sat = 0
+        for (op, _), vals in units.items():
+            v = np.concatenate(vals)
+            acts.add(op)
+            d.units += 1
+            total += v.size
+            d.samples = max(d.samples, v.size)
+            if op in ("relu", "leaky_relu"):
+                off = v <= 0  # relu's output is 0 exactly when z <= 0; leaky's is <= 0 then too
+                inactive += int(off.sum())
+                d.dead += int(op == "relu" and off.all())
+            else:
+                deriv = v * (1 - v) if op == "sigmoid" else 1 - v * v
+                limit = (thresholds.sigmoid_saturated if op == "sigmoid"
+                         else thresholds.tanh_saturated)
+                flat = deriv < limit
+                sat += int(flat.sum())
+                d.saturated += int(flat.all())
+        d.activation = "/".join(sorted(acts))
+        d.inactive_fraction = inactive / total if total else 0.0
+        d.saturated_fraction = sat / total if total else 0.0
+    return stats
+
+
+def _mean_abs(grads: list[Any]) -> float | None:
+    arrs = [np.abs(np.asarray(g, dtype=np.float64)).reshape(-1) for g in grads if g is not None]
+    if not arrs:
+        return None
+    return float(np.concatenate(arrs).mean())
+
+
+def gradient_flow(model: Module, outputs: Node | Sequence[Node]) -> dict[str, tuple[float | None,
+                                                                                   float | None]]:
+    """layer -> (mean |grad| of its parameters, mean |grad| of its pre-activations "z").
+
+    Read after backward() from outputs (usually the loss) has filled the gradients.
+    """
+    params: dict[str, list[Any]] = {}
+    for name, p in model.named_parameters():
+        params.setdefault(_layer_of(name) or name, []).append(p.grad)
+    zs: dict[str, list[Any]] = {}
+    for n in _nodes(outputs):
+        layer = _layer_of(n.scope)
+        if n.name == "z" and n.op is not None and layer is not None:
+            zs.setdefault(layer, []).append(n.grad)
+    return {k: (_mean_abs(params.get(k, [])), _mean_abs(zs.get(k, [])))
+            for k in dict.fromkeys([*params, *zs])}
+
+
+def diagnose(model: Module, X: Any, y: Any = None,
+             loss: Callable[[Node, Any], Node] | None = None,
+             thresholds: Thresholds = DEFAULT) -> Report:
+    """Run model on the batch X and report every layer's dead/saturated units; with y and loss,
+    also back-propagate loss(model(X), y) and report gradient flow.
+
+    The model's own .grad values are restored afterwards, so diagnosing never disturbs training.
+    """
+    out = model(X)
+    roots = _roots(out) if not isinstance(out, list) else out
+    acts = activation_stats(roots, thresholds)
+    flow: dict[str, tuple[float | None, float | None]] = {}
+    if loss is not None:
+        if y is None:
+            raise InputError("diagnose: a loss needs the labels y")
+        params = model.parameters()
+        saved = [p.grad for p in params]
+        try:
+            for p in params:
+                p.grad = None
+            L = loss(out, y)
+            L.backward()
+            flow = gradient_flow(model, L)
+        finally:
+            for p, g in zip(params, saved, strict=True):
+                p.grad = g
+    names = [n for n in dict.fromkeys(
+        _layer_of(name) or name for name, _ in model.named_parameters())]
+    names += [k for k in acts if k not in names]
+    widths = {m.name: getattr(m, "nout", 0) for m in iter_modules(model)}
+    layers = []
+    for name in names:
+        d = acts.get(name) or LayerDiagnostics(name, units=widths.get(name, 0))
+        if name in flow:
+            d.grad_params, d.grad_preact = flow[name]
+        layers.append(d)
+    return Report(layers)

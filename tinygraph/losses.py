@@ -1,0 +1,171 @@
+"""Loss functions made of tinygraph ops, numerically stable for any finite scores.
+
+Shapes: N samples, C classes. Scores are a Node (tensor, or a scalar for one sample) or a list of
+scalar nodes (stacked first). Each loss averages over samples (reduction="mean", or "sum") and
+names its output node "loss". Labels are checked before anything is built.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from typing import Any
+
+import numpy as np
+
+from . import ops
+from .engine import Node
+from .errors import InputError, ShapeError
+
+_REDUCTIONS = ("mean", "sum")
+
+
+def _as_scores(who: str, scores: Any) -> Node:
+    if isinstance(scores, Node):
+        return scores
+    if isinstance(scores, (list, tuple)) and scores and all(isinstance(s, Node) for s in scores):
+        return ops.stack(scores)
+    return ops.const(scores, f"{who}: scores")
+
+
+def _reduce(who: str, per_sample: Node, reduction: str) -> Node:
+    if reduction not in _REDUCTIONS:
+        raise InputError(f"{who}: reduction must be 'mean' or 'sum', got {reduction!r}")
+    out = ops.mean(per_sample) if reduction == "mean" else ops.sum(per_sample)
+    out.name = "loss"
+    return out
+
+
+def _binary_scores(who: str, scores: Any, y: Any) -> tuple[Node, np.ndarray]:
+    """Scores of shape (), (N,) or (N, 1), flattened to match the targets y."""
+    s = _as_scores(who, scores)
+    if s.ndim == 2 and s.shape[1] == 1:
+        s = ops.reshape(s, (s.shape[0],))
+    if s.ndim > 1:
+        raise ShapeError(f"{who}: expected scores of shape (N,) or (N, 1), got {s.describe()}")
+    t = np.asarray(y.data if isinstance(y, Node) else y)
+    if t.dtype.kind not in "biuf":
+        raise InputError(f"{who}: targets must be numbers, got dtype {t.dtype}")
+    if t.shape != s.shape:
+        raise ShapeError(f"{who}: {t.size} targets of shape {t.shape} for scores {s.describe()}")
+    return s, t.astype(s.dtype)
+
+
+def _first_bad(who: str, t: np.ndarray, ok: np.ndarray, allowed: str) -> None:
+    if not ok.all():
+        idx = np.flatnonzero(~ok.reshape(-1))[0]
+        raise InputError(f"{who}: target {t.reshape(-1)[idx].item()!r} at index {idx} is outside "
+                         f"{allowed}")
+
+
+def binary_cross_entropy_with_logits(logits: Any, y: Any, reduction: str = "mean") -> Node:
+    """Logistic regression / binary softmax loss from logits z and targets y in [0, 1].
+
+    -[y log σ(z) + (1 - y) log(1 - σ(z))] = softplus(z) - y·z, which never takes log of 0:
+    logit 40 with y = 0 costs exactly 40.
+    """
+    who = "binary_cross_entropy_with_logits"
+    z, t = _binary_scores(who, logits, y)
+    _first_bad(who, t, np.isfinite(t) & (t >= 0) & (t <= 1), "[0, 1]")
+    return _reduce(who, ops.softplus(z) - z * (t if t.ndim else float(t)), reduction)
+
+
+def binary_hinge(scores: Any, y: Any, margin: float = 1.0, reduction: str = "mean") -> Node:
+    """Binary SVM loss max(0, margin - y·s), labels in {-1, +1} or {0, 1} (0 counts as -1)."""
+    who = "binary_hinge"
+    s, t = _binary_scores(who, scores, y)
+    _first_bad(who, t, (t == -1) | (t == 0) | (t == 1), "{-1, +1} or {0, 1}")
+    if (t == -1).any() and (t == 0).any():
+        raise InputError(f"{who}: labels mix -1 and 0; use {{-1, +1}} or {{0, 1}}")
+    sign = np.where(t > 0, 1.0, -1.0).astype(s.dtype)
+    return _reduce(who, ops.relu(float(margin) - s * (sign if sign.ndim else float(sign))),
+                   reduction)
+
+
+def _class_scores(who: str, scores: Any, y: Any) -> tuple[Node, np.ndarray]:
+    """Scores (N, C) (or (C,) for one sample, made (1, C)) and integer labels (N,) in [0, C)."""
+    s = _as_scores(who, scores)
+    if s.ndim == 1:
+        s = ops.reshape(s, (1, s.shape[0]))
+    if s.ndim != 2:
+        raise ShapeError(f"{who}: expected scores of shape (N, C), got {s.describe()}")
+    n, c = s.shape
+    lab = np.asarray(y.data if isinstance(y, Node) else y).reshape(-1)
+    if lab.dtype.kind == "f":
+        if not (np.isfinite(lab) & (lab == np.round(lab))).all():
+            raise InputError(f"{who}: class labels must be integers, got {lab[:5]!r}...")
+        lab = lab.astype(np.int64)
+    if lab.dtype.kind not in "iu":
+        raise InputError(f"{who}: class labels must be integers, got dtype {lab.dtype}")
+    if lab.shape[0] != n:
+        raise ShapeError(f"{who}: {lab.shape[0]} labels for {n} rows of scores {s.describe()}")
+    bad = (lab < 0) | (lab >= c)
+    if bad.any():
+        i = int(np.flatnonzero(bad)[0])
+        raise InputError(f"{who}: class index {int(lab[i])} at sample {i} is out of range for "
+                         f"{c} classes (valid: 0..{c - 1})")
+    return s, lab
+
+
+def softmax_cross_entropy(scores: Any, y: Any, reduction: str = "mean") -> Node:
+    """Multiclass softmax loss -log softmax(s)[y], via log_softmax (finite at logits ±1e4)."""
+    who = "softmax_cross_entropy"
+    s, lab = _class_scores(who, scores, y)
+    logp = ops.log_softmax(s, axis=1)
+    return _reduce(who, -ops.getitem(logp, (np.arange(len(lab)), lab)), reduction)
+
+
+def multiclass_hinge(scores: Any, y: Any, margin: float = 1.0, reduction: str = "mean") -> Node:
+    """Multiclass SVM loss Σ_{j≠y} max(0, s_j - s_y + Δ) with Δ = margin (the notes' classifier)."""
+    who = "multiclass_hinge"
+    s, lab = _class_scores(who, scores, y)
+    rows = np.arange(len(lab))
+    correct = ops.reshape(ops.getitem(s, (rows, lab)), (len(lab), 1))  # (N, 1)
+    others = np.ones(s.shape, dtype=s.dtype)
+    others[rows, lab] = 0.0  # the correct class is not a margin violation against itself
+    margins = ops.relu(s - correct + float(margin)) * others
+    return _reduce(who, ops.sum(margins, axis=1), reduction)
+
+
+def mse(pred: Any, target: Any, reduction: str = "mean") -> Node:
+    """Mean squared error mean((pred - target)²) over all elements (target is a constant)."""
+    who = "mse"
+    p = _as_scores(who, pred)
+    t = np.asarray(target.data if isinstance(target, Node) else target)
+    if t.dtype.kind not in "biuf":
+        raise InputError(f"{who}: targets must be numbers, got dtype {t.dtype}")
+    if t.size != p.size:
+        raise ShapeError(f"{who}: target of shape {t.shape} for predictions {p.describe()}")
+    t = t.reshape(p.shape).astype(p.dtype)
+    d = p - (t if t.ndim else float(t))
+    return _reduce(who, d * d, reduction)
+
+
+def l2(params: Iterable[Node], lam: float) -> Node:
+    """L2 regularization (λ/2)·Σ w² over params, so its gradient is λ·w.
+
+    The 1/2 is the notes' convention; without it (as in micrograd's demo, alpha·Σ w²) pass
+    lam = 2·alpha. Usually given model.weights() (biases are not regularized).
+    """
+    total: Node | None = None
+    for p in params:
+        sq = p * p if p.is_scalar else ops.sum(p * p)
+        total = sq if total is None else total + sq
+    if total is None:
+        raise InputError("l2: no parameters given")
+    out = total * (0.5 * float(lam))
+    out.name = "l2"
+    return out
+
+
+def accuracy(scores: Any, y: Any) -> float:
+    """Fraction of samples classified right: sign of (N,)/(N, 1) scores, else argmax of (N, C)."""
+    s = np.asarray(scores.data if isinstance(scores, Node) else
+                   [x.data for x in scores] if isinstance(scores, Sequence) else scores)
+    lab = np.asarray(y.data if isinstance(y, Node) else y).reshape(-1)
+    if s.ndim == 2 and s.shape[1] == 1:
+        s = s[:, 0]
+    pred = (s > 0).astype(int) if s.ndim <= 1 else s.argmax(axis=1)
+    truth = (lab > 0).astype(int) if s.ndim <= 1 else lab
+    if np.size(pred) != truth.size:
+        raise ShapeError(f"accuracy: {truth.size} labels for scores of shape {s.shape}")
+    return float(np.mean(np.reshape(pred, -1) == truth))

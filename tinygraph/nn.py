@@ -1,0 +1,627 @@
+"""Neural-network modules made of tinygraph's public graph ops, at two levels with the same maths.
+
+Scalar level (one node per weight, the notes' picture of a neuron): Neuron, Layer, MLP.
+Tensor level (each layer one matrix multiply, bias offset and activation): Linear, TensorMLP.
+
+Every module creates its nodes inside tinygraph.scope, so diagrams cluster by layer and neuron:
+a scalar MLP's layer k is scope "Lk", its neuron j scope "Lk.nj" with weights "w0".., bias "b",
+pre-activation "z" and activation output "act"; a Linear layer has "W" (nin, nout), "b" (nout,),
+"z" and "act". The output layer has no activation by default (class scores). Given the same seed,
+MLP and TensorMLP draw the same weights, so they compute the same outputs and gradients.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from typing import Any
+
+import numpy as np
+
+from . import ops
+from .engine import Node, scope
+from .errors import InputError, LoadError, ShapeError
+
+Seed = int | np.random.Generator | None
+
+# ---------------------------------------------------------------------------------------------
+# Activations as functions
+# ---------------------------------------------------------------------------------------------
+
+
+def sigmoid(x: Any) -> Node:
+    """σ(x) = 1 / (1 + e^-x): squashes to (0, 1); saturates for |x| > 4.6."""
+    return ops.sigmoid(x)
+
+
+def tanh(x: Any) -> Node:
+    """tanh(x) = 2σ(2x) - 1: zero-centred, (-1, 1); saturates for |x| > 3."""
+    return ops.tanh(x)
+
+
+def relu(x: Any) -> Node:
+    """max(0, x); relu'(0) = 0. A unit whose input is never positive is dead."""
+    return ops.relu(x)
+
+
+def leaky_relu(x: Any, slope: float = 0.01) -> Node:
+    """x for x > 0, slope·x otherwise (the notes' fix for dying ReLUs)."""
+    return ops.leaky_relu(x, slope)
+
+
+def prelu(x: Any, a: Node | float) -> Node:
+    """PReLU: x for x > 0, a·x otherwise, with a learnable slope a (broadcast over x).
+
+    Same value and derivative convention as leaky_relu at 0 (the slope side).
+    """
+    x = x if isinstance(x, Node) else ops.const(x, "prelu: input")
+    return ops.where(np.asarray(x.data > 0), x, a * x)
+
+
+def maxout(pieces: Sequence[Node]) -> Node:
+    """max over k linear pieces w_j·x + b_j (elementwise); ReLU is the case w_1, b_1 = 0."""
+    if not pieces:
+        raise InputError("maxout: needs at least one piece")
+    out = pieces[0]
+    for p in pieces[1:]:
+        out = ops.maximum(out, p)
+    return out
+
+
+# Activations without parameters; "prelu" and "maxout" own parameters and are built by layers.
+_SIMPLE: dict[str, Callable[[Node], Node]] = {
+    "sigmoid": sigmoid,
+    "tanh": tanh,
+    "relu": relu,
+    "leaky_relu": leaky_relu,
+}
+ACTIVATIONS = (*_SIMPLE, "prelu", "maxout")
+# He init for the ReLU family (their derivative is 0 or 1 on half the inputs); Xavier otherwise.
+_HE = {"relu", "leaky_relu", "prelu", "maxout"}
+
+
+def _check_activation(who: str, activation: str | None) -> str | None:
+    if activation is None or activation == "linear":
+        return None
+    if activation not in ACTIVATIONS:
+        raise InputError(
+            f"{who}: unknown activation {activation!r}; choose one of {', '.join(ACTIVATIONS)}, "
+            "'linear' or None"
+        )
+    return activation
+
+
+def init_std(init: str, activation: str | None, nin: int, nout: int) -> float:
+    """Standard deviation of the initial weights.
+
+    "he": sqrt(2 / nin) (ReLU family); "xavier": sqrt(2 / (nin + nout)) (Glorot; sigmoid, tanh,
+    linear); "auto" picks by activation.
+    """
+    if init == "auto":
+        init = "he" if activation in _HE else "xavier"
+    if init == "he":
+        return float(np.sqrt(2.0 / nin))
+    if init == "xavier":
+        return float(np.sqrt(2.0 / (nin + nout)))
+    raise InputError(f"init: unknown scheme {init!r}; choose 'auto', 'he' or 'xavier'")
+
+
+def _rng(seed: Seed) -> np.random.Generator:
+    return seed if isinstance(seed, np.random.Generator) else np.random.default_rng(seed)
+
+
+def _draw(rng: np.random.Generator, shape: tuple[int, ...], init: str, scale: float | None,
+          activation: str | None, nin: int, nout: int) -> np.ndarray:
+    """Initial weights ~ N(0, std²), std from init or, when given, the explicit scale."""
+    std = init_std(init, activation, nin, nout) if scale is None else float(scale)
+    return rng.standard_normal(shape) * std
+
+
+def _check_size(who: str, what: str, n: Any) -> int:
+    if not isinstance(n, (int, np.integer)) or isinstance(n, bool) or n < 1:
+        raise InputError(f"{who}: {what} must be a positive int, got {n!r}")
+    return int(n)
+
+
+# ---------------------------------------------------------------------------------------------
+# Module base
+# ---------------------------------------------------------------------------------------------
+
+
+class Module:
+    """Base of all modules: parameters are the Node attributes that require a gradient, found
+    (with submodules, and lists of either) in attribute order; names are dotted and stable."""
+
+    name: str = ""
+
+    def _members(self) -> Iterator[tuple[str, Node | Module]]:
+        for key, v in vars(self).items():
+            if key.startswith("_"):
+                continue
+            items = v if isinstance(v, (list, tuple)) else (v,)
+            for it in items:
+                if isinstance(it, Module):
+                    yield (it.name or key), it
+                elif isinstance(it, Node) and it.requires_grad:
+                    yield (it.name or key), it
+
+    def named_parameters(self) -> list[tuple[str, Node]]:
+        """(dotted name, parameter) pairs, e.g. ("L1.n0.w0", node); each parameter once."""
+        out: list[tuple[str, Node]] = []
+        seen: set[int] = set()
+        stack: list[tuple[str, Module]] = [("", self)]
+        while stack:  # iterative; members are pushed in reverse to keep attribute order
+            prefix, mod = stack.pop()
+            subs = []
+            for name, m in mod._members():
+                full = f"{prefix}{name}"
+                if isinstance(m, Module):
+                    subs.append((f"{full}.", m))
+                elif id(m) not in seen:
+                    seen.add(id(m))
+                    out.append((full, m))
+            stack.extend(reversed(subs))
+        return out
+
+    def parameters(self) -> list[Node]:
+        """Every learnable node, in named_parameters() order."""
+        return [p for _, p in self.named_parameters()]
+
+    def weights(self) -> list[Node]:
+        """The parameters that L2 regularization usually covers: all but biases and PReLU slopes."""
+        return [p for n, p in self.named_parameters()
+                if n.rsplit(".", 1)[-1].split("_")[0] not in ("b", "a")]
+
+    def num_parameters(self) -> int:
+        """Number of learnable scalars."""
+        return sum(p.size for p in self.parameters())
+
+    def zero_grad(self) -> None:
+        """Forget every parameter's gradient."""
+        for p in self.parameters():
+            p.grad = None
+
+    def state_dict(self) -> dict[str, np.ndarray]:
+        """Copies of the parameters as float arrays (scalars as 0-d float64 arrays), by name."""
+        return {n: np.array(p.data, dtype=p.dtype) for n, p in self.named_parameters()}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        """Assign parameters from a state dict; everything is checked before anything changes."""
+        checked = check_state(self, state)
+        for p, value in checked:
+            p.data = value
+
+    def extra_repr(self) -> str:
+        return ""
+
+    def __repr__(self) -> str:
+        head = f"{type(self).__name__}({self.extra_repr()}"
+        subs = [m for _, m in self._members() if isinstance(m, Module)]
+        if not subs or len(subs) > 8 and isinstance(self, Layer):
+            return head + ")"
+        lines = [head]
+        for m in subs:
+            body = repr(m).replace("\n", "\n  ")
+            lines.append(f"  ({m.name}): {body}")
+        return "\n".join(lines) + "\n)"
+
+
+def check_state(model: Module, state: dict[str, Any]) -> list[tuple[Node, Any]]:
+    """Validate a state dict against model: names, shapes, dtypes, finiteness.
+
+    Returns (parameter, value) pairs ready to assign; raises LoadError naming the first parameter
+    that does not fit. Nothing is assigned here.
+    """
+    params = dict(model.named_parameters())
+    missing = [n for n in params if n not in state]
+    extra = [n for n in state if n not in params]
+    if missing or extra:
+        parts = []
+        if missing:
+            parts.append(f"missing {', '.join(map(repr, missing))}")
+        if extra:
+            parts.append(f"unexpected {', '.join(map(repr, extra))}")
+        raise LoadError(f"load: the state does not fit {type(model).__name__}: {'; '.join(parts)}")
+    out: list[tuple[Node, Any]] = []
+    for name, p in params.items():
+        v = state[name]
+        if not isinstance(v, np.ndarray):
+            raise LoadError(f"load: parameter {name!r}: expected an array, got {type(v).__name__}")
+        if v.dtype != p.dtype:
+            raise LoadError(f"load: parameter {name!r} has dtype {v.dtype}, the model's is "
+                            f"{p.dtype}")
+        if v.shape != p.shape:
+            raise LoadError(f"load: parameter {name!r} has shape {v.shape}, the model's is "
+                            f"{p.shape}")
+        if not np.isfinite(v).all():
+            raise LoadError(f"load: parameter {name!r} holds non-finite values (NaN or Inf)")
+        out.append((p, float(v) if p.is_scalar else v))
+    return out
+
+
+# ---------------------------------------------------------------------------------------------
+# Activation modules (tensor or scalar input; the layers below use the functions directly)
+# ---------------------------------------------------------------------------------------------
+
+
+class Sigmoid(Module):
+    """Module form of sigmoid."""
+
+    def __call__(self, x: Any) -> Node:
+        return sigmoid(x)
+
+
+class Tanh(Module):
+    """Module form of tanh."""
+
+    def __call__(self, x: Any) -> Node:
+        return tanh(x)
+
+
+class ReLU(Module):
+    """Module form of relu."""
+
+    def __call__(self, x: Any) -> Node:
+        return relu(x)
+
+
+class LeakyReLU(Module):
+    """Module form of leaky_relu with a fixed slope (0.01 by default)."""
+
+    def __init__(self, slope: float = 0.01) -> None:
+        self.slope = float(slope)
+
+    def __call__(self, x: Any) -> Node:
+        return leaky_relu(x, self.slope)
+
+    def extra_repr(self) -> str:
+        return f"slope={self.slope}"
+
+
+class PReLU(Module):
+    """PReLU with a learnable slope "a": shared (num=1) or one per unit (num = width)."""
+
+    def __init__(self, num: int = 1, init: float = 0.25, name: str = "prelu",
+                 dtype: Any = np.float64) -> None:
+        num = _check_size("PReLU", "num", num)
+        self.name = name
+        with scope(name):
+            self.a = Node(np.full(num, float(init), dtype=dtype), name="a")
+
+    def __call__(self, x: Any) -> Node:
+        return prelu(x, self.a)
+
+    def extra_repr(self) -> str:
+        return f"num={self.a.size}"
+
+
+# ---------------------------------------------------------------------------------------------
+# Scalar level: Neuron, Layer, MLP
+# ---------------------------------------------------------------------------------------------
+
+
+def _as_inputs(who: str, x: Any, nin: int) -> Sequence[Any]:
+    """A sample as a sequence of floats/scalar nodes, with its width checked against nin."""
+    if isinstance(x, Node):
+        if x.is_scalar or x.ndim != 1:
+            raise ShapeError(f"{who}: expected {nin} inputs, got {x.describe()}")
+        x = [ops.getitem(x, i) for i in range(x.shape[0])]
+    elif isinstance(x, np.ndarray):
+        if x.ndim != 1:
+            raise ShapeError(f"{who}: expected a 1-D sample of {nin} inputs, got shape {x.shape}")
+        x = x.tolist()
+    elif not isinstance(x, (list, tuple)):
+        raise ShapeError(f"{who}: expected {nin} inputs, got a {type(x).__name__}")
+    if len(x) != nin:
+        raise ShapeError(f"{who}: expected {nin} inputs, got {len(x)}")
+    return x
+
+
+class Neuron(Module):
+    """One unit: act = f(w·x + b), one scalar node per weight.
+
+    Weights "w0".."w{nin-1}" and bias "b" (maxout pieces j >= 1: "w{i}_{j}", "b_{j}"); the weighted
+    sum is named "z" and the activation output "act". Without an activation the output is z.
+    weights (k, nin) sets the initial weights (k = 1, or the maxout pieces); biases start at 0.
+    """
+
+    def __init__(self, nin: int, activation: str | None = "relu", *, name: str = "n0",
+                 init: str = "auto", scale: float | None = None, seed: Seed = None,
+                 weights: np.ndarray | None = None, k: int = 2,
+                 slope: Node | None = None) -> None:
+        nin = _check_size("Neuron", "nin", nin)
+        act = _check_activation("Neuron", activation)
+        self.name = name
+        self.nin = nin
+        self.activation = act
+        pieces = _check_size("Neuron", "k", k) if act == "maxout" else 1
+        if weights is None:  # (pieces, nin): piece j's weights
+            weights = _draw(_rng(seed), (pieces, nin), init, scale, act, nin, 1)
+        with scope(name):
+            self.w = [Node(float(v), name=f"w{i}") for i, v in enumerate(weights[0])]
+            self.b = Node(0.0, name="b")
+            # Maxout pieces j >= 1, kept flat for named_parameters and grouped for the forward.
+            self._pieces = [
+                ([Node(float(v), name=f"w{i}_{j}") for i, v in enumerate(weights[j])],
+                 Node(0.0, name=f"b_{j}"))
+                for j in range(1, pieces)
+            ]
+            self.pieces = [n for w, b in self._pieces for n in (*w, b)]
+            self._slope = slope  # a PReLU slope shared across the layer (owned by the layer)
+            if act == "prelu" and slope is None:
+                self.a = Node(0.25, name="a")
+                self._slope = self.a
+
+    def _sum(self, w: list[Node], b: Node, x: Sequence[Any]) -> Node:
+        # b + w0*x0 + w1*x1 + ...: n multiplies and n adds, the fewest binary nodes possible.
+        z = b
+        for wi, xi in zip(w, x, strict=True):
+            z = z + wi * xi
+        return z
+
+    def __call__(self, x: Any) -> Node:
+        """The neuron's output for one sample (a sequence of nin numbers or scalar nodes)."""
+        x = _as_inputs(f"Neuron {self.name!r}", x, self.nin)
+        with scope(self.name):
+            return self._forward(x)
+
+    def _forward(self, x: Sequence[Any]) -> Node:
+        z = self._sum(self.w, self.b, x)
+        z.name = "z"
+        act = self.activation
+        if act is None:
+            return z
+        if act == "maxout":
+            zs = [z]
+            for j, (w, b) in enumerate(self._pieces, 1):
+                zj = self._sum(w, b, x)
+                zj.name = f"z_{j}"
+                zs.append(zj)
+            out = maxout(zs)
+        elif act == "prelu":
+            out = prelu(z, self._slope)
+        else:
+            out = _SIMPLE[act](z)
+        out.name = "act"
+        return out
+
+    def extra_repr(self) -> str:
+        return f"{self.nin}, {self.activation or 'linear'}"
+
+
+class Layer(Module):
+    """nout neurons reading the same inputs; returns a list of nout scalar nodes."""
+
+    def __init__(self, nin: int, nout: int, activation: str | None = "relu", *, name: str = "L1",
+                 init: str = "auto", scale: float | None = None, seed: Seed = None, k: int = 2,
+                 shared_slope: bool = False) -> None:
+        nin = _check_size("Layer", "nin", nin)
+        nout = _check_size("Layer", "nout", nout)
+        act = _check_activation("Layer", activation)
+        self.name = name
+        self.nin, self.nout, self.activation = nin, nout, act
+        pieces = _check_size("Layer", "k", k) if act == "maxout" else 1
+        # Drawn as the tensor level draws them, so TensorMLP(seed=s) has the same weights.
+        W = _draw(_rng(seed), (pieces, nin, nout), init, scale, act, nin, nout)
+        with scope(name):
+            slope = None
+            if act == "prelu" and shared_slope:
+                self.a = slope = Node(0.25, name="a")
+            self.neurons = [
+                Neuron(nin, act, name=f"n{j}", weights=W[:, :, j], k=pieces, slope=slope)
+                for j in range(nout)
+            ]
+
+    def __call__(self, x: Any) -> list[Node]:
+        """The layer's nout outputs for one sample."""
+        x = _as_inputs(f"Layer {self.name!r}", x, self.nin)
+        out = []
+        with scope(self.name):
+            for n in self.neurons:
+                with scope(n.name):
+                    out.append(n._forward(x))
+        return out
+
+    def extra_repr(self) -> str:
+        return f"{self.nin} -> {self.nout}, {self.activation or 'linear'}"
+
+
+def _layer_sizes(who: str, nin: int, sizes: Sequence[int]) -> list[int]:
+    if isinstance(sizes, (int, np.integer)):
+        sizes = [sizes]
+    sizes = list(sizes)
+    if not sizes:
+        raise InputError(f"{who}: give at least one layer size")
+    return [_check_size(who, "nin", nin)] + [_check_size(who, "a layer size", s) for s in sizes]
+
+
+class MLP(Module):
+    """Scalar-level multilayer perceptron, micrograd-style: MLP(nin, [sizes...]).
+
+    Hidden layers use activation; the last layer uses output_activation (None: raw class scores).
+    Called on one sample (nin numbers) it returns a scalar node when the last layer has one unit,
+    else a list; on a 2-D array of samples it returns a tensor node (N, nout) stacked from the
+    per-sample outputs (as TensorMLP returns), ready for tinygraph.losses.
+    """
+
+    def __init__(self, nin: int, sizes: Sequence[int], activation: str | None = "relu", *,
+                 output_activation: str | None = None, init: str = "auto",
+                 scale: float | None = None, seed: Seed = None, k: int = 2,
+                 shared_slope: bool = False) -> None:
+        dims = _layer_sizes("MLP", nin, sizes)
+        _check_activation("MLP", activation)  # even when every layer is the output layer
+        _check_activation("MLP", output_activation)
+        rng = _rng(seed)
+        n = len(dims) - 1
+        self.layers = [
+            Layer(dims[i], dims[i + 1], activation if i < n - 1 else output_activation,
+                  name=f"L{i + 1}", init=init, scale=scale, seed=rng, k=k,
+                  shared_slope=shared_slope)
+            for i in range(n)
+        ]
+
+    @property
+    def nin(self) -> int:
+        return self.layers[0].nin
+
+    @property
+    def nout(self) -> int:
+        return self.layers[-1].nout
+
+    def __call__(self, x: Any) -> Node | list[Node]:
+        if isinstance(x, np.ndarray) and x.ndim == 2:
+            if x.shape[1] != self.nin:
+                raise ShapeError(f"MLP: layer 'L1' expects {self.nin} inputs per sample, got "
+                                 f"an array of shape {x.shape}")
+            rows = [self._one(row) for row in x.tolist()]
+            return ops.stack([ops.stack(r if isinstance(r, list) else [r]) for r in rows])
+        return self._one(x)
+
+    def _one(self, x: Any) -> Node | list[Node]:
+        for layer in self.layers:
+            x = layer(x)
+        return x[0] if len(x) == 1 else x
+
+    def extra_repr(self) -> str:
+        sizes = [la.nout for la in self.layers]
+        return f"{self.nin} -> {sizes}, {self.num_parameters()} parameters"
+
+
+# ---------------------------------------------------------------------------------------------
+# Tensor level: Linear, TensorMLP
+# ---------------------------------------------------------------------------------------------
+
+
+class Linear(Module):
+    """A fully-connected layer: act = f(x @ W + b), W of shape (nin, nout), b of shape (nout,).
+
+    Maxout keeps k pieces: W (k, nin, nout), b (k, nout), act = max_j (x @ W[j] + b[j]). PReLU
+    adds a slope "a" of shape (nout,) (or (1,) when shared). Input: (nin,) or (batch, nin).
+    """
+
+    def __init__(self, nin: int, nout: int, activation: str | None = None, *, name: str = "L1",
+                 init: str = "auto", scale: float | None = None, seed: Seed = None, k: int = 2,
+                 shared_slope: bool = False, dtype: Any = np.float64) -> None:
+        nin = _check_size("Linear", "nin", nin)
+        nout = _check_size("Linear", "nout", nout)
+        act = _check_activation("Linear", activation)
+        self.name = name
+        self.nin, self.nout, self.activation = nin, nout, act
+        pieces = _check_size("Linear", "k", k) if act == "maxout" else 1
+        W = _draw(_rng(seed), (pieces, nin, nout), init, scale, act, nin, nout).astype(dtype)
+        with scope(name):
+            if act == "maxout":
+                self.W = Node(W, name="W")
+                self.b = Node(np.zeros((pieces, nout), dtype=dtype), name="b")
+            else:
+                self.W = Node(W[0], name="W")
+                self.b = Node(np.zeros(nout, dtype=dtype), name="b")
+            if act == "prelu":
+                self.a = Node(np.full(1 if shared_slope else nout, 0.25, dtype=dtype), name="a")
+
+    def __call__(self, x: Any) -> Node:
+        """x @ W + b, then the activation; x of shape (nin,) or (batch, nin)."""
+        shape = x.shape if isinstance(x, (Node, np.ndarray)) else np.shape(x)
+        if len(shape) not in (1, 2) or shape[-1] != self.nin:
+            raise ShapeError(f"Linear {self.name!r}: expected input of shape (batch, {self.nin}) "
+                             f"or ({self.nin},), got shape {tuple(shape)}")
+        with scope(self.name):
+            act = self.activation
+            if act == "maxout":
+                b = self.b if len(shape) == 1 else ops.reshape(self.b, (self.b.shape[0], 1,
+                                                                         self.nout))
+                z = ops.matmul(x, self.W) + b  # (k, batch, nout): all pieces at once
+                z.name = "z"
+                out = ops.max(z, axis=0)
+            else:
+                z = ops.matmul(x, self.W) + self.b
+                z.name = "z"
+                if act is None:
+                    return z
+                out = prelu(z, self.a) if act == "prelu" else _SIMPLE[act](z)
+            out.name = "act"
+            return out
+
+    def extra_repr(self) -> str:
+        return f"{self.nin} -> {self.nout}, {self.activation or 'linear'}"
+
+
+class Maxout(Linear):
+    """A maxout layer: max over k linear pieces (k = 2 doubles a layer's parameters)."""
+
+    def __init__(self, nin: int, nout: int, k: int = 2, **kw: Any) -> None:
+        super().__init__(nin, nout, "maxout", k=k, **kw)
+
+
+class TensorMLP(Module):
+    """Tensor-level multilayer perceptron: TensorMLP(nin, [sizes...]); each layer is a Linear.
+
+    Same arguments and, for the same seed, the same weights as the scalar MLP. Input (batch, nin)
+    gives output (batch, nout).
+    """
+
+    def __init__(self, nin: int, sizes: Sequence[int], activation: str | None = "relu", *,
+                 output_activation: str | None = None, init: str = "auto",
+                 scale: float | None = None, seed: Seed = None, k: int = 2,
+                 shared_slope: bool = False, dtype: Any = np.float64) -> None:
+        dims = _layer_sizes("TensorMLP", nin, sizes)
+        _check_activation("TensorMLP", activation)  # even when every layer is the output layer
+        _check_activation("TensorMLP", output_activation)
+        rng = _rng(seed)
+        n = len(dims) - 1
+        self.layers = [
+            Linear(dims[i], dims[i + 1], activation if i < n - 1 else output_activation,
+                   name=f"L{i + 1}", init=init, scale=scale, seed=rng, k=k,
+                   shared_slope=shared_slope, dtype=dtype)
+            for i in range(n)
+        ]
+
+    @property
+    def nin(self) -> int:
+        return self.layers[0].nin
+
+    @property
+    def nout(self) -> int:
+        return self.layers[-1].nout
+
+    def __call__(self, x: Any) -> Node:
+        for layer in self.layers:
+            x = layer(x)
+        return x
+
+    def extra_repr(self) -> str:
+        sizes = [la.nout for la in self.layers]
+        return f"{self.nin} -> {sizes}, {self.num_parameters()} parameters"
+
+
+def scalar_to_tensor_state(state: dict[str, np.ndarray], model: TensorMLP) -> dict[str, np.ndarray]:
+    """Convert a scalar MLP's state dict to the equivalent TensorMLP state (same maths)."""
+    out: dict[str, np.ndarray] = {}
+    for layer in model.layers:
+        L = layer.name
+        pieces = layer.W.shape[0] if layer.activation == "maxout" else 1
+        W = np.empty((pieces, layer.nin, layer.nout))
+        b = np.empty((pieces, layer.nout))
+        for j in range(layer.nout):
+            for p in range(pieces):
+                sfx = "" if p == 0 else f"_{p}"
+                b[p, j] = state[f"{L}.n{j}.b{sfx}"]
+                for i in range(layer.nin):
+                    W[p, i, j] = state[f"{L}.n{j}.w{i}{sfx}"]
+        dt = layer.W.dtype
+        out[f"{L}.W"] = (W if pieces > 1 else W[0]).astype(dt)
+        out[f"{L}.b"] = (b if pieces > 1 else b[0]).astype(dt)
+        if layer.activation == "prelu":
+            n = layer.a.size
+            key = f"{L}.a" if f"{L}.a" in state else None
+            a = [state[key]] if key else [state[f"{L}.n{j}.a"] for j in range(n)]
+            out[f"{L}.a"] = np.asarray(a, dtype=dt).reshape(n)
+    return out
+
+
+def iter_modules(model: Module) -> Iterable[Module]:
+    """model and all its submodules, depth first, in attribute order."""
+    stack = [model]
+    while stack:
+        m = stack.pop()
+        yield m
+        stack.extend(reversed([s for _, s in m._members() if isinstance(s, Module)]))
