@@ -170,3 +170,24 @@ def mean_std(values: Sequence[float]) -> tuple[float, float]:
     a = np.asarray(values, dtype=np.float64)
     return float(a.mean()), float(a.std())
 
+
+
+def decision_grid(model: Any, X: np.ndarray, steps: int = 200) -> tuple[np.ndarray, ...]:
+    """A binary model's class (score > 0) on a grid around X: xx, yy, labels (steps, steps)."""
+    import tinygraph as tg
+
+    xx, yy, pts = grid(X, steps)
+    with tg.no_grad():
+        scores = model(pts).data.reshape(-1)  # (steps²,)
+    return xx, yy, (scores > 0).reshape(xx.shape).astype(np.int64)
+
+
+def region_panel(ax: Any, xx: np.ndarray, yy: np.ndarray, labels: np.ndarray, X: np.ndarray,
+                 y: np.ndarray, title: str) -> None:
+    """Draw decision regions with the training points on a matplotlib axis."""
+    ax.contourf(xx, yy, labels, levels=[-0.5, 0.5, 1.5], colors=["#f4a6a6", "#a6d8a6"])
+    ax.scatter(X[:, 0], X[:, 1], c=np.where(y > 0, "#1a7a1a", "#b01c1c"), s=10,
+               edgecolors="k", linewidths=0.3)
+    ax.set_title(title, fontsize=9)
+    ax.set_xticks([])
+    ax.set_yticks([])

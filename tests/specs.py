@@ -239,10 +239,6 @@ def _np_lse(x: Any, axis: Any = None, keepdims: bool = False) -> Any:
     return r if keepdims else np.squeeze(r, axis=axis)
 
 
-def _np_getitem(x: Any, index: Any) -> Any:
-    return x[index]
-
-
 # ---------------------------------------------------------------------------------------------
 # The table
 # ---------------------------------------------------------------------------------------------
@@ -259,25 +255,49 @@ def _ew(name: str, fn: Callable, ref: Callable, *doms: Dom, covers: Sequence[str
                   tuple(covers) or (name,), elementwise=True, **kw)
 
 
+def _forms(**forms: Callable[..., Any]) -> Callable[..., Any]:
+    """One row for an op's function and operator spellings: the case draws which one to call."""
+
+    def fn(*xs: Any, form: str, **kw: Any) -> Any:
+        return forms[form](*xs, **kw)
+
+    fn.forms = tuple(forms)  # type: ignore[attr-defined]
+    return fn
+
+
+def _with_form(cases: st.SearchStrategy[Case], fn: Callable[..., Any]) -> st.SearchStrategy[Case]:
+    return st.tuples(cases, st.sampled_from(fn.forms)).map(  # type: ignore[attr-defined]
+        lambda cf: Case(cf[0].args, {**cf[0].kwargs, "form": cf[1]}))
+
+
+def _ew2(name: str, ref: Callable, *doms: Dom, covers: Sequence[str], **forms: Callable) -> OpSpec:
+    fn = _forms(**forms)
+    return OpSpec(name, fn, _with_form(elementwise_case(*doms), fn),
+                  lambda *xs, form: ref(*xs), tuple(_dom_str(d) for d in doms), tuple(covers),
+                  elementwise=True)
+
+
+# .T only reverses the axes: that form ignores a drawn permutation.
+_T = _forms(f=tg.transpose, T=lambda x, axes: x.T if axes is None else tg.transpose(x, axes))
+_GETITEM = _forms(f=tg.getitem, op=lambda x, index: x[index])
+_MATMUL = _forms(f=tg.matmul, op=lambda a, b: a @ b)
+
 CORE_SPECS: list[OpSpec] = [
-    # --- elementwise binary (functions and operators) ---
-    _ew("add", tg.add, np.add, R, R, covers=["add", "__add__"]),
-    _ew("sub", tg.sub, np.subtract, R, R, covers=["sub", "__sub__"]),
-    _ew("mul", tg.mul, np.multiply, R, R, covers=["mul", "__mul__"]),
-    _ew("div", tg.div, np.divide, R, NONZERO, covers=["div", "__truediv__"]),
-    _ew("pow", tg.pow, np.power, POS, dom(-3, 3), covers=["pow", "__pow__"]),
+    # --- elementwise binary: function and operator spellings in one row ---
+    _ew2("add", np.add, R, R, covers=["add", "__add__"], f=tg.add, op=lambda a, b: a + b),
+    _ew2("sub", np.subtract, R, R, covers=["sub", "__sub__"], f=tg.sub, op=lambda a, b: a - b),
+    _ew2("mul", np.multiply, R, R, covers=["mul", "__mul__"], f=tg.mul, op=lambda a, b: a * b),
+    _ew2("div", np.divide, R, NONZERO, covers=["div", "__truediv__"], f=tg.div,
+         op=lambda a, b: a / b),
+    _ew2("pow", np.power, POS, dom(-3, 3), covers=["pow", "__pow__"], f=tg.pow,
+         op=lambda a, b: a**b),
     OpSpec("maximum", tg.maximum, _tie_free_pair(), np.maximum, ("[-5, 6], never tied",) * 2,
            elementwise=True),
     OpSpec("minimum", tg.minimum, _tie_free_pair(), np.minimum, ("[-5, 6], never tied",) * 2,
            elementwise=True),
-    _ew("a+b operator", lambda a, b: a + b, np.add, R, R, covers=["__add__"]),
-    _ew("a-b operator", lambda a, b: a - b, np.subtract, R, R, covers=["__sub__"]),
-    _ew("a*b operator", lambda a, b: a * b, np.multiply, R, R, covers=["__mul__"]),
-    _ew("a/b operator", lambda a, b: a / b, np.divide, R, NONZERO, covers=["__truediv__"]),
-    _ew("a**b operator", lambda a, b: a**b, np.power, POS, dom(-3, 3), covers=["__pow__"]),
     _ew("x**3 (negative base)", lambda a: a**3, lambda a: np.power(a, 3.0), R,
         covers=["__pow__"]),
-    # --- operators with a raw constant on the left (reflected) or right ---
+    # --- operators with a raw constant on the other side (reflected operators) ---
     OpSpec("c+x", lambda x, c: c + x, _reflected_case(R, R), lambda x, c: c + x,
            covers=("__radd__",)),
     OpSpec("c-x", lambda x, c: c - x, _reflected_case(R, R), lambda x, c: c - x,
@@ -288,17 +308,13 @@ CORE_SPECS: list[OpSpec] = [
            covers=("__rtruediv__",)),
     OpSpec("c**x", lambda x, c: c**x, _reflected_case(dom(-3, 3), POS), lambda x, c: c**x,
            covers=("__rpow__",)),
-    OpSpec("x-c", lambda x, c: x - c, _reflected_case(R, R), lambda x, c: x - c,
-           covers=("__sub__",)),
     # --- elementwise unary ---
-    _ew("neg", tg.neg, np.negative, R, covers=["neg", "__neg__"]),
-    _ew("-x operator", lambda x: -x, np.negative, R, covers=["__neg__"]),
-    _ew("+x operator", lambda x: +(x * 1.0), lambda x: x * 1.0, R, covers=["__pos__"]),
+    _ew2("neg", np.negative, R, covers=["neg", "__neg__", "__pos__"], f=tg.neg,
+         op=lambda x: -x, pos=lambda x: +(-x)),
     _ew("exp", tg.exp, np.exp, dom(-10, 5)),
     _ew("log", tg.log, np.log, POS),
     _ew("sqrt", tg.sqrt, np.sqrt, POS),
-    _ew("abs", tg.abs, np.abs, KINK0, covers=["abs", "__abs__"]),
-    _ew("abs() builtin", lambda x: abs(x), np.abs, KINK0, covers=["__abs__"]),
+    _ew2("abs", np.abs, KINK0, covers=["abs", "__abs__"], f=tg.abs, op=lambda x: abs(x)),
     _ew("tanh", tg.tanh, np.tanh, R),
     _ew("sigmoid", tg.sigmoid, _np_sigmoid, dom(-30, 30)),
     _ew("relu", tg.relu, lambda x: np.maximum(x, 0.0), KINK0),
@@ -335,21 +351,19 @@ CORE_SPECS: list[OpSpec] = [
     OpSpec("softmax", tg.softmax, _softmax_case(),
            lambda x, axis: np.exp(x - _np_lse(x, axis, True))),
     # --- shape ops ---
-    OpSpec("reshape", lambda x, shape: tg.reshape(x, shape), _reshape_case(), lambda x, shape: np.reshape(x, shape)),
-    OpSpec("transpose", tg.transpose, _transpose_case(), lambda x, axes: np.transpose(x, axes)),
-    OpSpec(".T", lambda x: x.T, _same_shape_case(1), np.transpose, covers=("T",)),
-    OpSpec("getitem", tg.getitem, _getitem_case(), _np_getitem, covers=("getitem",
-                                                                          "__getitem__")),
-    OpSpec("x[index]", lambda x, index: x[index], _getitem_case(), _np_getitem,
-           covers=("__getitem__",)),
+    OpSpec("reshape", lambda x, shape: tg.reshape(x, shape), _reshape_case(),
+           lambda x, shape: np.reshape(x, shape)),
+    OpSpec("transpose", _T, _with_form(_transpose_case(), _T),
+           lambda x, axes, form: np.transpose(x, axes), covers=("transpose", "T")),
+    OpSpec("getitem", _GETITEM, _with_form(_getitem_case(), _GETITEM),
+           lambda x, index, form: x[index], covers=("getitem", "__getitem__")),
     OpSpec("concat", lambda *xs, axis: tg.concat(xs, axis), _join_case(False),
            lambda *xs, axis: np.concatenate(xs, axis), covers=("concat",)),
     OpSpec("stack", lambda *xs, axis: tg.stack(xs, axis), _join_case(True),
            lambda *xs, axis: np.stack(xs, axis), covers=("stack",)),
     # --- matmul ---
-    OpSpec("matmul", tg.matmul, _matmul_case(), np.matmul, covers=("matmul", "__matmul__")),
-    OpSpec("a@b operator", lambda a, b: a @ b, _matmul_case(), np.matmul,
-           covers=("__matmul__",)),
+    OpSpec("matmul", _MATMUL, _with_form(_matmul_case(), _MATMUL),
+           lambda a, b, form: np.matmul(a, b), covers=("matmul", "__matmul__")),
     OpSpec("c@x", lambda x, c: c @ x,
            _matmul_case().map(lambda k: Case((k.args[1],), {"c": k.args[0]})),
            lambda x, c: c @ x, covers=("__rmatmul__",)),

@@ -9,6 +9,7 @@ so s_j - s_y + 1.5 is at least 0.2 from 0.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any
@@ -54,11 +55,15 @@ def _params(module: nn.Module, nodes: tuple[tg.Node, ...]) -> Iterator[None]:
 # --- tensor layer rows ---------------------------------------------------------------------------
 
 
+@functools.cache
+def _layer(nin: int, nout: int, act: str | None, shared: bool) -> nn.Linear:
+    # One layer per configuration: the checker calls the row hundreds of times per example.
+    return nn.Linear(nin, nout, act, shared_slope=shared, seed=0)
+
+
 def _linear_fn(x: tg.Node, *ps: tg.Node, act: str | None, shared: bool = False,
                nout: int = 1) -> tg.Node:
-    W = ps[0]
-    nin = W.shape[-2]
-    lay = nn.Linear(nin, nout, act, shared_slope=shared)
+    lay = _layer(ps[0].shape[-2], nout, act, shared)
     with _params(lay, ps):
         return lay(x)
 

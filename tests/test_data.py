@@ -119,3 +119,13 @@ def test_preprocessing_bad_input():
         data.MeanCenter().fit(np.array([[1.0, np.nan]]))
     with pytest.raises(tg.ShapeError, match="PCA"):
         data.PCA(6).fit(A)
+
+
+def test_failed_fit_keeps_the_previous_statistics():
+    w = data.Whiten().fit(A[:, :3])
+    before = w.transform(T[:, :3])
+    with pytest.raises(tg.InputError):
+        w.fit(np.c_[A[:, :2], A[:, 0] + A[:, 1]])
+    np.testing.assert_array_equal(w.transform(T[:, :3]), before)
+    with pytest.raises(tg.InputError, match="k"):
+        data.Whiten(k=0)

@@ -36,6 +36,7 @@ def test_all_negative_relu_layer_is_100_percent_dead(cls):
     assert l1.grad_params == 0.0  # nothing flows back through dead units
     assert rep["L2"].activation is None and rep["L2"].units == 2
     assert "4 (100%)" in str(rep)
+    assert l1.describe().startswith("L1: 4/4 relu units dead (100% of activations inactive)")
 
 
 def test_partly_dead_layer_and_leaky_relu_is_never_dead():

@@ -8,7 +8,7 @@ import math
 
 import numpy as np
 import pytest
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 from specs import CORE_SPECS, OPERATORS, SPECS, OpSpec, nn_specs
@@ -17,6 +17,9 @@ import tinygraph as tg
 from tinygraph import ops
 from tinygraph.testing import gradcheck
 from tinygraph.testing import strategies as tgs
+
+# T3 and T4 need no finite differences; a quarter of T2's examples per op is plenty for them.
+FEWER = settings(max_examples=max(50, settings.default.max_examples // 4))
 
 # --- T1: coverage ------------------------------------------------------------------------------
 
@@ -89,6 +92,7 @@ def _arrays_of(x: object) -> list[np.ndarray]:
 
 
 @pytest.mark.parametrize("spec", [s for s in SPECS if s.ref is not None], ids=lambda s: s.name)
+@FEWER
 @given(data=st.data())
 def test_forward_matches_numpy_and_nothing_is_mutated_or_aliased(spec: OpSpec,
                                                                  data: st.DataObject) -> None:
@@ -131,6 +135,7 @@ def _sum_to(g: np.ndarray, shape: tuple[int, ...]) -> np.ndarray | float:
 
 
 @pytest.mark.parametrize("spec", [s for s in SPECS if s.elementwise], ids=lambda s: s.name)
+@FEWER
 @given(data=st.data())
 def test_broadcast_gradient_is_the_summed_explicit_gradient(spec: OpSpec,
                                                             data: st.DataObject) -> None:
@@ -165,6 +170,7 @@ def _matmul_grads_reference(a: np.ndarray, b: np.ndarray, g: np.ndarray) -> tupl
             np.reshape(_sum_to(gb, b2.shape), b.shape))
 
 
+@FEWER
 @given(shapes=tgs.matmul_shapes(max_batch_dims=3), data=st.data())
 def test_matmul_every_rank(shapes: tuple, data: st.DataObject) -> None:
     sa, sb = shapes
@@ -196,7 +202,8 @@ def test_matmul_every_rank(shapes: tuple, data: st.DataObject) -> None:
 def test_kinks_at_zero(op: object, want: float, level: str) -> None:
     x = tg.Node(0.0 if level == "scalar" else np.zeros(3))
     y = op(x)
-    (y if level == "scalar" else tg.sum(y)).backward()
+    with np.errstate(divide="ignore"):  # sqrt'(0) = 0.5 / 0 is the pinned inf
+        (y if level == "scalar" else tg.sum(y)).backward()
     np.testing.assert_array_equal(x.grad, want if level == "scalar" else np.full(3, want))
 
 

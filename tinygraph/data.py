@@ -195,24 +195,32 @@ def _eig(who: str, X: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return np.maximum(vals[order], 0.0), vecs[:, order]
 
 
+def _k(who: str, k: Any) -> int:
+    if not isinstance(k, (int, np.integer)) or isinstance(k, bool) or k < 1:
+        raise InputError(f"{who}: k must be a positive int, got {k!r}")
+    return int(k)
+
+
+def _principal(who: str, X: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Mean (D,), top-k principal axes (D, k) and their variances (k,), largest first."""
+    if X.ndim != 2 or k > X.shape[1]:
+        raise ShapeError(f"{who}: k={k} needs data of shape (N, D) with D >= k, got {X.shape}")
+    mean = X.mean(axis=0)
+    vals, vecs = _eig(who, X - mean)
+    return mean, vecs[:, :k], vals[:k]
+
+
 class PCA(Preprocessor):
     """Project centred data onto the top-k principal axes: (X - μ) @ U[:, :k]."""
 
     def __init__(self, k: int) -> None:
-        if not isinstance(k, (int, np.integer)) or k < 1:
-            raise InputError(f"PCA: k must be a positive int, got {k!r}")
-        self.k = int(k)
+        self.k = _k("PCA", k)
         self.mean_: np.ndarray | None = None
         self.components_: np.ndarray | None = None  # (D, k)
         self.variances_: np.ndarray | None = None  # (k,) variance along each axis
 
     def _fit(self, X: np.ndarray) -> None:
-        if X.ndim != 2 or self.k > X.shape[1]:
-            raise ShapeError(f"PCA: k={self.k} needs data of shape (N, D) with D >= k, "
-                             f"got {X.shape}")
-        mean = X.mean(axis=0)
-        vals, vecs = _eig("PCA", X - mean)
-        self.mean_, self.components_, self.variances_ = mean, vecs[:, :self.k], vals[:self.k]
+        self.mean_, self.components_, self.variances_ = _principal("PCA", X, self.k)
 
     def _transform(self, X: np.ndarray) -> np.ndarray:
         return (X - self.mean_) @ self.components_
@@ -227,24 +235,22 @@ class Whiten(PCA):
     """
 
     def __init__(self, k: int | None = None, eps: float = 0.0) -> None:
-        self.k = k
-        self.requested_k = k  # None: every dimension of whatever data fit() sees
+        self.k = None if k is None else _k("Whiten", k)  # None: every dimension of the data
         self.eps = float(eps)
-        if self.eps < 0:
+        if not self.eps >= 0:
             raise InputError(f"Whiten: eps must be >= 0, got {eps}")
         self.mean_ = self.components_ = self.variances_ = None
 
     def _fit(self, X: np.ndarray) -> None:
-        self.k = X.shape[1] if self.requested_k is None and X.ndim == 2 else self.requested_k or 1
-        super()._fit(X)
-        vals = self.variances_
+        k = self.k if self.k is not None else X.shape[1] if X.ndim == 2 else 0
+        mean, comps, vals = _principal("Whiten", X, k)
         flat = vals <= 1e-12 * max(vals[0], 1e-300)  # relative: the data's scale does not matter
-        if self.eps == 0 and flat.any():
-            self.mean_ = None
+        if self.eps == 0 and flat.any():  # raise before anything is assigned
             raise InputError(
                 f"Whiten: the training data has (near) zero variance along principal axis "
                 f"{int(np.argmax(flat))}; pass a smaller k or eps > 0"
             )
+        self.mean_, self.components_, self.variances_ = mean, comps, vals
 
     def _transform(self, X: np.ndarray) -> np.ndarray:
         return super()._transform(X) / np.sqrt(self.variances_ + self.eps)

@@ -50,6 +50,21 @@ class LayerDiagnostics:
         """Fraction of the layer's units saturated on every sample."""
         return self.saturated / self.units if self.units else 0.0
 
+    def describe(self) -> str:
+        """A one-line diagnosis, e.g. "L1: 4/4 sigmoid units saturated (97% of activations)"."""
+        parts = []
+        if self.activation == "relu":
+            parts.append(f"{self.dead}/{self.units} relu units dead "
+                         f"({self.inactive_fraction:.0%} of activations inactive)")
+        elif self.activation in ("sigmoid", "tanh"):
+            parts.append(f"{self.saturated}/{self.units} {self.activation} units saturated "
+                         f"({self.saturated_fraction:.0%} of activations)")
+        if self.grad_params is not None:
+            parts.append(f"mean |dL/dθ| {self.grad_params:.2e}")
+        if not parts:
+            parts.append(f"{self.units} {self.activation or 'linear'} units")
+        return f"{self.layer}: " + "; ".join(parts)
+
 
 @dataclass
 class Report:

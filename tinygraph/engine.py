@@ -31,6 +31,7 @@ _anomaly = False
 
 _PKG_DIR = os.path.dirname(os.path.abspath(__file__))
 _new = object.__new__
+_F64 = np.dtype(np.float64)
 
 
 class Primitive:
@@ -229,25 +230,30 @@ class Node:
         """The primitive that made this node (None for a leaf)."""
         return self._prim
 
+    # These read _data, not the data property: ops ask them on every call.
     @property
     def shape(self) -> tuple[int, ...]:
-        return _shape(self.data)
+        d = self._data
+        return () if type(d) is float else d.shape
 
     @property
     def ndim(self) -> int:
-        return 0 if type(self.data) is float else self.data.ndim
+        d = self._data
+        return 0 if type(d) is float else d.ndim
 
     @property
     def size(self) -> int:
-        return 1 if type(self.data) is float else self.data.size
+        d = self._data
+        return 1 if type(d) is float else d.size
 
     @property
     def dtype(self) -> np.dtype:
-        return np.dtype(np.float64) if type(self.data) is float else self.data.dtype
+        d = self._data
+        return _F64 if type(d) is float else d.dtype
 
     @property
     def is_scalar(self) -> bool:
-        return type(self.data) is float
+        return type(self._data) is float
 
     @property
     def label(self) -> str | None:
@@ -377,7 +383,11 @@ def _init(n: Node, data: Data, prim: Primitive | None, parents: tuple, attrs: di
     n.name = None
     n.scope = _scope
     n.requires_grad = requires_grad
-    n.parents = parents
+    # The parents setter, without its checks: apply() passes nodes only.
+    k = len(parents)
+    n._a = parents[0] if k else None
+    n._b = parents[1] if k == 2 else None
+    n._more = parents if k > 2 else None
     n._prim = prim
     n.attrs = attrs
     n._ctime = _epoch
@@ -646,6 +656,9 @@ def _fit(gi: Any, p: Node, node: Node, i: int) -> Data:
     This is the one place where broadcasting is undone.
     """
     pd = p._data
+    if (type(gi) is np.ndarray and type(pd) is np.ndarray and gi.shape == pd.shape
+            and gi.dtype == pd.dtype):
+        return gi  # already fits (the usual case): nothing to check or undo
     prim = node._prim
     if not isinstance(gi, (np.ndarray, float, np.floating)) or isinstance(gi, bool):
         raise GraphError(

@@ -219,6 +219,8 @@ CONCAT = _prim("concat", lambda *xs, axis, bounds: np.concatenate(xs, axis=axis)
 def _matmul_vjp_a(g: Any, out: Any, a: Any, b: Any) -> Any:
     if a.ndim == 2 and b.ndim == 2:
         return g @ b.T
+    if a.ndim == 1 and b.ndim == 1:  # inner product: g is a scalar, no axes to expand
+        return g * b
     b2 = b[:, None] if b.ndim == 1 else b
     g2 = np.expand_dims(g, -1) if b.ndim == 1 else g
     g2 = np.expand_dims(g2, -2) if a.ndim == 1 else g2
@@ -229,6 +231,8 @@ def _matmul_vjp_a(g: Any, out: Any, a: Any, b: Any) -> Any:
 def _matmul_vjp_b(g: Any, out: Any, a: Any, b: Any) -> Any:
     if a.ndim == 2 and b.ndim == 2:
         return a.T @ g
+    if a.ndim == 1 and b.ndim == 1:
+        return g * a
     a2 = a[None, :] if a.ndim == 1 else a
     g2 = np.expand_dims(g, -2) if a.ndim == 1 else g
     g2 = np.expand_dims(g2, -1) if b.ndim == 1 else g2

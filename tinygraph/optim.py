@@ -56,9 +56,11 @@ class Optimizer:
     def step(self) -> None:
         """Update every parameter that has a gradient (those without one are left alone)."""
         self.t += 1
-        for i, p in enumerate(self.params):
-            if p.grad is not None:
-                p.data = self._update(i, p.data, p.grad)
+        # Compute every new value before assigning any, so a failure leaves no half-stepped model.
+        new = [(p, self._update(i, p.data, p.grad)) for i, p in enumerate(self.params)
+               if p.grad is not None]
+        for p, value in new:
+            p.data = value
 
     def _update(self, i: int, w: Any, g: Any) -> Any:
         raise TypeError(f"{type(self).__name__} does not define an update rule")

@@ -97,6 +97,14 @@ def saturated_sigmoid() -> viz.View:
     return viz.draw(loss, level="neuron", dpi=DPI)
 
 
+def saturated_sigmoid_ops() -> viz.View:
+    """The saturated MLP on one sample with every op drawn: watch the edges fade inside L1."""
+    model = _saturated_model()
+    loss = _sample_loss(model, BATCH[0].tolist(), [TARGET[0]])
+    loss.backward()
+    return viz.draw(loss, level="op", dpi=DPI)
+
+
 def saturated_sigmoid_layers() -> viz.View:
     """The saturated MLP at layer level: one box per layer, a heat cell per unit."""
     loss = _batch_loss(_saturated_model())
@@ -123,6 +131,7 @@ GALLERY: dict[str, Callable[[], viz.View]] = {
     "mlp_3_4_4_1": mlp_3_4_4_1,
     "healthy_sigmoid": healthy_sigmoid,
     "saturated_sigmoid": saturated_sigmoid,
+    "saturated_sigmoid_ops": saturated_sigmoid_ops,
     "saturated_sigmoid_layers": saturated_sigmoid_layers,
     "dead_relu": dead_relu,
 }

@@ -44,7 +44,8 @@ def record(every: int = 1, steps: int = STEPS, **view_options: object) -> Record
 
 
 def simulate(steps: int = STEPS) -> list[dict[str, float]]:
-    """The same run in plain floats: z1, s = σ(z1), s(1-s), |dL/dz1|, |dL/dz2| before each update."""
+    """The same run in plain floats, before each update: z1, s = σ(z1), s(1-s), |dL/dz1|,
+    |dL/dz2| and the loss."""
     w1, b1, w2, b2 = START["L1.n0.w0"], START["L1.n0.b"], START["L2.n0.w0"], START["L2.n0.b"]
     out = []
     for _ in range(steps):

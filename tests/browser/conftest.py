@@ -40,7 +40,8 @@ def _unavailable(reason: str) -> None:
     """Skip locally, fail in CI: CI must run the browser tests."""
     if os.environ.get("CI", "").lower() == "true":
         pytest.fail(f"browser tests cannot run in CI: {reason}")
-    pytest.skip(f"browser tests skipped: {reason} (install with `make browser`)")
+    pytest.skip(f"browser tests skipped: {reason} (install with `make browser`)",
+                allow_module_level=True)
 
 
 def _which(names: tuple[str, ...]) -> str | None:

@@ -14,12 +14,13 @@ from __future__ import annotations
 from ..engine import Node
 from ..thresholds import Thresholds
 from . import style
+from .recorder import Recorder
 from .render import DotNotFoundError, View, to_digraph
 from .style import fmt
 from .view import LEVELS, Cluster, Flag, Legend, ViewData, ViewEdge, ViewNode, build
 
 __all__ = ["draw", "build", "View", "ViewData", "ViewNode", "ViewEdge", "Cluster", "Flag",
-           "Legend", "DotNotFoundError", "to_digraph", "fmt", "style", "LEVELS"]
+           "Legend", "DotNotFoundError", "to_digraph", "fmt", "style", "LEVELS", "Recorder"]
 
 
 def draw(root: Node, level: str = "auto", *, max_nodes: int = 250,

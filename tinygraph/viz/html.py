@@ -13,6 +13,7 @@ so the page needs nothing from the graph beyond the rendering:
 
 A recorder page (tinygraph.viz.recorder) adds a step slider, a play button and a log-scale
 gradient-flow strip; its frames share one layout, so swapping them keeps every node in place.
+`page.html#frame=12` opens frame 12. The page's Content-Security-Policy forbids every fetch.
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from ..errors import InputError
 from .style import fmt
 from .view import ViewData
 
@@ -64,6 +66,9 @@ header h1 { font-size: 16px; margin: 0 0 6px 0; }
 #tg-values div { font: 12px monospace; }
 .tg-banner { color: #8a5a00; }
 g.node { cursor: pointer; }
+/* The whole box answers hover and click, not only its painted strokes and text. */
+#tg-stage g.node path, #tg-stage g.node polygon, #tg-stage g.node ellipse {
+  pointer-events: all; }
 #tg-stage.tg-focus g.node:not(.legend), #tg-stage.tg-focus g.edge { opacity: 0.2; }
 #tg-stage.tg-fit svg { width: 100%; height: auto; }
 #tg-stage.tg-focus g.node.tg-path, #tg-stage.tg-focus g.edge.tg-path { opacity: 1; }
@@ -86,7 +91,7 @@ _JS = r"""
   // Row keys of the node labels (tinygraph.viz.render) and the toggle that hides each.
   const ROWS = {"data": "tg-row-data", "act": "tg-row-data", "z": "tg-row-data",
                 "f'(z)": "tg-row-data", "out": "tg-row-data", "shape": "tg-row-data",
-                "grad": "tg-row-grad", "|grad|": "tg-row-grad"};
+                "grad": "tg-row-grad", "|grad|": "tg-row-grad", "dL/dz": "tg-row-grad"};
   const stage = document.getElementById("tg-stage");
   const tip = document.getElementById("tg-tip");
   const flagList = document.getElementById("tg-flags");
@@ -270,8 +275,11 @@ _JS = r"""
       }, DATA.interval);
     });
   }
-  show(0);
+  // A link may open a given frame: page.html#frame=12 (also how screenshots pick a step).
+  const wanted = /frame=(\d+)/.exec(window.location.hash);
+  show(wanted ? parseInt(wanted[1], 10) : 0);
   document.body.dataset.ready = "1";
+  document.body.dataset.readyMs = String(Math.round(performance.now()));
 })();
 """
 
@@ -336,13 +344,16 @@ def page(frames: Sequence[str], flags: Sequence[Sequence[tuple[str, str, str, st
     (node id, name, kind, text); with steps, losses and flow, a recorder page."""
     recorder = steps is not None
     if len(flags) != len(frames):
-        raise ValueError(f"page: {len(frames)} frames but {len(flags)} flag lists")
-    data: dict[str, Any] = {"frames": list(frames), "flags": [list(map(list, f)) for f in flags]}
+        raise InputError(f"page: {len(frames)} frames but {len(flags)} flag lists")
+    # Inline SVG needs no XML prolog or DOCTYPE (whose DTD address is the only URL graphviz
+    # writes): keep each frame from its <svg> element on.
+    inline = [f[f.find("<svg"):] if "<svg" in f else f for f in frames]
+    data: dict[str, Any] = {"frames": inline, "flags": [list(map(list, f)) for f in flags]}
     controls = ""
     side_extra = ""
     if recorder:
         if losses is None or flow is None or not len(steps) == len(frames) == len(losses):
-            raise ValueError("page: a recorder page needs steps, losses and flow, one per frame")
+            raise InputError("page: a recorder page needs steps, losses and flow, one per frame")
         strip, cursor = strip_svg(steps, flow)
         data |= {"steps": list(steps), "losses": [fmt(v) for v in losses], "cursor": cursor,
                  "layers": list(flow), "flow": [[fmt(v) for v in s] for s in flow.values()],

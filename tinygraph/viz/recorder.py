@@ -167,11 +167,12 @@ class Recorder:
         """Every snapshot as a plain dict (JSON-ready)."""
         return [asdict(s) for s in self.snapshots]
 
-    def save_stats(self, path: str | os.PathLike[str]) -> str:
+    def save_stats(self, path: str | os.PathLike[str]) -> Path:
         """Write stats() as JSON; returns the path."""
-        with open(path, "w", encoding="utf-8") as f:
-            json.dump({"every": self.every, "snapshots": self.stats()}, f, indent=1)
-        return os.fspath(path)
+        p = Path(path)
+        p.write_text(json.dumps({"every": self.every, "snapshots": self.stats()}, indent=1),
+                     encoding="utf-8")
+        return p
 
     def first_flagged(self, label: str, kind: str) -> int | None:
         """The first recorded step at which the node named label carries flag kind."""
@@ -228,14 +229,15 @@ class Recorder:
                              f"{len(self.views)} snapshots")
         return frames
 
-    def save_svgs(self, directory: str | os.PathLike[str], prefix: str = "step") -> list[str]:
+    def save_svgs(self, directory: str | os.PathLike[str], prefix: str = "step") -> list[Path]:
         """Write every frame as directory/{prefix}_{step:06d}.svg; returns the paths."""
-        os.makedirs(directory, exist_ok=True)
+        frames = self.svgs()  # drawn first: a graphviz failure leaves no half-written folder
+        folder = Path(directory)
+        folder.mkdir(parents=True, exist_ok=True)
         paths = []
-        for snap, svg in zip(self.snapshots, self.svgs(), strict=True):
-            path = os.path.join(directory, f"{prefix}_{snap.step:06d}.svg")
-            with open(path, "w", encoding="utf-8") as f:
-                f.write(svg)
+        for snap, svg in zip(self.snapshots, frames, strict=True):
+            path = folder / f"{prefix}_{snap.step:06d}.svg"
+            path.write_text(svg, encoding="utf-8")
             paths.append(path)
         return paths
 
@@ -261,8 +263,9 @@ def _flags(view: ViewData) -> list[dict[str, Any]]:
 
 
 def _digraph(view: ViewData, extra: dict[str, dict[str, str]] | None = None) -> graphviz.Digraph:
-    """The frame's Digraph; every edge carries its view id, so graphviz's output names it."""
-    ids = {e.id: {"id": e.id} for e in view.edges}
+    """The frame's Digraph; nodes and edges carry their view ids, so graphviz's JSON and SVG
+    output name them (SVG <g id="n7_L1_n0_act">)."""
+    ids = {x.id: {"id": x.id} for x in (*view.nodes, *view.edges)}
     if extra:
         for k, v in extra.items():
             ids[k] = {**ids.get(k, {}), **v}

@@ -55,6 +55,12 @@ def _heat_table(cells: list[list[str]]) -> str:
             f'CELLPADDING="0">{rows}</TABLE>')
 
 
+def _dark(color: str) -> bool:
+    """Whether a #RRGGBB background needs white text (relative luminance below ~0.4)."""
+    r, g, b = (int(color[i:i + 2], 16) / 255 for i in (1, 3, 5))
+    return 0.2126 * r + 0.7152 * g + 0.0722 * b < 0.4
+
+
 def node_label(n: ViewNode) -> str:
     """The HTML-like label of a node: flag badges, header in the role colour, rows, heat."""
     if n.kind == "op":
@@ -70,12 +76,19 @@ def node_label(n: ViewNode) -> str:
     if n.sub:
         parts.append(f'<TR><TD COLSPAN="2"><FONT POINT-SIZE="11">{_e(n.sub)}</FONT></TD></TR>')
     for k, v in n.rows:
+        bg = n.colors.get(k)
+        cell = f' BGCOLOR="{bg}"' if bg else ""
+        ink = "#FFFFFF" if bg and _dark(bg) else "#000000"
         parts.append(f'<TR><TD ALIGN="LEFT"><FONT COLOR="#555555" POINT-SIZE="11">{_e(k)}'
-                     f'</FONT></TD><TD ALIGN="RIGHT"><FONT POINT-SIZE="12">{_e(v)}</FONT></TD>'
-                     "</TR>")
-    for k, cells in n.heat:
-        parts.append(f'<TR><TD ALIGN="LEFT"><FONT COLOR="#555555" POINT-SIZE="10">{_e(k)}'
-                     f'</FONT></TD><TD ALIGN="LEFT">{_heat_table(cells)}</TD></TR>')
+                     f'</FONT></TD><TD ALIGN="RIGHT"{cell}><FONT COLOR="{ink}" POINT-SIZE="12">'
+                     f"{_e(v)}</FONT></TD></TR>")
+    if n.heat:
+        # Heat strips side by side (data, then |grad|) under one caption row: a short box.
+        names = "".join(f'<TD><FONT COLOR="#555555" POINT-SIZE="10">{_e(k)}</FONT></TD>'
+                        for k, _ in n.heat)
+        strips = "".join(f"<TD>{_heat_table(cells)}</TD>" for _, cells in n.heat)
+        parts.append(f'<TR><TD COLSPAN="2"><TABLE BORDER="0" CELLSPACING="2" CELLPADDING="0">'
+                     f"<TR>{names}</TR><TR>{strips}</TR></TABLE></TD></TR>")
     parts.append("</TABLE>>")
     return "".join(parts)
 
@@ -125,7 +138,8 @@ def legend_label(data: ViewData) -> str:
 
     rows.append('<TR><TD COLSPAN="2" ALIGN="LEFT"><B>Legend</B></TD></TR>')
     if lg.diagnosis:
-        rows.append(f'<TR><TD COLSPAN="2" ALIGN="LEFT"><FONT COLOR="#CC3311"><B>'
+        alarm = "#CC3311" if data.flags else "#222222"  # red only when something is flagged
+        rows.append(f'<TR><TD COLSPAN="2" ALIGN="LEFT"><FONT COLOR="{alarm}"><B>'
                     f"{_e(lg.diagnosis)}</B></FONT></TD></TR>")
     for line in lg.lines:
         if line != lg.diagnosis:
@@ -194,8 +208,15 @@ def to_digraph(data: ViewData, *, rankdir: str = "LR", dpi: float | None = None,
     for c in sorted(data.clusters, key=lambda c: (-depth[c.id], _order(data.clusters, c))):
         (subs[c.parent] if c.parent else g).subgraph(subs[c.id])
     sign = bool(data.options.get("sign"))
+    # An edge between two top-level scopes (layers) spans at least two ranks, so the leaves
+    # of the next layer do not share a rank with the previous layer and the layer boxes can sit
+    # side by side instead of in a staircase.
+    top = {n.id: n.scope.split(".")[0] if n.cluster and n.scope else None for n in data.nodes}
     for e in data.edges:
-        g.edge(e.tail, e.head, _attributes={**_edge_attrs(e, sign), **extra.get(e.id, {})})
+        attrs = _edge_attrs(e, sign)
+        if top.get(e.tail) != top.get(e.head):
+            attrs["minlen"] = "2"
+        g.edge(e.tail, e.head, _attributes={**attrs, **extra.get(e.id, {})})
     if data.legend is not None:
         with g.subgraph(name="legend") as s:
             s.attr(rank="sink")

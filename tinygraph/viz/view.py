@@ -66,6 +66,7 @@ class ViewNode:
     sub: str | None = None  # the op expression under a named header, e.g. "σ(·)"
     rows: list[tuple[str, str]] = field(default_factory=list)
     heat: list[tuple[str, list[list[str]]]] = field(default_factory=list)  # (row name, colours)
+    colors: dict[str, str] = field(default_factory=dict)  # row name -> background of its value
     flags: list[Flag] = field(default_factory=list)
     tooltip: str = ""
     cluster: str | None = None  # id of the innermost cluster holding the node
@@ -360,7 +361,9 @@ def _grad_flags(vid: str, label: str, data: Any, grad: Any, ref: float | None,
     if g > th.exploding:
         flags.append(Flag(vid, label, "exploding", g, th.exploding,
                           f"mean |grad| = {F.fmt(g)} > {th.exploding:g}"))
-    elif ref > 0 and g < th.vanishing * ref:
+    elif ref > 0 and 0 < g < th.vanishing * ref:
+        # Exactly zero is not "vanishing": it comes from a dead unit or a zero input, which
+        # their own flags and the dotted edges already show.
         flags.append(Flag(vid, label, "vanishing", g / ref, th.vanishing,
                           f"mean |grad| = {F.fmt(g)} is {F.fmt(g / ref, 2)} of |dL/dL| "
                           f"(< {th.vanishing:g})"))
@@ -546,11 +549,14 @@ def build(root: Node, level: str = "auto", *, max_nodes: int = 250,
     if not backward_done:
         banners.append("backward() has not been called: grads read —")
 
-    after = _downstream(order)
+    scoped = any(n.scope is not None for n in drawn)
+    after = _downstream(order) if scoped and level != "op" else set()
     chosen = level
     if level == "auto":
         chosen = "op"
-        for lv in ("op", "neuron", "layer", "block"):
+        # Without scopes, neuron and layer levels have nothing to fold by: go to blocks of
+        # consecutive nodes (in topological order) straight away.
+        for lv in ("op", "neuron", "layer", "block") if scoped else ("op", "block"):
             chosen = lv
             if lv == "block" or _count(drawn, index, lv, max_nodes, after) <= max_nodes:
                 break
@@ -560,9 +566,16 @@ def build(root: Node, level: str = "auto", *, max_nodes: int = 250,
     chunk = max(1, math.ceil(len(drawn) / max(1, max_nodes // 2)))
 
     keys: dict[Node, str] = {}
+    group_ids: dict[str, str] = {}
     for n in drawn:
         k = None if chosen == "op" else _group_key(chosen, n, index[n], chunk, after)
-        keys[n] = _node_id(index[n], n) if k is None else f"g_{_safe_id(k)}"
+        if k is None:
+            keys[n] = _node_id(index[n], n)
+        else:
+            gid = group_ids.get(k)
+            if gid is None:
+                gid = group_ids[k] = f"g_{_safe_id(k)}"
+            keys[n] = gid
 
     # Edge messages first: g_ref (the largest message) scales every edge and heat strip.
     raw_edges: list[tuple[str, str, Any, Node, int]] = []
@@ -570,7 +583,7 @@ def build(root: Node, level: str = "auto", *, max_nodes: int = 250,
         if c.op is None:
             continue
         for i, p in enumerate(c.parents):
-            if p in inline:
+            if p in inline or p not in keys:  # a constant, or outside the focus
                 continue
             t, h = keys[p], keys[c]
             if t == h:
@@ -586,8 +599,9 @@ def build(root: Node, level: str = "auto", *, max_nodes: int = 250,
     else:
         gref = float(g_ref)
 
+    names = {gid: k for k, gid in group_ids.items()}
     vnodes, flags = _make_nodes(drawn, keys, chosen, root, roles, inline, th, ref, gref,
-                                heat, compact, index)
+                                heat, compact, names)
     edges = _make_edges(raw_edges, chosen, gref, th, edge_labels, vnodes, backward_done)
     clusters = _make_clusters(vnodes, chosen)
     summary = layer_summary(drawn, th, ref)
@@ -621,7 +635,7 @@ def _count(drawn: list[Node], index: dict[Node, int], level: str, max_nodes: int
 def _make_nodes(drawn: list[Node], keys: dict[Node, str], level: str, root: Node,
                 roles: dict[str, str], inline: set[Node], th: Thresholds, ref: float | None,
                 gref: float, heat: bool, compact: bool,
-                index: dict[Node, int]) -> tuple[list[ViewNode], list[Flag]]:
+                names: dict[str, str]) -> tuple[list[ViewNode], list[Flag]]:
     groups: dict[str, list[Node]] = {}
     for n in drawn:
         groups.setdefault(keys[n], []).append(n)
@@ -629,9 +643,10 @@ def _make_nodes(drawn: list[Node], keys: dict[Node, str], level: str, root: Node
     flags: list[Flag] = []
     for vid, members in groups.items():
         if len(members) == 1 and not vid.startswith("g_"):
-            vn = _value_node(vid, members[0], root, roles, inline, th, ref, gref, heat)
+            vn = _value_node(vid, members[0], root, roles, inline, th, ref, gref, heat,
+                             compact or level != "op")
         else:
-            vn = _group_node(vid, members, level, root, roles, th, ref, gref)
+            vn = _group_node(vid, names[vid], members, level, root, th, ref, gref)
         out.append(vn)
         flags.extend(vn.flags)
         if level == "op" and not compact and members[0].op is not None:
@@ -645,9 +660,11 @@ def _make_nodes(drawn: list[Node], keys: dict[Node, str], level: str, root: Node
 
 
 def _value_node(vid: str, n: Node, root: Node, roles: dict[str, str], inline: set[Node],
-                th: Thresholds, ref: float | None, gref: float, heat: bool) -> ViewNode:
+                th: Thresholds, ref: float | None, gref: float, heat: bool,
+                compact: bool = True) -> ViewNode:
     role = _role(n, root, roles)
-    expr = _expr(n, inline) if n.op is not None else None
+    # In compact mode the op is folded into its output box; otherwise its own node shows it.
+    expr = _expr(n, inline) if n.op is not None and compact else None
     header = n.label or expr or ("const" if role == "constant" else vid.split("_", 1)[0])
     sub = expr if n.label and expr else None
     label = n.label or vid
@@ -697,16 +714,12 @@ def _outputs(members: list[Node]) -> list[Node]:
     return [members[-1]]
 
 
-def _group_node(vid: str, members: list[Node], level: str, root: Node, roles: dict[str, str],
+def _group_node(vid: str, key: str, members: list[Node], level: str, root: Node,
                 th: Thresholds, ref: float | None, gref: float) -> ViewNode:
+    """One box for a folded neuron, layer, block of nodes, or the unscoped ops around them."""
     first = members[0]
     has_loss = any(m is root or m.name == "loss" for m in members)
-    if first.scope is None or level == "block":
-        name = "loss" if has_loss and root.name == "loss" else vid[2:]
-    elif level == "layer":
-        name = _layer_of(first.scope) or vid
-    else:
-        name = first.scope
+    name = "loss" if key == "(output)" and has_loss and root.name == "loss" else key
     outs = _outputs(members)
     acts = [m for m in members if m.op in ACTIVATIONS]
     role = "loss" if has_loss else (
@@ -715,6 +728,7 @@ def _group_node(vid: str, members: list[Node], level: str, root: Node, roles: di
     rows: list[tuple[str, str]] = []
     flags: list[Flag] = []
     heat: list[tuple[str, list[list[str]]]] = []
+    colors: dict[str, str] = {}
     tip = [f"{name}: {len(members)} graph nodes folded ({level} level)"]
     out_data = [m.data for m in outs]
     out_grad = [m.grad for m in outs if m.grad is not None]
@@ -743,6 +757,12 @@ def _group_node(vid: str, members: list[Node], level: str, root: Node, roles: di
         rows.append(("z", F.fmt(zs.mean()) if zs.size == 1 else f"mean {F.fmt(zs.mean())}"))
         rows.append(("f'(z)", F.fmt(s["mean_d"]) if zs.size == 1 else
                      f"mean {F.fmt(s['mean_d'])}"))
+        zg = [a.parents[0].grad for a in acts if a.parents[0].grad is not None]
+        if zg:
+            # The gradient after the activation's derivative: where a saturated unit loses it.
+            gz = float(np.mean([_mean_abs(g) for g in zg]))
+            rows.append(("dL/dz", F.fmt(gz) if zs.size == 1 else f"mean|·| {F.fmt(gz)}"))
+            colors["dL/dz"] = F.grad_color(gz, gref, th.decades)
         if level == "layer" or s["units"] > 1:
             rows.append(("units", f"{s['units']} {'/'.join(_SYMBOL[o] for o in units.ops)}"
                                   + (f", {s['dead']} dead" if s["dead"] else "")
@@ -754,7 +774,8 @@ def _group_node(vid: str, members: list[Node], level: str, root: Node, roles: di
             tip.append(f"{F.FLAG_STYLE[f.kind][0]} {f.kind}: {f.text}")
     # Gradient flags read the gradient flowing into the group: its pre-activations if it has
     # them, else its outputs (the vanishing a learner asks about is dL/dz of the layer).
-    zs_nodes = [a.parents[0] for a in acts if a.parents[0] in set(members)]
+    inside = set(members)
+    zs_nodes = [a.parents[0] for a in acts if a.parents[0] in inside]
     probe = zs_nodes or outs
     grads = [m.grad for m in probe if m.grad is not None and m.requires_grad]
     bad = sum(_count_nonfinite(m.data) + _count_nonfinite(m.grad) for m in members)
@@ -770,7 +791,8 @@ def _group_node(vid: str, members: list[Node], level: str, root: Node, roles: di
         tip += _local_derivative(outs[0], set())
     vals = [m.data if m.is_scalar else _stats(m.data)[0] for m in outs]
     scope = first.scope if level == "neuron" else None
-    return ViewNode(vid, name, role, kind="group", rows=rows, heat=heat, flags=flags,
+    return ViewNode(vid, name, role, kind="group", rows=rows, heat=heat, colors=colors,
+                    flags=flags,
                     tooltip="\n".join(tip), scope=scope, op=None,
                     data=float(np.mean(vals)), grad=g_out, members=len(members))
 
