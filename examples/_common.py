@@ -132,7 +132,8 @@ def digits(seed: int = 0, test_fraction: float = 0.25) -> tuple[np.ndarray, ...]
     n_test = int(len(X) * test_fraction)
     te, tr = order[:n_test], order[n_test:]
     std = tg.data.Standardize().fit(X[tr])  # statistics from the training split only
-    return std.transform(X[tr]), y[tr].astype(np.int64), std.transform(X[te]), y[te].astype(np.int64)
+    Xtr, Xte = std.transform(X[tr]), std.transform(X[te])
+    return Xtr, y[tr].astype(np.int64), Xte, y[te].astype(np.int64)
 
 
 def grid(X: np.ndarray, steps: int = 200, pad: float = 0.5) -> tuple[np.ndarray, np.ndarray,

@@ -9,9 +9,9 @@ themselves, not from a formula. Their diagrams are drawn at the neuron level.
 """
 
 import numpy as np
+from _common import parse_args, save_diagram, start, table
 
 import tinygraph as tg
-from _common import parse_args, save_diagram, start, table
 
 # -----------------------------------------------------------------------------
 NETS = {"3-4-2": (3, [4, 2]), "3-4-4-1": (3, [4, 4, 1])}  # nin, layer sizes
@@ -42,5 +42,8 @@ x = np.array([0.5, -1.0, 2.0])  # (3,)
 for name, (nin, sizes) in NETS.items():
     net = tg.nn.MLP(nin, sizes, HIDDEN, seed=SEED)
     out = net(x)
-    root = out if isinstance(out, tg.Node) else tg.sum(tg.stack(out))  # one root for 3-4-2
-    save_diagram(root, args.out, f"net_{name}", level="neuron")
+    if not isinstance(out, tg.Node):  # 3-4-2 has two outputs; a diagram is drawn from one root
+        out = tg.sum(tg.stack(out))
+        out.name = "sum of the 2 outputs"
+    root = out
+    save_diagram(root, args.out, f"net_{name}", level="neuron", legend=False)

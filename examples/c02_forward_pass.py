@@ -10,9 +10,9 @@ the same weights. A batch of N columns must give, column by column, what N singl
 """
 
 import numpy as np
+from _common import parse_args, save_diagram, start, table
 
 import tinygraph as tg
-from _common import parse_args, save_diagram, start, table
 
 # -----------------------------------------------------------------------------
 SIZES = [3, 4, 4, 1]  # the notes' 3-layer net: 3 inputs, two hidden layers of 4, one output

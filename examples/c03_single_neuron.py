@@ -11,9 +11,9 @@ reference line (the angle between the lines).
 """
 
 import numpy as np
+from _common import grid, parse_args, pyplot, save_figure, start, table
 
 import tinygraph as tg
-from _common import grid, parse_args, pyplot, save_figure, start, table
 
 # -----------------------------------------------------------------------------
 N_TRAIN, N_TEST = 200, 200

@@ -12,9 +12,9 @@ the same trajectory.
 """
 
 import numpy as np
+from _common import parse_args, pyplot, save_figure, start, table
 
 import tinygraph as tg
-from _common import parse_args, pyplot, save_figure, start, table
 
 # -----------------------------------------------------------------------------
 N = 200

@@ -11,9 +11,9 @@ weights is drawn with tinygraph's diagram, saturated nodes flagged.
 """
 
 import numpy as np
+from _common import digits, parse_args, pyplot, save_diagram, save_figure, start, table
 
 import tinygraph as tg
-from _common import digits, parse_args, pyplot, save_diagram, save_figure, start, table
 
 # -----------------------------------------------------------------------------
 HIDDEN = [100, 100]  # (B, 64) -> (B, 100) -> (B, 100) -> (B, 10)

@@ -13,9 +13,9 @@ zero-centred; we count the steps to get near w*.
 """
 
 import numpy as np
+from _common import digits, parse_args, pyplot, save_figure, start, table
 
 import tinygraph as tg
-from _common import digits, parse_args, pyplot, save_figure, start, table
 
 # -----------------------------------------------------------------------------
 HIDDEN = 32

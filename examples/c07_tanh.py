@@ -9,9 +9,9 @@ same SGD, same minibatches), over several seeds.
 """
 
 import numpy as np
+from _common import digits, mean_std, parse_args, pyplot, save_figure, start, table
 
 import tinygraph as tg
-from _common import digits, mean_std, parse_args, pyplot, save_figure, start, table
 
 # -----------------------------------------------------------------------------
 HIDDEN = [64, 64]  # (B, 64) -> (B, 64) -> (B, 64) -> (B, 10)

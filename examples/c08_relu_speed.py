@@ -11,9 +11,9 @@ for several seeds and a few learning rates, and report the factor tanh steps / R
 """
 
 import numpy as np
+from _common import digits, mean_std, parse_args, pyplot, save_figure, start, table
 
 import tinygraph as tg
-from _common import digits, mean_std, parse_args, pyplot, save_figure, start, table
 
 # -----------------------------------------------------------------------------
 HIDDEN = [128, 128, 128]  # (B, 64) -> 3 hidden layers -> (B, 10): a 4-layer net, as Krizhevsky's

@@ -13,9 +13,9 @@ diverged. The diagram shows the ReLU net trained at a high rate, dead units flag
 """
 
 import numpy as np
+from _common import digits, mean_std, parse_args, pyplot, save_diagram, save_figure, start, table
 
 import tinygraph as tg
-from _common import digits, mean_std, parse_args, pyplot, save_diagram, save_figure, start, table
 
 # -----------------------------------------------------------------------------
 HIDDEN = [100, 100]  # (B, 64) -> (B, 100) -> (B, 100) -> (B, 10)

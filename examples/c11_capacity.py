@@ -11,10 +11,19 @@ over several seeds; the figure shows the three nets for the first seed.
 """
 
 import numpy as np
+from _common import (
+    count_regions,
+    decision_grid,
+    mean_std,
+    parse_args,
+    pyplot,
+    region_panel,
+    save_figure,
+    start,
+    table,
+)
 
 import tinygraph as tg
-from _common import (count_regions, decision_grid, mean_std, parse_args, pyplot, region_panel,
-                     save_figure, start, table)
 
 # -----------------------------------------------------------------------------
 WIDTHS = [3, 6, 20]

@@ -10,10 +10,19 @@ regions and measure train and test accuracy over several seeds, and draw the thr
 """
 
 import numpy as np
+from _common import (
+    count_regions,
+    decision_grid,
+    mean_std,
+    parse_args,
+    pyplot,
+    region_panel,
+    save_figure,
+    start,
+    table,
+)
 
 import tinygraph as tg
-from _common import (count_regions, decision_grid, mean_std, parse_args, pyplot, region_panel,
-                     save_figure, start, table)
 
 # -----------------------------------------------------------------------------
 WIDTH = 20

@@ -10,9 +10,9 @@ training loss over seeds: mean, standard deviation, spread (max - min), and a hi
 """
 
 import numpy as np
+from _common import parse_args, pyplot, save_figure, start, table
 
 import tinygraph as tg
-from _common import parse_args, pyplot, save_figure, start, table
 
 # -----------------------------------------------------------------------------
 WIDTHS = [3, 10, 100]

@@ -11,9 +11,9 @@ is an upper bound on what each width can do.
 """
 
 import numpy as np
+from _common import parse_args, pyplot, save_figure, start, table
 
 import tinygraph as tg
-from _common import parse_args, pyplot, save_figure, start, table
 
 # -----------------------------------------------------------------------------
 WIDTHS = [1, 2, 4, 8, 16, 32, 64]

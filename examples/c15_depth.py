@@ -10,9 +10,9 @@ accuracy over several seeds.
 """
 
 import numpy as np
+from _common import digits, mean_std, parse_args, pyplot, save_figure, start, table
 
 import tinygraph as tg
-from _common import digits, mean_std, parse_args, pyplot, save_figure, start, table
 
 # -----------------------------------------------------------------------------
 HIDDEN_LAYERS = [1, 2, 3, 4, 5]  # a (k + 1)-layer net

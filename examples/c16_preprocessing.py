@@ -12,9 +12,9 @@ each step, on train and on test.
 """
 
 import numpy as np
+from _common import parse_args, pyplot, save_figure, start, table
 
 import tinygraph as tg
-from _common import parse_args, pyplot, save_figure, start, table
 
 # -----------------------------------------------------------------------------
 N_TOY = 1000
@@ -72,8 +72,9 @@ table(f"correlated 2-D Gaussian ({N_TOY} train / {N_TOY} test points)", HEADER, 
 # 2. Digits: 64 features; 8 corner pixels never vary on the training split.
 try:
     from sklearn.datasets import load_digits, load_sample_images
-except ImportError:
-    raise SystemExit("this example needs scikit-learn's bundled data: pip install scikit-learn")
+except ImportError as e:
+    raise SystemExit("this example needs scikit-learn's bundled data: pip install scikit-learn"
+                     ) from e
 D, _ = load_digits(return_X_y=True)
 order = rng.permutation(len(D))
 Dtr, Dte = D[order[:1300]], D[order[1300:]]

@@ -6,6 +6,8 @@ from __future__ import annotations
 import json
 import re
 import shutil
+import subprocess
+import sys
 import xml.etree.ElementTree as ET
 from pathlib import Path
 
@@ -120,3 +122,22 @@ def test_missing_browser_skips_locally_and_fails_in_ci(monkeypatch: pytest.Monke
     monkeypatch.setenv("CI", ci)
     with pytest.raises(outcome, match="no chromium"):
         browser_setup._unavailable("no chromium executable on PATH")
+
+
+@needs_dot
+def test_record_training_example_runs_fast(tmp_path: Path) -> None:
+    script = Path(__file__).resolve().parent.parent / "examples" / "record_training.py"
+    done = subprocess.run([sys.executable, str(script), "--fast", "--out", str(tmp_path)],
+                          capture_output=True, text=True, timeout=300, check=False)
+    assert done.returncode == 0, done.stderr
+    for run in ("sigmoid_saturated", "relu_high_lr"):
+        back = _payload((tmp_path / f"{run}.html").read_text(encoding="utf-8"))
+        stats = json.loads((tmp_path / f"{run}.json").read_text(encoding="utf-8"))
+        assert back["steps"] == [s["step"] for s in stats["snapshots"]] == list(range(0, 20, 2))
+        assert len(list((tmp_path / f"{run}_frames").glob("*.svg"))) == 10
+    # the story each run tells: saturated sigmoid units from the start, dead ReLUs by the end
+    sig = json.loads((tmp_path / "sigmoid_saturated.json").read_text(encoding="utf-8"))
+    relu = json.loads((tmp_path / "relu_high_lr.json").read_text(encoding="utf-8"))
+    assert any(f["kind"] == "saturated" for f in sig["snapshots"][0]["flags"])
+    assert not any(f["kind"] == "dead" for f in relu["snapshots"][0]["flags"])
+    assert any(f["kind"] == "dead" for f in relu["snapshots"][-1]["flags"])
