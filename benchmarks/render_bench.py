@@ -5,18 +5,9 @@ from __future__ import annotations
 
 import shutil
 import time
-from collections.abc import Callable
 from typing import Any
 
 from harness import fmt_time, log, median, table
-
-# The viz module's entry points, by the names it may give them (first one found is used).
-VIEW_NAMES = ("build_view", "view_data", "view", "build")
-DRAW_NAMES = ("draw", "render", "diagram")
-
-
-def _find(mod: Any, names: tuple[str, ...]) -> Callable[..., Any] | None:
-    return next((getattr(mod, n) for n in names if callable(getattr(mod, n, None))), None)
 
 
 def mlp_3441() -> Any:
@@ -56,38 +47,42 @@ def big_graph(n: int = 100_000) -> Any:
 
 
 def run(quick: bool) -> str:
-    """Time the two rendering workloads; a message instead when viz is missing."""
+    """Time the rendering workloads; a message instead when viz is missing."""
     try:
         import tinygraph.viz as viz
-    except ImportError as e:
-        return f"Rendering: skipped, tinygraph.viz is not importable yet ({e})."
+
+        build, draw = viz.build, viz.draw
+    except (ImportError, AttributeError) as e:
+        return f"Rendering: skipped, tinygraph.viz is not ready ({type(e).__name__}: {e})."
     import tinygraph as tg
 
-    view, draw = _find(viz, VIEW_NAMES), _find(viz, DRAW_NAMES)
-    if view is None or draw is None:
-        return (f"Rendering: skipped, tinygraph.viz has none of {VIEW_NAMES} / {DRAW_NAMES} "
-                f"(it has {', '.join(n for n in dir(viz) if not n.startswith('_'))}).")
+    reps = 1 if quick else 3
     rows = []
     loss = mlp_3441()
+    n_small = len(tg.walk(loss))
     if shutil.which("dot"):
         times = []
-        for _ in range(1 if quick else 3):
+        for _ in range(reps):
             t = time.perf_counter()
-            d = draw(loss, level="op")
-            svg = d.pipe(format="svg") if hasattr(d, "pipe") else d.svg()  # graphviz.Digraph or own
+            svg = draw(loss, level="op").svg()
             times.append(time.perf_counter() - t)
-        rows.append(["3-4-4-1 MLP + loss, op level, to SVG", f"{len(tg.walk(loss)):,}",
-                     fmt_time(median(times)), f"{len(svg):,} bytes of SVG"])
+        rows.append(["3-4-4-1 MLP + loss: draw(level='op').svg()", f"{n_small:,}",
+                     fmt_time(median(times)), f"{len(svg):,} characters of SVG"])
     else:
-        rows.append(["3-4-4-1 MLP + loss, op level, to SVG", "-", "skipped", "no `dot` on PATH"])
+        rows.append(["3-4-4-1 MLP + loss: draw(level='op').svg()", f"{n_small:,}", "skipped",
+                     "no `dot` on PATH"])
     big = big_graph()
-    n = len(tg.walk(big))
-    times = []
-    for _ in range(1 if quick else 3):
-        t = time.perf_counter()
-        view(big)
-        times.append(time.perf_counter() - t)
-    rows.append([f"plain view data, {n:,}-node graph", f"{n:,}", fmt_time(median(times)),
-                 "no graphviz involved"])
+    n_big = len(tg.walk(big))
+    for level in ("auto", "op"):
+        times = []
+        for _ in range(reps):
+            t = time.perf_counter()
+            data = build(big, level, max_nodes=250 if level == "auto" else n_big + 1)
+            times.append(time.perf_counter() - t)
+        shown = getattr(data, "level", "?")
+        rows.append([f"pairwise sum of products: build(level={level!r})", f"{n_big:,}",
+                     fmt_time(median(times)), f"plain view data at level {shown!r}, "
+                     f"{len(getattr(data, 'nodes', ())):,} view nodes; no graphviz"])
     log(f"  render: {rows}")
-    return "Rendering (median of runs)\n\n" + table(["workload", "nodes", "time", "notes"], rows)
+    return "Rendering (median of runs)\n\n" + table(["workload", "graph nodes", "time", "notes"],
+                                                      rows)

@@ -63,6 +63,7 @@ def screenshot(page: str, frame: int, png: str) -> bool:
         return False
     with tempfile.TemporaryDirectory() as profile:
         cmd = [exe, "--headless=new", "--no-sandbox", "--disable-gpu", "--hide-scrollbars",
+               "--disable-dev-shm-usage",
                "--disable-background-networking", "--disable-component-update", "--disable-sync",
                "--no-first-run", "--disable-quic", f"--user-data-dir={profile}",
                "--window-size=1500,560", f"--screenshot={os.path.abspath(png)}",

@@ -6,6 +6,8 @@ import math
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 import tinygraph as tg
 import tinygraph.viz as viz
@@ -436,3 +438,45 @@ def test_non_compact_mode_moves_the_op_out_of_the_value_box():
     value = next(n for n in d.nodes if n.id == op.id[:-3])
     assert value.header != "□ × 2" and value.sub is None
     assert {(e.tail, e.head) for e in d.edges} == {(d.node("x").id, op.id), (op.id, value.id)}
+
+
+# --- property: the edge messages into a node add up to its gradient ------------------------------
+
+_UNARY = (tg.tanh, tg.sigmoid, tg.relu, tg.exp)
+_BINARY = (lambda a, b: a + b, lambda a, b: a * b, lambda a, b: a - b)
+
+
+@st.composite
+def _graphs(draw):
+    """A random scalar DAG over a few named leaves, with reused nodes (diamonds, a*a)."""
+    n_leaves = draw(st.integers(1, 3))
+    vals = st.floats(-2.0, 2.0, allow_nan=False).filter(lambda v: abs(v) > 1e-3)
+    nodes = [tg.Node(draw(vals), name=f"x{i}") for i in range(n_leaves)]
+    for _ in range(draw(st.integers(1, 8))):
+        if draw(st.booleans()):
+            f = draw(st.sampled_from(_UNARY))
+            nodes.append(f(draw(st.sampled_from(nodes))))
+        else:
+            f = draw(st.sampled_from(_BINARY))
+            nodes.append(f(draw(st.sampled_from(nodes)), draw(st.sampled_from(nodes))))
+    return nodes[-1]
+
+
+@settings(max_examples=100)
+@given(_graphs())
+def test_messages_into_each_node_sum_to_its_gradient(root):
+    with np.errstate(all="ignore"):
+        root.backward()
+    if not all(math.isfinite(n.data) and math.isfinite(n.grad) for n in tg.walk(root)):
+        return  # exp of exp can overflow; NaN flags are tested on their own above
+    d = viz.build(root, level="op", inline_constants=False)
+    by_id = {n.id: n for n in d.nodes}
+    total: dict[str, float] = {}
+    for e in d.edges:
+        if e.message is not None:
+            total[e.tail] = total.get(e.tail, 0.0) + e.message
+    for vid, s in total.items():
+        assert s == pytest.approx(by_id[vid].grad, rel=1e-9, abs=1e-12)
+    # And the build is deterministic.
+    assert [n.id for n in viz.build(root, level="op").nodes] == [
+        n.id for n in viz.build(root, level="op").nodes]

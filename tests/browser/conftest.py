@@ -31,6 +31,7 @@ FLAGS = (
     "--disable-quic",
     "--disable-default-apps",
     "--disable-extensions",
+    "--disable-dev-shm-usage",  # containers often give /dev/shm only 64 MB
     "--window-size=1400,1000",
 )
 LOCAL = ("file:", "data:", "blob:", "about:", "chrome:", "chrome-extension:", "devtools:")

@@ -36,6 +36,10 @@ def draw(root: Node, level: str = "auto", *, max_nodes: int = 250,
     thresholds: a tinygraph.thresholds.Thresholds. g_ref: "max" (largest edge message) or a
     number (1.0 keeps the scale comparable across steps). compact=False draws each op as its own
     node. roles: {"name": "input" | "parameter" | "constant" | "intermediate" | "loss"}.
+    inline_constants: unnamed constants (the 2 in x*2) are written into their op, not drawn.
+    edge_labels: write g on each edge (2 significant figures). sign: colour negative messages
+    orange. legend / heat: the legend box, the heat strips of tensor nodes. rankdir / dpi: the
+    graphviz layout direction and the PNG resolution.
     """
     data = build(root, level, max_nodes=max_nodes, focus=focus, thresholds=thresholds,
                  g_ref=g_ref, compact=compact, inline_constants=inline_constants,

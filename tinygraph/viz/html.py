@@ -22,6 +22,7 @@ import html as _html
 import json
 import math
 import os
+import re
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -35,6 +36,8 @@ if TYPE_CHECKING:  # render imports this module for View.html
 
 # Series colours for the gradient-flow strip (Okabe-Ito: colour-blind safe).
 _SERIES = ("#0072B2", "#E69F00", "#009E73", "#CC79A7", "#56B4E9", "#D55E00", "#F0E442", "#000000")
+
+_COMMENT = re.compile(r"<!--.*?-->", re.S)
 
 # The page may load nothing from anywhere: everything it needs is inline.
 _CSP = ("default-src 'none'; img-src data:; style-src 'unsafe-inline'; "
@@ -346,13 +349,14 @@ def page(frames: Sequence[str], flags: Sequence[Sequence[tuple[str, str, str, st
     if len(flags) != len(frames):
         raise InputError(f"page: {len(frames)} frames but {len(flags)} flag lists")
     # Inline SVG needs no XML prolog or DOCTYPE (whose DTD address is the only URL graphviz
-    # writes): keep each frame from its <svg> element on.
-    inline = [f[f.find("<svg"):] if "<svg" in f else f for f in frames]
+    # writes) nor graphviz's comments: keep each frame from its <svg> element on, uncommented.
+    inline = [_COMMENT.sub("", f[f.find("<svg"):] if "<svg" in f else f) for f in frames]
     data: dict[str, Any] = {"frames": inline, "flags": [list(map(list, f)) for f in flags]}
     controls = ""
     side_extra = ""
     if recorder:
-        if losses is None or flow is None or not len(steps) == len(frames) == len(losses):
+        if (losses is None or flow is None or not len(steps) == len(frames) == len(losses)
+                or any(len(s) != len(steps) for s in flow.values())):
             raise InputError("page: a recorder page needs steps, losses and flow, one per frame")
         strip, cursor = strip_svg(steps, flow)
         data |= {"steps": list(steps), "losses": [fmt(v) for v in losses], "cursor": cursor,
@@ -367,8 +371,10 @@ def page(frames: Sequence[str], flags: Sequence[Sequence[tuple[str, str, str, st
             for j in range(len(flow)))
         side_extra = (f"<h2>Gradient flow: mean |dL/dz| per layer (log scale)</h2>{strip}"
                       f'<div id="tg-values">{values}</div>')
-    # "</" inside a script block would end it early: escape it in the JSON.
-    payload = json.dumps(data, separators=(",", ":")).replace("</", "<\\/")
+    # "</" inside a script block would end it early and "<!--" would change how it is parsed:
+    # escape both in the JSON (valid JSON escapes, same strings once parsed).
+    payload = (json.dumps(data, separators=(",", ":"))
+               .replace("</", "<\\/").replace("<!--", "\\u003C!--"))
     esc = _html.escape
     return f"""<!DOCTYPE html>
 <html lang="en"><head><meta charset="utf-8">

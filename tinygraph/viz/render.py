@@ -180,6 +180,11 @@ def to_digraph(data: ViewData, *, rankdir: str = "LR", dpi: float | None = None,
     g = graphviz.Digraph("tinygraph", strict=False)
     g.attr("graph", rankdir=rankdir, fontname=fontname, nodesep="0.18", ranksep="0.45",
            bgcolor="white")
+    if data.level != "op":
+        # Rank folded nodes globally rather than cluster by cluster: without it, edges between
+        # the neurons of two layer clusters loop far around the boxes. (At op level the
+        # per-cluster ranking keeps each layer's box compact, so it stays off there.)
+        g.attr("graph", newrank="true")
     if dpi:
         g.attr("graph", dpi=f"{dpi:g}")
     g.attr("node", fontname=fontname, fontsize="12")
@@ -208,13 +213,14 @@ def to_digraph(data: ViewData, *, rankdir: str = "LR", dpi: float | None = None,
     for c in sorted(data.clusters, key=lambda c: (-depth[c.id], _order(data.clusters, c))):
         (subs[c.parent] if c.parent else g).subgraph(subs[c.id])
     sign = bool(data.options.get("sign"))
-    # An edge between two top-level scopes (layers) spans at least two ranks, so the leaves
-    # of the next layer do not share a rank with the previous layer and the layer boxes can sit
-    # side by side instead of in a staircase.
+    # At op level an edge between two top-level scopes (layers) spans at least two ranks, so
+    # the next layer's weights (leaves) do not share a rank with the previous layer and the layer
+    # boxes sit side by side instead of in a staircase. Folded levels have no such leaves, and
+    # there the longer edges only loop around the boxes.
     top = {n.id: n.scope.split(".")[0] if n.cluster and n.scope else None for n in data.nodes}
     for e in data.edges:
         attrs = _edge_attrs(e, sign)
-        if top.get(e.tail) != top.get(e.head):
+        if data.level == "op" and top.get(e.tail) != top.get(e.head):
             attrs["minlen"] = "2"
         g.edge(e.tail, e.head, _attributes={**attrs, **extra.get(e.id, {})})
     if data.legend is not None:

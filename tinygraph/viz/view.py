@@ -99,6 +99,7 @@ class ViewEdge:
 
     @property
     def negative(self) -> bool:
+        """Whether the (scalar) message is negative: drawn orange with the sign option."""
         return self.message is not None and self.message < 0
 
 
