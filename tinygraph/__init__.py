@@ -73,7 +73,8 @@ __version__ = "0.1.0"
 
 __all__ = [
     "PRIMITIVES", "Node", "Primitive", "backward", "const", "current_scope", "detect_anomaly",
-    "is_grad_enabled", "no_grad", "primitive", "scope", "toposort", "vjp_message", "walk", "zero_grad",
+    "is_grad_enabled", "no_grad", "primitive", "scope", "toposort", "vjp_message", "walk",
+    "zero_grad",
     "AnomalyError", "AxisError", "DTypeError", "GradcheckError", "GraphError", "IndexOutOfRange",
     "InputError", "LoadError", "ShapeError", "TinygraphError",
     "abs", "add", "clip", "concat", "div", "dot", "exp", "getitem", "leaky_relu", "log",

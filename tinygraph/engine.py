@@ -435,7 +435,8 @@ def _normalize(out: Any, prim: Primitive) -> Data:
         if out.ndim == 0:
             return float(out)
         if out.dtype.kind != "f":
-            raise GraphError(f"{prim.name}: forward returned an array of dtype {out.dtype}, not float")
+            raise GraphError(
+                f"{prim.name}: forward returned an array of dtype {out.dtype}, not float")
         out.flags.writeable = False
         return out
     if type(out) is float:
@@ -917,9 +918,10 @@ def _check_forward(prim: Primitive, xs: tuple, out: Data, node: Node) -> None:
     ins = [_nonfinite(x) for x in xs]
     if (onan and not any(n for n, _ in ins)) or not any(b for _, b in ins):
         ops = ", ".join(p.describe() for p in node.parents) or "its inputs"
+        inputs = "NaN-free" if any(b for _, b in ins) else "finite"
         raise AnomalyError(
-            f"{prim.name} produced {'NaN' if onan else 'Inf'} from {'finite' if not any(b for _, b in ins) else 'NaN-free'} "
-            f"inputs ({ops}); created at {node._site}"
+            f"{prim.name} produced {'NaN' if onan else 'Inf'} from {inputs} inputs ({ops}); "
+            f"created at {node._site}"
         )
 
 
