@@ -27,6 +27,11 @@ if "--keep-openblas-env" not in sys.argv:
     if _dropped:
         os.environ["TINYGRAPH_BENCH_DROPPED_ENV"] = ", ".join(_dropped)
 os.environ.setdefault("JAX_PLATFORMS", "cpu")
+_pre = argparse.ArgumentParser(add_help=False)
+_pre.add_argument("--threads", type=int, default=None)
+if _pre.parse_known_args()[0].threads == 1:  # JAX reads its thread settings once, at import
+    os.environ["XLA_FLAGS"] = (os.environ.get("XLA_FLAGS", "") + " --xla_cpu_multi_thread_eigen"
+                               "=false intra_op_parallelism_threads=1").strip()
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 import harness  # noqa: E402
@@ -48,6 +53,9 @@ def main() -> None:
                     + ", ".join(tensor_bench.ENGINES))
     ap.add_argument("--scalar-engines", default=",".join(scalar_bench.ENGINES))
     ap.add_argument("--budget", type=float, default=None, help="seconds of timed calls per cell")
+    ap.add_argument("--threads", type=int, default=None,
+                    help="threads for numpy's BLAS and torch (default: numpy's BLAS default); "
+                    "1 gives steadier numbers on a machine that other jobs share")
     ap.add_argument("--keep-openblas-env", action="store_true",
                     help="do not unset OPENBLAS_CORETYPE / OPENBLAS_L2_SIZE")
     args = ap.parse_args()
@@ -55,8 +63,16 @@ def main() -> None:
     for s in sections:
         if s not in SECTIONS:
             ap.error(f"unknown section {s!r}; choose from {', '.join(SECTIONS)}")
+    limiter = None
+    if args.threads is not None:
+        try:
+            import threadpoolctl
+
+            limiter = threadpoolctl.threadpool_limits(args.threads, user_api="blas")  # noqa: F841
+        except ImportError:
+            ap.error("--threads needs threadpoolctl (pip install threadpoolctl)")
     budget = args.budget if args.budget is not None else (0.25 if args.quick else 1.0)
-    gap = 0.05 if args.quick else 0.3
+    gap = 0.2 if args.quick else 0.3  # idle time between engines
     t0 = time.perf_counter()
 
     out = ["## Machine", ""]
@@ -74,7 +90,7 @@ def main() -> None:
                               + [[k, f"not measured: {v}"] for k, v in skipped.items()])]
         if "mlp" in sections:
             rows = tensor_bench.run_mlp(live, args.configs.split(","), args.dtypes.split(","),
-                                        budget, gap)
+                                        budget, gap, rounds=2 if args.quick else 3)
             out += ["", "## MLP training step: median per step (ratio to numpy-manual)", "",
                     "D-H-H-C, ReLU, softmax cross-entropy (mean) + 0.5·L2·Σ|W|², plain SGD; "
                     f"lr {tensor_bench.LR}, L2 {tensor_bench.L2}.", "",

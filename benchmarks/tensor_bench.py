@@ -452,7 +452,7 @@ def start(names: list[str], threads: int) -> tuple[list[Engine], dict[str, str],
 
 
 def run_mlp(live: list[Engine], configs: list[str], dtypes: list[str], budget: float,
-            gap: float, rounds: int = 5) -> list[dict[str, Any]]:
+            gap: float, rounds: int = 3) -> list[dict[str, Any]]:
     """Time every engine's training step on each (config, dtype); check it against numpy-manual.
 
     The engines take turns: `rounds` rounds, each giving every engine budget/rounds seconds, so
@@ -486,7 +486,7 @@ def run_mlp(live: list[Engine], configs: list[str], dtypes: list[str], budget: f
                 for row, tr in cell:
                     if "error" in row:
                         continue
-                    settle(gap / rounds)
+                    settle(gap)  # let the last engine's BLAS/OpenMP threads stop spinning
                     try:
                         t_end = time.perf_counter() + slot
                         while True:  # at least one step per round

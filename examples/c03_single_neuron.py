@@ -4,14 +4,16 @@ on its raw score it is a binary SVM.
 
 Both are trained on a 2-D linearly separable set (two Gaussian blobs, train and test split), from
 the same start, with plain gradient descent. The table gives accuracy and the learned line
-w·x + b = 0; scikit-learn's LogisticRegression and LinearSVC, when installed, give an independent
-reference line (the angle between the lines).
+w·x + b = 0, and checks that the notes' scalar neuron (tinygraph.nn.Neuron, one node per weight)
+with the learned weights predicts "firing rate σ > 0.5" exactly where w·x + b > 0.
+scikit-learn's LogisticRegression and LinearSVC, when installed, give independent reference lines
+(the table gives the angle between the lines).
 
     python examples/c03_single_neuron.py --out out/c03 [--fast]
 """
 
 import numpy as np
-from _common import grid, parse_args, pyplot, save_figure, start, table
+from _common import parse_args, pyplot, save_figure, start, table
 
 import tinygraph as tg
 
@@ -50,9 +52,13 @@ for kind, loss_fn in LOSSES.items():
         opt.step()
     with tg.no_grad():
         z_tr, z_te = neuron(Xtr).data[:, 0], neuron(Xte).data[:, 0]  # (N,)
-    # The classifier's prediction is σ(z) > 0.5, which is the same as z > 0.
-    prob_pred = tg.sigmoid(tg.Node(z_te, requires_grad=False)).data > 0.5
     w, b = neuron.W.data[:, 0].copy(), float(neuron.b.data[0])
+    # The notes' neuron, one node per weight, firing rate σ(w·x + b), with the learned weights:
+    # its prediction is "firing rate > 0.5", which must be the same as z > 0.
+    cell = tg.nn.Neuron(2, "sigmoid", weights=w[None, :])  # weights (pieces=1, nin=2)
+    cell.b.data = b
+    with tg.no_grad():
+        prob_pred = np.array([cell(x).data for x in Xte]) > 0.5  # (N,)
     lines[kind] = (w, b)
     rows.append((kind, float(loss.item()), float(np.mean((z_tr > 0) == ytr)),
                  float(np.mean((z_te > 0) == yte)), float(np.mean(prob_pred == (z_te > 0))),
@@ -84,7 +90,6 @@ except ImportError:
 plt = pyplot()
 if plt is not None:
     fig, ax = plt.subplots(figsize=(5.5, 5))
-    xx, yy, _ = grid(X, 2)
     ax.scatter(Xtr[:, 0], Xtr[:, 1], c=ytr, cmap="coolwarm", s=14, edgecolors="k", linewidths=0.3)
     xs = np.linspace(X[:, 0].min() - 0.5, X[:, 0].max() + 0.5, 2)
     for (kind, (w, b)), style in zip(lines.items(), ("-", "--"), strict=True):

@@ -71,6 +71,7 @@ if plt is not None:
     for scale, curve in curves.items():
         smooth = np.convolve(curve, np.ones(k) / k, mode="valid")
         ax.plot(smooth, label=f"scale {scale}")
+    ax.set_yscale("log")
     ax.set_xlabel("step")
     ax.set_ylabel(f"minibatch loss (running mean of {k})")
     ax.set_title("sigmoid net on digits: init scale vs learning")

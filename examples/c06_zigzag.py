@@ -59,9 +59,9 @@ for act in ("sigmoid", "tanh"):
         h = net.layers[0](Xtr[:EXAMPLES]).data  # (E, H) the inputs of layer 2
     for batch in BATCHES:
         same = []
-        for start_ in range(0, EXAMPLES - batch + 1, batch):
+        for i0 in range(0, EXAMPLES - batch + 1, batch):
             net.zero_grad()
-            loss_fn(net(Xtr[start_:start_ + batch]), ytr[start_:start_ + batch]).backward()
+            loss_fn(net(Xtr[i0:i0 + batch]), ytr[i0:i0 + batch]).backward()
             same.append(one_sign(W2.grad))  # (10,)
         rows.append((act, f"({h.min():.2f}, {h.max():.2f})", batch, len(same),
                      float(np.mean(same))))

@@ -70,6 +70,11 @@ def unit_health(net: tg.nn.TensorMLP, X: np.ndarray) -> tuple[int, int, int]:
     return dead, never, units
 
 
+def m(v: list[float]) -> tuple:
+    """Mean and std over the runs that stayed finite ("-" when none did)."""
+    return mean_std(v) if v else ("-", "-")
+
+
 rows, sweep = [], {}
 for act in ACTIVATIONS:
     for lr in RELU_LRS if act == "relu" else OTHER_LRS:
@@ -86,7 +91,6 @@ for act in ACTIVATIONS:
                 acc.append(tg.losses.accuracy(net(Xtr), ytr))
         params = tg.nn.TensorMLP(64, [*HIDDEN, 10], act, seed=0).num_parameters()
         ok = len(SEEDS) - diverged
-        m = (lambda v: mean_std(v) if v else ("-", "-"))
         sweep[(act, lr)] = (*m(dead), ok)
         rows.append((act, lr, params, *m(dead), *m(never), *m(acc), f"{diverged}/{len(SEEDS)}"))
 table(f"hidden units of 64-{'-'.join(map(str, HIDDEN))}-10 on digits after {STEPS} SGD steps "

@@ -46,10 +46,11 @@ rows = []
 for width, v in final.items():
     a = np.array(v)
     rows.append((width, tg.nn.TensorMLP(2, [width, CLASSES]).num_parameters(), len(a),
-                 float(a.mean()), float(a.std()), float(a.min()), float(a.max()),
-                 float(a.max() - a.min())))
+                 float(a.mean()), float(a.std()), float(a.std() / a.mean()), float(a.min()),
+                 float(a.max()), float(a.max() - a.min())))
 table(f"final training loss on the spiral after {STEPS} Adam steps, over {len(SEEDS)} seeds",
-      ["hidden neurons", "parameters", "seeds", "mean", "std", "min", "max", "max - min"],
+      ["hidden neurons", "parameters", "seeds", "mean", "std", "std / mean", "min", "max",
+       "max - min"],
       rows, args.out)
 
 plt = pyplot()

@@ -112,9 +112,12 @@ def test_an_output_that_ignores_an_input_has_a_zero_jacobian() -> None:
         gradcheck(lambda x: tg.Node(x.data * 2.0, requires_grad=False), np.ones(2))
 
 
-def test_a_function_that_does_not_return_a_node() -> None:
-    with pytest.raises(GradcheckError, match="not a Node"):
+def test_misuse_raises_a_type_error_not_a_gradient_mismatch() -> None:
+    with pytest.raises(tg.DTypeError, match="gradcheck: fn returned float, not a Node"):
         gradcheck(lambda x: 1.0, 0.5)
+    with pytest.raises(tg.DTypeError, match="gradcheck: input 1 has dtype <U1"):
+        gradcheck(lambda x, y: x, 0.5, "a")
+    assert gradcheck(lambda x: x * x, np.array(2.0))  # a 0-d array is a scalar
 
 
 def test_importing_tinygraph_testing_does_not_need_hypothesis() -> None:
@@ -150,6 +153,16 @@ def test_separated_arrays_have_no_near_ties(x: np.ndarray) -> None:
 def test_broadcastable_shapes_broadcast(shapes: tuple) -> None:
     assert len(shapes) == 3
     np.broadcast_shapes(*shapes)
+
+
+@given(tgs.broadcastable_arrays(3, lo=-1.0, hi=2.0, avoid=[0.0], gap=0.1))
+def test_broadcastable_arrays(xs: tuple) -> None:
+    assert len(xs) == 3
+    np.broadcast_shapes(*[np.shape(x) for x in xs])
+    for x in xs:
+        assert isinstance(x, (float, np.ndarray)) and np.ndim(x) == 0 or x.dtype == np.float64
+        assert (np.abs(x) >= 0.1).all() and (-1.0 <= np.min(x)) and np.max(x) <= 2.0
+    assert gradcheck(lambda a, b, c: a * tg.sigmoid(b) + c, *xs)
 
 
 @settings(max_examples=300)

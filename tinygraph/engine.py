@@ -41,7 +41,8 @@ class Primitive:
     scalar(*xs, **attrs), if given, computes it for Python floats without numpy. vjps[i](g, out,
     *xs, **attrs) returns the gradient for input i given the output's gradient g. A VJP may return
     a gradient with the output's broadcast shape: the engine sums it back to the input's shape.
-    Variadic primitives (concat) give vjp(i, g, out, *xs, **attrs) instead of vjps.
+    Variadic primitives (concat) give vjp(i, g, out, xs, **attrs) instead of vjps, with the
+    inputs as one tuple (unpacking n inputs for each of n calls would cost O(n^2)).
     """
 
     __slots__ = ("name", "fwd", "scalar", "vjps", "vjp", "symbol", "builtin")
@@ -469,11 +470,21 @@ def _forward(prim: Primitive, xs: tuple, attrs: dict, nodes: tuple) -> Data:
 
 def apply(prim: Primitive, *args: Any, **attrs: Any) -> Node:
     """Run a primitive on nodes (raw numbers and arrays become constants) and record it."""
-    nodes = tuple(a if isinstance(a, Node) else const(a, f"{prim.name}: operand {i + 1}")
-                  for i, a in enumerate(args))
-    xs = tuple(n._data for n in nodes)
+    # Plain loops, not generator expressions: this runs once per tensor op.
+    nodes = args
+    rg = False
+    for a in args:
+        if not isinstance(a, Node):
+            nodes = tuple([a if isinstance(a, Node) else const(a, f"{prim.name}: operand {i + 1}")
+                           for i, a in enumerate(args)])
+            break
+    xs = tuple([n._data for n in nodes])
     out = _forward(prim, xs, attrs, nodes)
-    rg = _grad_enabled and any(n.requires_grad for n in nodes)
+    if _grad_enabled:
+        for n in nodes:
+            if n.requires_grad:
+                rg = True
+                break
     n = _new(Node)
     if rg:
         _init(n, out, prim, nodes, attrs or None, True)
@@ -657,9 +668,6 @@ def _fit(gi: Any, p: Node, node: Node, i: int) -> Data:
     This is the one place where broadcasting is undone.
     """
     pd = p._data
-    if (type(gi) is np.ndarray and type(pd) is np.ndarray and gi.shape == pd.shape
-            and gi.dtype == pd.dtype):
-        return gi  # already fits (the usual case): nothing to check or undo
     prim = node._prim
     if not isinstance(gi, (np.ndarray, float, np.floating)) or isinstance(gi, bool):
         raise GraphError(
@@ -697,14 +705,14 @@ def _root_grad(root: Node, grad: Any) -> Data:
     if grad is None:
         if type(root.data) is not float:
             raise GraphError(
-                f"backward: the root {root.describe()} is not a scalar; pass grad= with its shape "
-                f"{root.shape} (e.g. np.ones({root.shape}))"
+                f"backward: the root, {root.describe()}, is not a scalar; pass grad= with its "
+                f"shape {root.shape} (e.g. np.ones({root.shape}))"
             )
         return 1.0
     g = as_data(grad.data if isinstance(grad, Node) else grad, "backward: grad")
     if _shape(g) != root.shape:
         raise ShapeError(
-            f"backward: grad has shape {_shape(g)} but the root {root.describe()} has shape "
+            f"backward: grad has shape {_shape(g)} but the root, {root.describe()}, has shape "
             f"{root.shape}"
         )
     if type(g) is not float and g.dtype != root.data.dtype:
@@ -760,14 +768,18 @@ def backward(root: Node, grad: Any = None) -> None:
                 continue
             try:
                 if vjps is None:
-                    gi = prim.vjp(i, g, out, *xs, **(attrs or {}))
+                    gi = prim.vjp(i, g, out, xs, **(attrs or {}))
                 elif attrs is None:
                     gi = vjps[i](g, out, *xs)
                 else:
                     gi = vjps[i](g, out, *xs, **attrs)
             except (ArithmeticError, ValueError):
                 gi = _rule_numpy(prim, i, g, out, xs, attrs)
-            if type(gi) is not float or type(p._data) is not float:
+            pd = p._data
+            if type(gi) is np.ndarray and type(pd) is np.ndarray:
+                if gi.shape != pd.shape or gi.dtype != pd.dtype:
+                    gi = _fit(gi, p, node, i)
+            elif type(gi) is not float or type(pd) is not float:
                 gi = _fit(gi, p, node, i)
             if anomaly:
                 _check_backward(prim, node, i, p, g, gi)
@@ -798,7 +810,7 @@ def _rule_numpy(prim: Primitive, i: int, g: Any, out: Any, xs: tuple, attrs: dic
     out = f64(out) if type(out) is float else out
     xs = tuple(f64(x) if type(x) is float else x for x in xs)
     if prim.vjps is None:
-        return prim.vjp(i, g, out, *xs, **(attrs or {}))
+        return prim.vjp(i, g, out, xs, **(attrs or {}))
     return prim.vjps[i](g, out, *xs, **(attrs or {}))
 
 

@@ -147,24 +147,33 @@ WHERE = _prim("where", lambda a, b, cond: np.where(cond, a, b),
 # ---------------------------------------------------------------------------------------------
 
 
+def _unreduce(g: Any, x: Any, axis: tuple[int, ...] | None, keepdims: bool) -> Any:
+    """A reduction's output or gradient with the reduced axes put back as 1s: it broadcasts
+    against x. A full reduction's float becomes a 0-d array of x's dtype (float32 stays 32)."""
+    if type(g) is float:
+        return np.array(g, dtype=x.dtype)
+    if axis is not None and not keepdims:
+        return np.expand_dims(g, axis)
+    return g
+
+
 def _expand(g: Any, x: Any, axis: tuple[int, ...] | None, keepdims: bool) -> Any:
-    """Broadcast a reduction's gradient back over the reduced axes of x."""
-    if type(g) is float:  # a full reduction's gradient: keep x's dtype (float32 stays float32)
-        g = np.array(g, dtype=x.dtype)
-    elif axis is not None and not keepdims:
-        g = np.expand_dims(g, axis)
-    return np.broadcast_to(g, np.shape(x))
+    """Broadcast a reduction's gradient back over the reduced axes of x (a read-only view)."""
+    if type(g) is float:  # full reduction: the zero-stride view np.broadcast_to makes, built
+        v = np.ndarray(x.shape, x.dtype, np.array(g, dtype=x.dtype), 0, (0,) * x.ndim)  # directly
+        v.flags.writeable = False
+        return v
+    return np.broadcast_to(_unreduce(g, x, axis, keepdims), x.shape)
 
 
 def _sum_fwd(x: Any, axis: Any, keepdims: bool) -> Any:
-    return np.sum(x, axis=axis, keepdims=keepdims)
+    return np.add.reduce(x, axis=axis, keepdims=keepdims)  # np.sum's own kernel, minus its wrapper
 
 
 def _max_vjp(g: Any, out: Any, x: Any, axis: Any, keepdims: bool) -> Any:
-    o = _expand(out, x, axis, keepdims)
-    mask = x == o
+    mask = x == _unreduce(out, x, axis, keepdims)
     count = np.sum(mask, axis=axis, keepdims=True)
-    return _expand(g, x, axis, keepdims) * mask / count
+    return _unreduce(g, x, axis, keepdims) * mask / count  # numpy broadcasts g over x
 
 
 def _lse_fwd(x: Any, axis: Any, keepdims: bool) -> Any:
@@ -176,9 +185,9 @@ def _lse_fwd(x: Any, axis: Any, keepdims: bool) -> Any:
 
 
 def _lse_vjp(g: Any, out: Any, x: Any, axis: Any, keepdims: bool) -> Any:
-    o = _expand(out, x, axis, keepdims)
+    o = _unreduce(out, x, axis, keepdims)
     o = np.where(o == -_INF, _INF, o)  # exp(x - inf) = 0: all -inf rows get a zero gradient
-    return _expand(g, x, axis, keepdims) * np.exp(x - o)
+    return _unreduce(g, x, axis, keepdims) * np.exp(x - o)  # numpy broadcasts g over x
 
 
 SUM = _prim("sum", _sum_fwd, lambda g, out, x, axis, keepdims: _expand(g, x, axis, keepdims),
@@ -206,7 +215,7 @@ def _getitem_vjp(g: Any, out: Any, x: Any, index: Any) -> Any:
 GETITEM = _prim("getitem", lambda x, index: x[index], _getitem_vjp, symbol="[]")
 
 
-def _concat_vjp(i: int, g: Any, out: Any, *xs: Any, axis: int, bounds: tuple[int, ...]) -> Any:
+def _concat_vjp(i: int, g: Any, out: Any, xs: tuple, axis: int, bounds: tuple[int, ...]) -> Any:
     sl = [slice(None)] * g.ndim
     sl[axis] = slice(bounds[i], bounds[i + 1])
     return g[tuple(sl)]
@@ -504,11 +513,14 @@ def log_sigmoid(x: Any) -> Node:
 def log_softmax(x: Any, axis: int = -1) -> Node:
     """x - logsumexp(x) along axis."""
     x = _node(x, "log_softmax")
+    _reduce_args("log_softmax", x, axis)  # name this op, not logsumexp, in an axis error
     return x - logsumexp(x, axis=axis, keepdims=True)
 
 
 def softmax(x: Any, axis: int = -1) -> Node:
     """exp(log_softmax(x)): probabilities along axis, without overflow."""
+    x = _node(x, "softmax")
+    _reduce_args("softmax", x, axis)
     return exp(log_softmax(x, axis))
 
 
@@ -523,7 +535,8 @@ def stack(xs: Sequence[Any], axis: int = 0) -> Node:
             raise ShapeError("stack: shapes differ: " + ", ".join(m.describe() for m in nodes))
     nd = len(shape) + 1
     if not -nd <= axis < nd:
-        raise AxisError(f"stack: axis {axis} is out of range for {nd}-d result")
+        raise AxisError(f"stack: axis {axis} is out of range for a {nd}-d result from "
+                        f"{len(nodes)} x {nodes[0].describe()}")
     ax = axis % nd
     new = shape[:ax] + (1,) + shape[ax:]
     return concat([reshape(n, new) for n in nodes], axis=ax)

@@ -12,7 +12,7 @@ from typing import Any
 import numpy as np
 
 from ..engine import Node
-from ..errors import GradcheckError
+from ..errors import DTypeError, GradcheckError
 
 __all__ = ["gradcheck", "numerical_jacobian", "analytic_jacobian"]
 
@@ -22,11 +22,9 @@ def _as_input(x: Any, j: int) -> float | np.ndarray:
     d = x.data if isinstance(x, Node) else x
     arr = np.asarray(d)
     if arr.dtype.kind not in "fiu" or arr.dtype == bool:
-        raise GradcheckError(f"gradcheck: input {j} has dtype {arr.dtype}, not a real number")
-    if arr.ndim == 0 and not isinstance(d, np.ndarray):
+        raise DTypeError(f"gradcheck: input {j} has dtype {arr.dtype}, not a real number")
+    if arr.ndim == 0:  # a scalar node holds a Python float, never a 0-d array
         return float(arr)
-    if arr.ndim == 0:
-        raise GradcheckError(f"gradcheck: input {j} is a 0-d array; pass a float for a scalar")
     return np.array(arr, dtype=np.float64)
 
 
@@ -43,7 +41,7 @@ def _call(fn: Callable[..., Any], datas: Sequence[float | np.ndarray]) -> Node:
     nodes = [Node(d, name=f"x{j}") for j, d in enumerate(datas)]
     out = fn(*nodes)
     if not isinstance(out, Node):
-        raise GradcheckError(f"gradcheck: fn returned {type(out).__name__}, not a Node")
+        raise DTypeError(f"gradcheck: fn returned {type(out).__name__}, not a Node")
     return out
 
 
@@ -90,7 +88,7 @@ def analytic_jacobian(
     inputs = [Node(d, name=f"x{j}") for j, d in enumerate(datas)]
     out = fn(*inputs)
     if not isinstance(out, Node):
-        raise GradcheckError(f"gradcheck: fn returned {type(out).__name__}, not a Node")
+        raise DTypeError(f"gradcheck: fn returned {type(out).__name__}, not a Node")
     m = out.size
     rows: list[list[np.ndarray]] = [[] for _ in inputs]
     if not out.requires_grad:  # nothing depends on the inputs: the Jacobian is zero

@@ -4,6 +4,7 @@
   construction, so no example is thrown away with assume();
 - separated_arrays: elements pairwise at least a gap apart (no ties for max/min);
 - broadcastable_shapes: mutually broadcastable shape sets, 0-d and size-1 axes included;
+- broadcastable_arrays: inputs of such shapes, ready for an elementwise op;
 - matmul_shapes: operand shapes for every rank pair matmul accepts;
 - graphs: small random expression DAGs with reused nodes, as a builder and its inputs.
 """
@@ -22,7 +23,8 @@ from .. import ops
 from ..engine import Node
 
 __all__ = [
-    "floats_in", "arrays", "separated_arrays", "broadcastable_shapes", "matmul_shapes",
+    "floats_in", "arrays", "separated_arrays", "broadcastable_shapes", "broadcastable_arrays",
+    "matmul_shapes",
     "graphs", "Graph",
 ]
 
@@ -107,6 +109,15 @@ def broadcastable_shapes(num_shapes: int = 2, min_dims: int = 0, max_dims: int =
         num_shapes=num_shapes, min_dims=min_dims, max_dims=max_dims, min_side=min_side,
         max_side=max_side,
     ).map(lambda bs: bs.input_shapes)
+
+
+@st.composite
+def broadcastable_arrays(draw: st.DrawFn, n: int = 2, lo: float = -10.0, hi: float = 10.0,
+                         avoid: Sequence[float] = (), gap: float = 1e-3, max_dims: int = 3,
+                         max_side: int = 4) -> tuple[Any, ...]:
+    """n inputs of mutually broadcastable shapes (0-d ones as floats), elements as in arrays()."""
+    shapes = draw(broadcastable_shapes(n, 0, max_dims, 1, max_side))
+    return tuple(draw(arrays(s, lo, hi, avoid, gap)) for s in shapes)
 
 
 @st.composite
