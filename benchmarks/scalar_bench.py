@@ -4,7 +4,8 @@
   loss + 1e-4·L2, one full-batch step = forward + zero_grad + backward + SGD. The garbage
   collector is on (the default interpreter); the same is also shown with it off.
   "tinygraph" builds the very graph micrograd builds (act = b + Σ w_i·x_i, relu; same random
-  initial weights, so the losses must agree); "tinygraph.nn" uses tinygraph.nn.MLP.
+  initial weights, so its losses equal micrograd's); "tinygraph.nn" uses tinygraph.nn.MLP (its
+  own initial weights).
 - Chain: x <- x*1.0001 + 0.0001, 500,000 times (10^6 ops), then tanh, then backward: time and
   peak memory.
 - Bytes per node: memory held by the moons forward graph (tracemalloc) / its node count.
@@ -202,7 +203,7 @@ def work_moons(eng: Any, steps: int, gc_off: bool) -> dict[str, Any]:
         if gc_off:
             gc.collect()
     return {"step_s": median(step), "forward_s": median(fwd), "backward_s": median(bwd),
-            "nodes": nodes, "loss0": losses[0], "loss_last": losses[-1]}
+            "nodes": nodes, "losses": losses[:2]}
 
 
 def work_bytes(eng: Any) -> dict[str, Any]:
@@ -354,7 +355,7 @@ def tables(res: dict[str, Any]) -> str:
         rows.append([name, fmt_time(s_on), sp_on, fmt_time(s_off), sp_off,
                      f"{fmt_time(first['forward_s'])} / {fmt_time(first['backward_s'])}",
                      f"{first['nodes']:,}", f"{bpn:.0f}" if bpn else "-",
-                     f"{first['loss0']:.6f} -> {first['loss_last']:.6f}"])
+                     ", ".join(f"{v:.12f}" for v in first["losses"])])
         if "chain" in r:
             c = r["chain"][-1]
             n_ops = 2 * c.get("n", 0)
@@ -372,7 +373,7 @@ def tables(res: dict[str, Any]) -> str:
         "SGD), median over steps and fresh processes",
         "",
         table(["engine", "step, gc on", "vs micrograd", "step, gc off", "vs micrograd",
-               "forward / backward (gc on)", "nodes", "bytes/node", "loss, first -> last step"],
+               "forward / backward (gc on)", "nodes", "bytes/node", "loss at steps 1, 2"],
               rows),
         "",
         "Deep chain x <- x*1.0001 + 0.0001, then tanh, then backward (fresh process)",
