@@ -3,15 +3,22 @@ PY ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 
-.PHONY: demo test setup graphviz browser lint bench gallery clean
+.PHONY: demo test deps setup graphviz browser lint bench gallery clean
 
+# A virtual environment (Debian's python3 needs its python3-venv package for that).
 $(BIN)/python:
-	$(PY) -m venv $(VENV)
+	@$(PY) -m venv $(VENV) 2>/dev/null || { \
+	  echo "installing python3-venv with apt-get"; rm -rf $(VENV); \
+	  SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
+	  $$SUDO apt-get update -qq && $$SUDO apt-get install -y -qq python3-venv >/dev/null && \
+	  $(PY) -m venv $(VENV); }
 	$(BIN)/python -m pip install -q --upgrade pip
 
-# Python packages: the library, its test and example extras.
-setup: $(BIN)/python graphviz browser
+# Python packages: the library with its test and example extras, and Graphviz.
+deps: $(BIN)/python graphviz
 	$(BIN)/python -m pip install -q -e ".[test]"
+
+setup: deps browser
 
 # The Graphviz `dot` executable (macOS: brew install graphviz; conda: conda install graphviz).
 graphviz:
@@ -30,20 +37,20 @@ browser:
 	  $$SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium chromium-driver \
 	    >/dev/null || echo "could not install chromium: the browser tests will skip (CI: fail)"; }
 
-demo: setup
+demo: deps
 	$(BIN)/python -m tinygraph demo
 
-lint: setup
+lint: deps
 	$(BIN)/ruff check .
 
 test: setup
 	$(BIN)/ruff check .
-	$(BIN)/python -m pytest
+	$(BIN)/python -m pytest -rs
 
-bench: setup
+bench: deps
 	$(BIN)/python benchmarks/run.py
 
-gallery: setup
+gallery: deps
 	$(BIN)/python viz/gallery.py
 
 clean:
