@@ -192,3 +192,49 @@ def region_panel(ax: Any, xx: np.ndarray, yy: np.ndarray, labels: np.ndarray, X:
     ax.set_title(title, fontsize=9)
     ax.set_xticks([])
     ax.set_yticks([])
+
+
+def moons_split(n_train: int, n_test: int, noise: float, seed: int) -> tuple[np.ndarray, ...]:
+    """Noisy two-moons train and test sets: Xtr, ytr, Xte, yte (test drawn from seed 1000+seed)."""
+    import tinygraph as tg
+
+    Xtr, ytr = tg.data.make_moons(n_train, noise, seed=seed)
+    Xte, yte = tg.data.make_moons(n_test, noise, seed=1000 + seed)
+    return Xtr, ytr, Xte, yte
+
+
+def fit(net: Any, opt: Any, loss_fn: Any, X: np.ndarray, y: np.ndarray, steps: int,
+        l2: float = 0.0) -> Any:
+    """Full-batch training: steps of opt on loss_fn(net(X), y) (+ (l2/2)·Σw² on the weights)."""
+    import tinygraph as tg
+
+    for _ in range(steps):
+        loss = loss_fn(net(X), y)
+        if l2:
+            loss = loss + tg.losses.l2(net.weights(), l2)
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+    return net
+
+
+def sgd_steps(net: Any, opt: Any, loss_fn: Any, X: np.ndarray, y: np.ndarray, batch: int,
+              steps: int, rng: np.random.Generator) -> Any:
+    """Minibatch training, one update per iteration: yields the step number (1..steps) after it."""
+    for step in range(1, steps + 1):
+        idx = rng.integers(0, len(X), batch)  # drawn with replacement, as the rng dictates
+        loss = loss_fn(net(X[idx]), y[idx])
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+        yield step
+
+
+def save_region_panels(panels: Sequence[tuple], out: str, name: str) -> None:
+    """One row of region_panel plots (arguments per panel) saved as <out>/<name>.png."""
+    plt = pyplot()
+    if plt is not None:
+        fig, axes = plt.subplots(1, len(panels), figsize=(4 * len(panels), 4))
+        for ax, p in zip(np.atleast_1d(axes), panels, strict=True):
+            region_panel(ax, *p)
+        save_figure(fig, out, name)

@@ -9,7 +9,16 @@ same SGD, same minibatches), over several seeds.
 """
 
 import numpy as np
-from _common import digits, mean_std, parse_args, pyplot, save_figure, start, table
+from _common import (
+    digits,
+    mean_std,
+    parse_args,
+    pyplot,
+    save_figure,
+    sgd_steps,
+    start,
+    table,
+)
 
 import tinygraph as tg
 
@@ -60,12 +69,7 @@ for label, (act, lr) in RUNS.items():
         opt = tg.optim.SGD(net.parameters(), lr=lr)
         rng = np.random.default_rng(seed)  # the same minibatches for both activations
         curve, reached = [], None
-        for step in range(1, STEPS + 1):
-            idx = rng.integers(0, len(Xtr), BATCH)
-            loss = loss_fn(net(Xtr[idx]), ytr[idx])
-            opt.zero_grad()
-            loss.backward()
-            opt.step()
+        for step in sgd_steps(net, opt, loss_fn, Xtr, ytr, BATCH, STEPS, rng):
             if step % EVAL_EVERY == 0:
                 with tg.no_grad():
                     full = loss_fn(net(Xtr), ytr).item()

@@ -11,7 +11,16 @@ for several seeds and a few learning rates, and report the factor tanh steps / R
 """
 
 import numpy as np
-from _common import digits, mean_std, parse_args, pyplot, save_figure, start, table
+from _common import (
+    digits,
+    mean_std,
+    parse_args,
+    pyplot,
+    save_figure,
+    sgd_steps,
+    start,
+    table,
+)
 
 import tinygraph as tg
 
@@ -40,12 +49,7 @@ def steps_to(act: str, lr: float, seed: int) -> tuple[dict[float, float], list[f
     rng = np.random.default_rng(seed)  # identical minibatches for both activations
     reached: dict[float, float] = {t: np.nan for t in TARGETS}
     curve = []
-    for step in range(1, MAX_STEPS + 1):
-        idx = rng.integers(0, len(Xtr), BATCH)
-        loss = loss_fn(net(Xtr[idx]), ytr[idx])
-        opt.zero_grad()
-        loss.backward()
-        opt.step()
+    for step in sgd_steps(net, opt, loss_fn, Xtr, ytr, BATCH, MAX_STEPS, rng):
         if step % EVAL_EVERY == 0:
             with tg.no_grad():
                 err = 1.0 - tg.losses.accuracy(net(Xtr), ytr)

@@ -14,11 +14,11 @@ import numpy as np
 from _common import (
     count_regions,
     decision_grid,
+    fit,
     mean_std,
+    moons_split,
     parse_args,
-    pyplot,
-    region_panel,
-    save_figure,
+    save_region_panels,
     start,
     table,
 )
@@ -44,20 +44,14 @@ def train(width: int, seed: int, Xtr: np.ndarray, ytr: np.ndarray) -> tg.nn.Tens
     """A 2-width-1 tanh net fitted with Adam on the full batch."""
     net = tg.nn.TensorMLP(2, [width, 1], "tanh", seed=seed)
     opt = tg.optim.Adam(net.parameters(), lr=LR)
-    for _ in range(STEPS):
-        loss = tg.losses.binary_cross_entropy_with_logits(net(Xtr), ytr)  # (N, 1) scores
-        opt.zero_grad()
-        loss.backward()
-        opt.step()
-    return net
+    return fit(net, opt, tg.losses.binary_cross_entropy_with_logits, Xtr, ytr, STEPS)  # (N, 1)
 
 
 results: dict[int, dict[str, list[float]]] = {w: {"loss": [], "train": [], "test": [],
                                                   "regions": []} for w in WIDTHS}
 panels = []
 for seed in SEEDS:
-    Xtr, ytr = tg.data.make_moons(N_TRAIN, NOISE, seed=seed)
-    Xte, yte = tg.data.make_moons(N_TEST, NOISE, seed=1000 + seed)
+    Xtr, ytr, Xte, yte = moons_split(N_TRAIN, N_TEST, NOISE, seed)
     for width in WIDTHS:
         net = train(width, seed, Xtr, ytr)
         xx, yy, labels = decision_grid(net, Xtr, GRID)
@@ -78,9 +72,4 @@ table(f"2-H-1 tanh nets on noisy moons ({N_TRAIN} train / {N_TEST} test points),
         *mean_std(r["train"]), *mean_std(r["test"]), *mean_std(r["regions"]))
        for w, r in results.items()], args.out)
 
-plt = pyplot()
-if plt is not None:
-    fig, axes = plt.subplots(1, len(panels), figsize=(4 * len(panels), 4))
-    for ax, p in zip(np.atleast_1d(axes), panels, strict=True):
-        region_panel(ax, *p)
-    save_figure(fig, args.out, "regions_by_width")
+save_region_panels(panels, args.out, "regions_by_width")

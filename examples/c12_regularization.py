@@ -13,11 +13,11 @@ import numpy as np
 from _common import (
     count_regions,
     decision_grid,
+    fit,
     mean_std,
+    moons_split,
     parse_args,
-    pyplot,
-    region_panel,
-    save_figure,
+    save_region_panels,
     start,
     table,
 )
@@ -42,18 +42,12 @@ start(args, "C12: L2 strength smooths a 20-neuron net's decision regions")
 results = {lam: {"train": [], "test": [], "regions": [], "norm": []} for lam in LAMBDAS}
 panels = []
 for seed in SEEDS:
-    Xtr, ytr = tg.data.make_moons(N_TRAIN, NOISE, seed=seed)
-    Xte, yte = tg.data.make_moons(N_TEST, NOISE, seed=1000 + seed)
+    Xtr, ytr, Xte, yte = moons_split(N_TRAIN, N_TEST, NOISE, seed)
     for lam in LAMBDAS:
         net = tg.nn.TensorMLP(2, [WIDTH, 1], "tanh", seed=seed)
         opt = tg.optim.Adam(net.parameters(), lr=LR)
-        for _ in range(STEPS):
-            loss = tg.losses.binary_cross_entropy_with_logits(net(Xtr), ytr)  # (N, 1) scores
-            if lam:
-                loss = loss + tg.losses.l2(net.weights(), lam)
-            opt.zero_grad()
-            loss.backward()
-            opt.step()
+        # loss = BCE(net(Xtr), ytr) + (λ/2)·Σw² on the weights (not the biases), full batch
+        fit(net, opt, tg.losses.binary_cross_entropy_with_logits, Xtr, ytr, STEPS, l2=lam)
         xx, yy, labels = decision_grid(net, Xtr, GRID)
         r = results[lam]
         with tg.no_grad():
@@ -70,9 +64,4 @@ table(f"2-{WIDTH}-1 tanh net on noisy moons ({N_TRAIN} train / {N_TEST} test), {
       [(lam, mean_std(r["norm"])[0], *mean_std(r["train"]), *mean_std(r["test"]),
         *mean_std(r["regions"])) for lam, r in results.items()], args.out)
 
-plt = pyplot()
-if plt is not None:
-    fig, axes = plt.subplots(1, len(panels), figsize=(4 * len(panels), 4))
-    for ax, p in zip(np.atleast_1d(axes), panels, strict=True):
-        region_panel(ax, *p)
-    save_figure(fig, args.out, "regions_by_lambda")
+save_region_panels(panels, args.out, "regions_by_lambda")

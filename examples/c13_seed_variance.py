@@ -10,7 +10,7 @@ training loss over seeds: mean, standard deviation, spread (max - min), and a hi
 """
 
 import numpy as np
-from _common import parse_args, pyplot, save_figure, start, table
+from _common import fit, parse_args, pyplot, save_figure, start, table
 
 import tinygraph as tg
 
@@ -35,11 +35,7 @@ for width in WIDTHS:
     for seed in SEEDS:
         net = tg.nn.TensorMLP(2, [width, CLASSES], "relu", seed=seed)
         opt = tg.optim.Adam(net.parameters(), lr=LR)
-        for _ in range(STEPS):
-            loss = tg.losses.softmax_cross_entropy(net(X), y)  # (N, 3) scores
-            opt.zero_grad()
-            loss.backward()
-            opt.step()
+        fit(net, opt, tg.losses.softmax_cross_entropy, X, y, STEPS)  # (N, 3) scores
         with tg.no_grad():
             final[width].append(tg.losses.softmax_cross_entropy(net(X), y).item())
 rows = []

@@ -3,6 +3,8 @@ gradient accumulation, float32 reductions."""
 
 from __future__ import annotations
 
+import gc
+
 import numpy as np
 import pytest
 
@@ -101,3 +103,19 @@ def test_two_backward_passes_give_twice_the_gradient_with_in_place_sums() -> Non
     loss.backward()
     np.testing.assert_allclose(x.grad, 2 * first)
     np.testing.assert_allclose(first, 2 * x.data + 3 * x.data**2)
+
+
+def test_backward_leaves_the_garbage_collector_as_it_found_it() -> None:
+    w = tg.Node(np.ones(2))
+    stale = tg.sum(w * w)
+    replace_data(w, np.zeros(2))
+    assert gc.isenabled()
+    with pytest.raises(tg.GraphError):
+        stale.backward()  # paused for the pass, restored even when it raises
+    assert gc.isenabled()
+    gc.disable()
+    try:
+        tg.sum(w * w).backward()
+        assert not gc.isenabled()
+    finally:
+        gc.enable()

@@ -9,7 +9,6 @@ tinygraph.thresholds (the diagrams use the same): σ'(z) < 0.01 (|z| > 4.6), 1 -
 
 from __future__ import annotations
 
-import re
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass
 from typing import Any
@@ -18,11 +17,10 @@ import numpy as np
 
 from .engine import Node, walk
 from .errors import InputError
-from .nn import Module, iter_modules
+from .nn import Module, iter_modules, layer_of
 from .thresholds import DEFAULT, Thresholds
 
 ACTIVATION_OPS = ("relu", "leaky_relu", "sigmoid", "tanh")
-_LAYER = re.compile(r"^L\d+$")
 
 
 @dataclass
@@ -111,15 +109,21 @@ class Report:
         return self.table()
 
 
-def _layer_of(scope: str | None) -> str | None:
-    """The layer a node belongs to: the first scope component like 'L3' (else the first one)."""
-    if not scope:
-        return None
-    parts = scope.split(".")
-    for p in parts:
-        if _LAYER.match(p):
-            return p
-    return parts[0]
+def unit_columns(a: np.ndarray) -> np.ndarray:
+    """A tensor layer's values as (samples, units): one column per unit; 1-D is one sample."""
+    return a.reshape(1, -1) if a.ndim == 1 else a.reshape(-1, a.shape[-1])
+
+
+def squash_derivative(op: str, out: Any) -> Any:
+    """f'(z) of a sigmoid or tanh unit, from its output f(z) (elementwise)."""
+    return out * (1.0 - out) if op == "sigmoid" else 1.0 - out * out
+
+
+def squash_limits(op: str, thresholds: Thresholds = DEFAULT) -> tuple[float, float]:
+    """(saturated, near-saturation) limits on f'(z) for a sigmoid or tanh unit."""
+    if op == "sigmoid":
+        return thresholds.sigmoid_saturated, thresholds.sigmoid_warning
+    return thresholds.tanh_saturated, thresholds.tanh_warning
 
 
 def _roots(outputs: Node | Sequence[Node]) -> list[Node]:
@@ -147,14 +151,14 @@ def _unit_values(nodes: list[Node]) -> dict[str, dict[Any, list[np.ndarray]]]:
     """layer -> unit -> activation outputs seen (one array per node; samples along axis 0)."""
     found: dict[str, dict[Any, list[np.ndarray]]] = {}
     for n in nodes:
-        layer = _layer_of(n.scope)
+        layer = layer_of(n.scope)
         if n.op not in ACTIVATION_OPS or layer is None:  # unscoped: a loss's relu, not a layer's
             continue
         units = found.setdefault(layer, {})
         if n.is_scalar:  # a scalar neuron: the unit is its scope, one value per sample
             units.setdefault((n.op, n.scope), []).append(np.array([n.data]))
         else:  # a tensor layer: one unit per column, samples along the first axis if batched
-            a = n.data.reshape(1, -1) if n.ndim == 1 else n.data.reshape(-1, n.shape[-1])
+            a = unit_columns(n.data)
             for j in range(a.shape[1]):
                 units.setdefault((n.op, j), []).append(a[:, j])
     return found
@@ -179,10 +183,7 @@ def activation_stats(outputs: Node | Sequence[Node],
                 inactive += int(off.sum())
                 d.dead += int(op == "relu" and off.all())
             else:
-                deriv = v * (1 - v) if op == "sigmoid" else 1 - v * v
-                limit = (thresholds.sigmoid_saturated if op == "sigmoid"
-                         else thresholds.tanh_saturated)
-                flat = deriv < limit
+                flat = squash_derivative(op, v) < squash_limits(op, thresholds)[0]
                 sat += int(flat.sum())
                 d.saturated += int(flat.all())
         d.activation = "/".join(sorted(acts))
@@ -206,10 +207,10 @@ def gradient_flow(model: Module, outputs: Node | Sequence[Node]) -> dict[str, tu
     """
     params: dict[str, list[Any]] = {}
     for name, p in model.named_parameters():
-        params.setdefault(_layer_of(name) or name, []).append(p.grad)
+        params.setdefault(layer_of(name) or name, []).append(p.grad)
     zs: dict[str, list[Any]] = {}
     for n in _nodes(outputs):
-        layer = _layer_of(n.scope)
+        layer = layer_of(n.scope)
         if n.name == "z" and n.op is not None and layer is not None:
             zs.setdefault(layer, []).append(n.grad)
     return {k: (_mean_abs(params.get(k, [])), _mean_abs(zs.get(k, [])))
@@ -242,8 +243,7 @@ def diagnose(model: Module, X: Any, y: Any = None,
         finally:
             for p, g in zip(params, saved, strict=True):
                 p.grad = g
-    names = [n for n in dict.fromkeys(
-        _layer_of(name) or name for name, _ in model.named_parameters())]
+    names = list(dict.fromkeys(layer_of(name) or name for name, _ in model.named_parameters()))
     names += [k for k in acts if k not in names]
     widths = {m.name: getattr(m, "nout", 0) for m in iter_modules(model)}
     layers = []

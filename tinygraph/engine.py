@@ -588,35 +588,59 @@ def toposort(root: Node) -> list[Node]:
     only by rewriting .parents by hand) raises GraphError instead of looping.
     """
     order: list[Node] = []
-    state: dict[Node, int] = {}  # 1: expanded, children pending; 2: done
-    stack = [root]
-    get = state.get
+    state: dict[Node, int] = {}  # 1: expanded, parents pending; 2: done
+    # Expanding a node pushes it back under a _DONE marker, then its parents: popping the marker
+    # finishes the node below it. A node popped while still expanded was reached from its own
+    # parents: a cycle.
+    stack: list[Any] = [root]
+    pop, push, get, add = stack.pop, stack.append, state.get, order.append
     while stack:
-        node = stack[-1]
+        node = pop()
+        if node is _DONE:
+            node = pop()
+            state[node] = 2
+            add(node)
+            continue
         s = get(node)
         if s is None:
             state[node] = 1
-            # node.parents, inlined: this loop runs once per node
+            push(node)
+            push(_DONE)
             ps = node._more
-            if ps is None:
+            if ps is None:  # node.parents unrolled (no tuple): this runs once per node
                 a = node._a
-                ps = () if a is None else (a,) if node._b is None else (a, node._b)
+                if a is not None and a.requires_grad:
+                    s = get(a)
+                    if s is None:
+                        push(a)
+                    elif s == 1:
+                        raise _cycle(a)
+                b = node._b
+                if b is not None and b.requires_grad:
+                    s = get(b)
+                    if s is None:
+                        push(b)
+                    elif s == 1:
+                        raise _cycle(b)
+                continue
             for p in ps:
                 if p.requires_grad:
-                    ps = get(p)
-                    if ps is None:
-                        stack.append(p)
-                    elif ps == 1:
-                        raise GraphError(
-                            f"backward: the graph has a cycle through {p.describe()} "
-                            f"(op {p.op}); were .parents changed by hand?"
-                        )
-        else:
-            stack.pop()
-            if s == 1:
-                state[node] = 2
-                order.append(node)
+                    s = get(p)
+                    if s is None:
+                        push(p)
+                    elif s == 1:
+                        raise _cycle(p)
+        elif s == 1:
+            raise _cycle(node)
     return order
+
+
+_DONE = object()
+
+
+def _cycle(p: Node) -> GraphError:
+    return GraphError(f"backward: the graph has a cycle through {p.describe()} (op {p.op}); "
+                      "were .parents changed by hand?")
 
 
 def walk(root: Node) -> list[Node]:

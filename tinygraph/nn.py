@@ -12,6 +12,7 @@ MLP and TensorMLP draw the same weights, so they compute the same outputs and gr
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from typing import Any
 
@@ -21,6 +22,7 @@ from . import ops
 from .engine import Node, scope
 from .errors import InputError, LoadError, ShapeError
 
+_LAYER = re.compile(r"^L\d+$")  # the names MLP and TensorMLP give their layers
 Seed = int | np.random.Generator | None
 
 # ---------------------------------------------------------------------------------------------
@@ -388,18 +390,24 @@ class Neuron(Module):
         return f"{self.nin}, {self.activation or 'linear'}"
 
 
+def _layer_args(who: str, nin: int, nout: int, activation: str | None,
+                k: int) -> tuple[int, int, str | None, int]:
+    """Checked (nin, nout, activation, number of maxout pieces) of a Layer or Linear."""
+    nin = _check_size(who, "nin", nin)
+    nout = _check_size(who, "nout", nout)
+    act = _check_activation(who, activation)
+    return nin, nout, act, _check_size(who, "k", k) if act == "maxout" else 1
+
+
 class Layer(Module):
     """nout neurons reading the same inputs; returns a list of nout scalar nodes."""
 
     def __init__(self, nin: int, nout: int, activation: str | None = "relu", *, name: str = "L1",
                  init: str = "auto", scale: float | None = None, seed: Seed = None, k: int = 2,
                  shared_slope: bool = False) -> None:
-        nin = _check_size("Layer", "nin", nin)
-        nout = _check_size("Layer", "nout", nout)
-        act = _check_activation("Layer", activation)
+        nin, nout, act, pieces = _layer_args("Layer", nin, nout, activation, k)
         self.name = name
         self.nin, self.nout, self.activation = nin, nout, act
-        pieces = _check_size("Layer", "k", k) if act == "maxout" else 1
         # Drawn as the tensor level draws them, so TensorMLP(seed=s) has the same weights.
         W = _draw(_rng(seed), (pieces, nin, nout), init, scale, act, nin, nout)
         with scope(name):
@@ -425,16 +433,56 @@ class Layer(Module):
         return f"{self.nin} -> {self.nout}, {self.activation or 'linear'}"
 
 
-def _layer_sizes(who: str, nin: int, sizes: Sequence[int]) -> list[int]:
+def _stack(who: str, make: Callable[..., Module], nin: int, sizes: Sequence[int],
+           activation: str | None, output_activation: str | None, seed: Seed,
+           **kw: Any) -> list[Module]:
+    """Layers "L1".."Ln" of an MLP: activation on the hidden ones, output_activation on the last."""
     if isinstance(sizes, (int, np.integer)):
         sizes = [sizes]
     sizes = list(sizes)
     if not sizes:
         raise InputError(f"{who}: give at least one layer size")
-    return [_check_size(who, "nin", nin)] + [_check_size(who, "a layer size", s) for s in sizes]
+    dims = [_check_size(who, "nin", nin)] + [_check_size(who, "a layer size", s) for s in sizes]
+    _check_activation(who, activation)  # even when every layer is the output layer
+    _check_activation(who, output_activation)
+    rng = _rng(seed)  # one generator for all layers, so each draws after the previous
+    n = len(dims) - 1
+    return [make(dims[i], dims[i + 1], activation if i < n - 1 else output_activation,
+                 name=f"L{i + 1}", seed=rng, **kw)
+            for i in range(n)]
 
 
-class MLP(Module):
+def layer_of(scope: str | None) -> str | None:
+    """The layer a scope belongs to: its first component like 'L3' (else the first one)."""
+    if not scope:
+        return None
+    parts = scope.split(".")
+    for p in parts:
+        if _LAYER.match(p):
+            return p
+    return parts[0]
+
+
+class _Stack:
+    """What MLP and TensorMLP share: a list of layers fed one into the next (a mixin)."""
+
+    layers: list[Any]
+    num_parameters: Callable[[], int]  # from Module
+
+    @property
+    def nin(self) -> int:
+        return self.layers[0].nin
+
+    @property
+    def nout(self) -> int:
+        return self.layers[-1].nout
+
+    def extra_repr(self) -> str:
+        sizes = [la.nout for la in self.layers]
+        return f"{self.nin} -> {sizes}, {self.num_parameters()} parameters"
+
+
+class MLP(_Stack, Module):
     """Scalar-level multilayer perceptron, micrograd-style: MLP(nin, [sizes...]).
 
     Hidden layers use activation; the last layer uses output_activation (None: raw class scores).
@@ -447,25 +495,8 @@ class MLP(Module):
                  output_activation: str | None = None, init: str = "auto",
                  scale: float | None = None, seed: Seed = None, k: int = 2,
                  shared_slope: bool = False) -> None:
-        dims = _layer_sizes("MLP", nin, sizes)
-        _check_activation("MLP", activation)  # even when every layer is the output layer
-        _check_activation("MLP", output_activation)
-        rng = _rng(seed)
-        n = len(dims) - 1
-        self.layers = [
-            Layer(dims[i], dims[i + 1], activation if i < n - 1 else output_activation,
-                  name=f"L{i + 1}", init=init, scale=scale, seed=rng, k=k,
-                  shared_slope=shared_slope)
-            for i in range(n)
-        ]
-
-    @property
-    def nin(self) -> int:
-        return self.layers[0].nin
-
-    @property
-    def nout(self) -> int:
-        return self.layers[-1].nout
+        self.layers = _stack("MLP", Layer, nin, sizes, activation, output_activation, seed,
+                             init=init, scale=scale, k=k, shared_slope=shared_slope)
 
     def __call__(self, x: Any) -> Node | list[Node]:
         if isinstance(x, np.ndarray) and x.ndim == 2:
@@ -480,10 +511,6 @@ class MLP(Module):
         for layer in self.layers:
             x = layer(x)
         return x[0] if len(x) == 1 else x
-
-    def extra_repr(self) -> str:
-        sizes = [la.nout for la in self.layers]
-        return f"{self.nin} -> {sizes}, {self.num_parameters()} parameters"
 
 
 # ---------------------------------------------------------------------------------------------
@@ -501,12 +528,9 @@ class Linear(Module):
     def __init__(self, nin: int, nout: int, activation: str | None = None, *, name: str = "L1",
                  init: str = "auto", scale: float | None = None, seed: Seed = None, k: int = 2,
                  shared_slope: bool = False, dtype: Any = np.float64) -> None:
-        nin = _check_size("Linear", "nin", nin)
-        nout = _check_size("Linear", "nout", nout)
-        act = _check_activation("Linear", activation)
+        nin, nout, act, pieces = _layer_args("Linear", nin, nout, activation, k)
         self.name = name
         self.nin, self.nout, self.activation = nin, nout, act
-        pieces = _check_size("Linear", "k", k) if act == "maxout" else 1
         W = _draw(_rng(seed), (pieces, nin, nout), init, scale, act, nin, nout).astype(dtype)
         with scope(name):
             if act == "maxout":
@@ -552,7 +576,7 @@ class Maxout(Linear):
         super().__init__(nin, nout, "maxout", k=k, **kw)
 
 
-class TensorMLP(Module):
+class TensorMLP(_Stack, Module):
     """Tensor-level multilayer perceptron: TensorMLP(nin, [sizes...]); each layer is a Linear.
 
     Same arguments and, for the same seed, the same weights as the scalar MLP. Input (batch, nin)
@@ -563,34 +587,14 @@ class TensorMLP(Module):
                  output_activation: str | None = None, init: str = "auto",
                  scale: float | None = None, seed: Seed = None, k: int = 2,
                  shared_slope: bool = False, dtype: Any = np.float64) -> None:
-        dims = _layer_sizes("TensorMLP", nin, sizes)
-        _check_activation("TensorMLP", activation)  # even when every layer is the output layer
-        _check_activation("TensorMLP", output_activation)
-        rng = _rng(seed)
-        n = len(dims) - 1
-        self.layers = [
-            Linear(dims[i], dims[i + 1], activation if i < n - 1 else output_activation,
-                   name=f"L{i + 1}", init=init, scale=scale, seed=rng, k=k,
-                   shared_slope=shared_slope, dtype=dtype)
-            for i in range(n)
-        ]
-
-    @property
-    def nin(self) -> int:
-        return self.layers[0].nin
-
-    @property
-    def nout(self) -> int:
-        return self.layers[-1].nout
+        self.layers = _stack("TensorMLP", Linear, nin, sizes, activation, output_activation,
+                             seed, init=init, scale=scale, k=k, shared_slope=shared_slope,
+                             dtype=dtype)
 
     def __call__(self, x: Any) -> Node:
         for layer in self.layers:
             x = layer(x)
         return x
-
-    def extra_repr(self) -> str:
-        sizes = [la.nout for la in self.layers]
-        return f"{self.nin} -> {sizes}, {self.num_parameters()} parameters"
 
 
 def scalar_to_tensor_state(state: dict[str, np.ndarray], model: TensorMLP) -> dict[str, np.ndarray]:

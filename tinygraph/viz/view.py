@@ -17,16 +17,16 @@ from typing import Any
 
 import numpy as np
 
+from ..diagnostics import ACTIVATION_OPS, squash_derivative, squash_limits, unit_columns
 from ..engine import Node, vjp_message, walk
 from ..errors import InputError
+from ..nn import layer_of
 from ..thresholds import DEFAULT, Thresholds
 from . import style as F
 
 LEVELS = ("auto", "op", "neuron", "layer")
-ACTIVATIONS = ("sigmoid", "tanh", "relu", "leaky_relu")
 _SYMBOL = {"sigmoid": "σ", "tanh": "tanh", "relu": "ReLU", "leaky_relu": "LReLU"}
 _PARAM_NAME = re.compile(r"^(w|W|b|a)\d*(_\d+)?$|^(weight|bias)")
-_LAYER = re.compile(r"^L\d+$")
 _INFIX = {"add", "sub", "mul", "div", "matmul"}
 _SUPER = {2.0: "²", 3.0: "³"}
 _HOLE = "□"  # an operand drawn as its own node, in an op expression like "□ × 2"
@@ -201,17 +201,6 @@ def _plug(v: float) -> str:
     return f"{v:.2g}" if v != 0 and abs(v) < 1e-3 else f"{v:.5g}"
 
 
-def _layer_of(scope: str | None) -> str | None:
-    """The layer a scope belongs to: its first component like 'L3' (else the first one)."""
-    if not scope:
-        return None
-    parts = scope.split(".")
-    for p in parts:
-        if _LAYER.match(p):
-            return p
-    return parts[0]
-
-
 def _role(n: Node, root: Node, roles: dict[str, str]) -> str:
     lab = n.label
     if lab is not None and lab in roles:
@@ -237,10 +226,8 @@ def _derivative(a: Node) -> Any:
     s = a.data
     z = a.parents[0].data
     op = a.op
-    if op == "sigmoid":
-        return s * (1.0 - s)
-    if op == "tanh":
-        return 1.0 - s * s
+    if op in ("sigmoid", "tanh"):
+        return squash_derivative(op, s)
     if op == "relu":
         return (z > 0) * 1.0
     alpha = (a.attrs or {}).get("alpha", 0.01)
@@ -269,7 +256,7 @@ class _Units:
             cols = [(unit, np.array([zn.data]), np.array([d]),
                      None if zg is None else np.array([abs(zg)]))]
         else:
-            z2 = zn.data.reshape(1, -1) if a.ndim == 1 else zn.data.reshape(-1, a.shape[-1])
+            z2 = unit_columns(zn.data)  # z has the activation's shape (elementwise op)
             d2 = np.asarray(d).reshape(z2.shape)
             g2 = None if zg is None else np.abs(np.broadcast_to(zg, zn.shape)).reshape(z2.shape)
             cols = [((key, j), z2[:, j], d2[:, j], None if g2 is None else g2[:, j])
@@ -302,8 +289,7 @@ class _Units:
                     dead += 1
                     state = "dead"
             else:
-                lim = th.sigmoid_saturated if op == "sigmoid" else th.tanh_saturated
-                wl = th.sigmoid_warning if op == "sigmoid" else th.tanh_warning
+                lim, wl = squash_limits(op, th)
                 flat = d < lim
                 flagged += int(flat.sum())
                 if flat.all():
@@ -328,8 +314,7 @@ def _act_flags(vid: str, label: str, units: _Units, th: Thresholds) -> tuple[lis
     n = s["units"]
     sym = "/".join(_SYMBOL[o] for o in units.ops)
     squash = [o for o in units.ops if o in ("sigmoid", "tanh")]
-    lim = th.sigmoid_saturated if "sigmoid" in squash else th.tanh_saturated
-    wl = th.sigmoid_warning if "sigmoid" in squash else th.tanh_warning
+    lim, wl = squash_limits("sigmoid" if "sigmoid" in squash else "tanh", th)
     plural = "unit" if n == 1 else "units"
     if s["saturated"]:
         flags.append(Flag(vid, label, "saturated", s["mean_d"], lim,
@@ -421,7 +406,7 @@ def _tensor_rows(n: Node) -> list[tuple[str, str]]:
 def _local_derivative(n: Node, inline: set[Node]) -> list[str]:
     """The local derivative with numbers plugged in (scalars); a summary for tensors."""
     op = n.op
-    if op in ACTIVATIONS:
+    if op in ACTIVATION_OPS:
         z = n.parents[0].data
         d = _derivative(n)
         if not n.is_scalar:
@@ -503,7 +488,7 @@ def _group_key(level: str, n: Node, i: int, chunk: int, after: set[Node]) -> str
         if n.op is None:
             return None
         return "(output)" if n in after else "(ops)"
-    return n.scope if level == "neuron" else _layer_of(n.scope)
+    return n.scope if level == "neuron" else layer_of(n.scope)
 
 
 def _downstream(order: list[Node]) -> set[Node]:
@@ -681,7 +666,7 @@ def _value_node(vid: str, n: Node, root: Node, roles: dict[str, str], inline: se
         rows += _tensor_rows(n)
         tip += [f"shape {n.shape}, {n.dtype}", f"data: mean {F.full(_stats(n.data)[0])}",
                 f"grad: mean |·| {F.full(_mean_abs(n.grad)) if n.grad is not None else '—'}"]
-    if n.op in ACTIVATIONS:
+    if n.op in ACTIVATION_OPS:
         units = _Units()
         units.add(n, vid)
         aflags, s = _act_flags(vid, label, units, th)
@@ -707,7 +692,7 @@ def _value_node(vid: str, n: Node, root: Node, roles: dict[str, str], inline: se
 
 def _outputs(members: list[Node]) -> list[Node]:
     """The members a group hands on: its activation outputs, else those named like outputs."""
-    for pick in (lambda m: m.name == "act", lambda m: m.op in ACTIVATIONS,
+    for pick in (lambda m: m.name == "act", lambda m: m.op in ACTIVATION_OPS,
                  lambda m: m.name in ("z", "loss")):
         found = [m for m in members if pick(m)]
         if found:
@@ -722,7 +707,7 @@ def _group_node(vid: str, key: str, members: list[Node], level: str, root: Node,
     has_loss = any(m is root or m.name == "loss" for m in members)
     name = "loss" if key == "(output)" and has_loss and root.name == "loss" else key
     outs = _outputs(members)
-    acts = [m for m in members if m.op in ACTIVATIONS]
+    acts = [m for m in members if m.op in ACTIVATION_OPS]
     role = "loss" if has_loss else (
         "parameter" if all(m.op is None and m.requires_grad for m in members) else
         "intermediate")
@@ -918,12 +903,12 @@ def layer_summary(drawn: Iterable[Node], th: Thresholds, ref: float | None) -> l
     """One line per layer: its flagged units and the gradient flowing into it, L1 first."""
     layers: dict[str, list[Node]] = {}
     for n in drawn:
-        lay = _layer_of(n.scope)
+        lay = layer_of(n.scope)
         if lay is not None:
             layers.setdefault(lay, []).append(n)
     out = []
     for lay, members in sorted(layers.items(), key=lambda kv: _natural(kv[0])):
-        acts = [m for m in members if m.op in ACTIVATIONS]
+        acts = [m for m in members if m.op in ACTIVATION_OPS]
         parts = []
         flagged = 0
         if acts:
