@@ -225,24 +225,37 @@ class Tinygraph(Engine):
         return run
 
 
-class TinygraphLosses(Tinygraph):
-    """tinygraph with tinygraph.losses (softmax_cross_entropy + l2), when that module exists."""
+class TinygraphNN(Tinygraph):
+    """tinygraph as its README writes a model: nn.TensorMLP, losses, optim.SGD."""
 
-    name = "tinygraph (losses)"
+    name = "tinygraph.nn"
 
     def setup(self) -> str:
         version = super().setup()
-        from tinygraph import losses
+        from tinygraph import losses, nn, optim
 
-        self.losses = losses
+        self.losses, self.nn, self.optim = losses, nn, optim
         return version
 
-    def loss(self, P, Xn, y, Y):
-        tg, losses = self.tg, self.losses
-        W1, b1, W2, b2, W3, b3 = P
-        h = tg.relu(Xn @ W1 + b1)
-        h = tg.relu(h @ W2 + b2)
-        return losses.softmax_cross_entropy(h @ W3 + b3, y) + losses.l2([W1, W2, W3], L2)
+    def mlp(self, params, X, y, Y):
+        tg, nn, losses = self.tg, self.nn, self.losses
+        D, H = params[0].shape
+        C = params[-1].shape[0]
+        model = nn.TensorMLP(D, [H, H, C], activation="relu", dtype=X.dtype)
+        model.load_state_dict(dict(zip([n for n, _ in model.named_parameters()], params,
+                                       strict=True)))
+        weights = model.weights()
+        opt = self.optim.SGD(model.parameters(), lr=LR)
+        Xn = tg.Node(X, requires_grad=False)
+
+        def step() -> float:
+            loss = losses.softmax_cross_entropy(model(Xn), y) + losses.l2(weights, L2)
+            opt.zero_grad()
+            loss.backward()
+            opt.step()
+            return loss.item()
+
+        return Trainer(step, lambda: [np.array(p.data) for p in model.parameters()])
 
     def chain(self, x0):
         raise ImportError("same chain as tinygraph")
@@ -419,7 +432,7 @@ class Jax(Engine):
         return lambda: np.asarray(g(xj))
 
 
-ENGINES = {e.name: e for e in (NumpyManual(), Tinygraph(), TinygraphLosses(), Torch(), MyGrad(),
+ENGINES = {e.name: e for e in (NumpyManual(), Tinygraph(), TinygraphNN(), Torch(), MyGrad(),
                                HipsAutograd(), Jax(jit=True), Jax(jit=False))}
 
 

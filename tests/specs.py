@@ -150,6 +150,16 @@ def _matmul_case(data: st.DrawFn) -> Case:
 
 
 @st.composite
+def _linear_case(data: st.DrawFn) -> Case:
+    """x (nin,), (batch, nin) or (k, batch, nin); w (nin, nout); b (nout,) or broadcastable."""
+    nin, nout = data(st.integers(1, 4)), data(st.integers(1, 4))
+    lead = data(st.sampled_from([(), (3,), (2, 3)]))
+    bshape = data(st.sampled_from([(nout,), (1, nout)] if lead else [(nout,)]))
+    return Case((data(tgs.arrays(lead + (nin,), -3, 3)), data(tgs.arrays((nin, nout), -3, 3)),
+                 data(tgs.arrays(bshape, -3, 3))))
+
+
+@st.composite
 def _reshape_case(data: st.DrawFn) -> Case:
     shape = data(_shape())
     n = int(np.prod(shape))
@@ -369,6 +379,8 @@ CORE_SPECS: list[OpSpec] = [
     OpSpec("matmul", _MATMUL, _with_form(_matmul_case(), _MATMUL),
            lambda a, b, form: np.matmul(a, b), ("[-3, 3]",) * 2,
            covers=("matmul", "__matmul__")),
+    OpSpec("linear", tg.linear, _linear_case(), lambda x, w, b: np.matmul(x, w) + b,
+           ("[-3, 3]",) * 3, covers=("linear",)),
     OpSpec("c@x", lambda x, c: c @ x,
            _matmul_case().map(lambda k: Case((k.args[1],), {"c": k.args[0]})),
            lambda x, c: c @ x, ("[-3, 3]",), covers=("__rmatmul__",)),

@@ -425,3 +425,90 @@ def test_parents_are_ordered_and_kept_twice() -> None:
     a, b = tg.Node(1.0), tg.Node(2.0)
     assert (a - b).parents == (a, b) and (b - a).parents == (b, a)
     assert (a * a).parents == (a, a)
+
+
+# --- backward order, stored gradients, fused primitives --------------------------------------
+
+
+def test_rewired_parents_take_the_depth_first_order() -> None:
+    # Backward orders nodes by creation time; a parent rewired by hand to a younger node breaks
+    # that order, and the engine must notice and still give the right gradients.
+    a, b = tg.Node(2.0), tg.Node(5.0)
+    c = a * b
+    d = a + 1.0  # made after c
+    c.parents = (d, b)  # c = d * b now: dc/da = b through d, dc/db = d
+    c.backward()
+    assert a.grad == 5.0 and b.grad == 3.0 and d.grad == 5.0
+
+
+def test_leaf_gradients_are_own_writable_arrays_intermediates_may_be_shared_read_only() -> None:
+    a = tg.Node(np.arange(3.0))
+    b = tg.Node(np.ones(3))
+    y = a + b  # add hands the same gradient to both parents
+    z = y * 2.0
+    s = z.sum()  # sum's gradient is a broadcast view
+    s.backward()
+    for leaf in (a, b):
+        assert leaf.grad.flags.writeable and leaf.grad.base is None
+    assert not np.shares_memory(a.grad, b.grad)
+    for inter in (y, z):
+        assert not np.shares_memory(inter.grad, a.grad) and not np.shares_memory(inter.grad, b.grad)
+        if not inter.grad.flags.writeable:  # shared or a view: locked, like .data
+            with pytest.raises(ValueError):
+                inter.grad[0] = 1.0
+    a.grad *= 0.0  # an optimizer's in-place update touches no other gradient
+    np.testing.assert_array_equal(b.grad, [2.0, 2.0, 2.0])
+    np.testing.assert_array_equal(y.grad, [2.0, 2.0, 2.0])
+    s.backward()  # a second pass adds into every stored gradient, read-only ones included
+    np.testing.assert_array_equal(y.grad, [4.0, 4.0, 4.0])
+    np.testing.assert_array_equal(z.grad, [2.0, 2.0, 2.0])
+
+
+def test_a_primitive_can_save_forward_values_for_its_vjp() -> None:
+    calls = []
+
+    def fwd(x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        e = np.exp(x)
+        return e / e.sum(), e  # softmax, and the exponentials for the backward
+
+    def vjp(g: np.ndarray, out: np.ndarray, x: np.ndarray, saved: np.ndarray) -> np.ndarray:
+        calls.append(saved)
+        return out * (g - np.dot(g, out))
+
+    sm = tg.primitive("softmax_saving", fwd, vjp, saves=True)
+    x = np.array([0.5, -1.0, 2.0])
+    assert tg.testing.gradcheck(lambda v: sm(v) * np.array([1.0, 2.0, 3.0]), x)
+    np.testing.assert_allclose(calls[-1], np.exp(x))
+    n = sm(tg.Node(x))
+    assert n.attrs["saved"] is not None and n.data.shape == (3,)
+
+
+def test_fused_softmax_cross_entropy_equals_its_composite() -> None:
+    rng = np.random.default_rng(3)
+    S, y = rng.normal(size=(7, 5)) * 3, rng.integers(0, 5, 7)
+    for reduction in ("mean", "sum"):
+        s1, s2 = tg.Node(S), tg.Node(S)
+        fused = tg.losses.softmax_cross_entropy(s1, y, reduction)
+        picked = -tg.log_softmax(s2, axis=1)[np.arange(7), y]
+        comp = tg.mean(picked) if reduction == "mean" else tg.sum(picked)
+        fused.backward()
+        comp.backward()
+        assert fused.op == "softmax_cross_entropy" and len(fused.parents) == 1
+        assert fused.data == pytest.approx(comp.data, rel=1e-13)
+        np.testing.assert_allclose(s1.grad, s2.grad, rtol=1e-12, atol=1e-15)
+
+
+def test_fused_linear_and_l2_equal_their_composites() -> None:
+    rng = np.random.default_rng(4)
+    X, W, b = rng.normal(size=(6, 3)), rng.normal(size=(3, 4)), rng.normal(size=4)
+    n1 = [tg.Node(v) for v in (X, W, b)]
+    n2 = [tg.Node(v) for v in (X, W, b)]
+    out1 = tg.linear(*n1)
+    out1 = (tg.relu(out1) * out1).sum() + tg.losses.l2([n1[1], n1[2]], 0.3)
+    out2 = n2[0] @ n2[1] + n2[2]
+    out2 = (tg.relu(out2) * out2).sum() + 0.15 * ((n2[1] * n2[1]).sum() + (n2[2] * n2[2]).sum())
+    out1.backward()
+    out2.backward()
+    assert out1.data == pytest.approx(out2.data, rel=1e-13)
+    for p, q in zip(n1, n2, strict=True):
+        np.testing.assert_allclose(p.grad, q.grad, rtol=1e-12, atol=1e-14)

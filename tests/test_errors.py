@@ -54,6 +54,27 @@ def test_matmul_inner_dimensions_name_both_shapes() -> None:
         A @ tg.Node(1.0)
 
 
+def test_linear_names_x_w_and_the_bias_with_their_shapes() -> None:
+    W = tg.Node(np.ones((3, 2)), name="W")
+    with _raises(ShapeError, ValueError, "linear", "'a' (shape (2, 3)", "'B' (shape (2, 3)"):
+        tg.linear(A, tg.Node(np.ones((2, 3)), name="B"), np.zeros(3))
+    with _raises(ShapeError, ValueError, "linear", "bias", "'b' (shape (4,)", "(2, 2)"):
+        tg.linear(A, W, B)
+    with _raises(ShapeError, ValueError, "linear", "'W'"):
+        tg.linear(A, tg.Node(np.ones(3), name="W"), np.zeros(1))
+    assert tg.linear(A, W, np.zeros((2, 1))).shape == (2, 2)  # any bias that broadcasts
+
+
+def test_mixed_dtypes_in_linear_promote_like_matmul_and_add() -> None:
+    x32 = tg.Node(np.ones((2, 3), dtype=np.float32))
+    w32 = tg.Node(np.ones((3, 2), dtype=np.float32))
+    out = tg.linear(x32, w32, np.zeros(2))  # a float64 bias promotes, as x @ w + b would
+    assert out.dtype == np.float64
+    out.sum().backward()
+    assert x32.grad.dtype == np.float32 and w32.grad.dtype == np.float32
+    assert tg.linear(x32, w32, np.zeros(2, dtype=np.float32)).dtype == np.float32
+
+
 def test_backward_on_a_non_scalar_without_a_gradient() -> None:
     with _raises(GraphError, RuntimeError, "backward", "not a scalar", "(2, 3)"):
         (A * 2.0).backward()

@@ -9,7 +9,9 @@ primitives, undoes broadcasting, and walks the graph backwards in topological or
 from __future__ import annotations
 
 import gc
+import itertools
 import math
+import operator
 import os
 import sys
 from collections.abc import Callable, Iterable, Iterator
@@ -25,8 +27,10 @@ Data = float | np.ndarray
 # Global modes. Plain module variables: they are read on every node creation, so no lookups
 # through objects or thread-locals on that path.
 _grad_enabled = True
-# Bumped whenever a node's .data is replaced; nodes record it at creation (see backward's check).
-_epoch = 0
+# One clock ticks at every node creation and every replacement of a node's .data. A node's
+# parents were made before it (lower _ctime), which gives backward its order; a parent whose
+# _mtime is later than a child's _ctime changed after the child used it (a stale graph).
+_clock = itertools.count(1)
 _scope: str | None = None
 _anomaly = False
 
@@ -44,9 +48,12 @@ class Primitive:
     a gradient with the output's broadcast shape: the engine sums it back to the input's shape.
     Variadic primitives (concat) give vjp(i, g, out, xs, **attrs) instead of vjps, with the
     inputs as one tuple (unpacking n inputs for each of n calls would cost O(n^2)).
+    With saves=True, fwd returns (output, saved) and the VJPs get saved=... among the attributes:
+    what the forward computed anyway and the backward needs (the softmax loss keeps its
+    log-probabilities), kept with the node instead of recomputed.
     """
 
-    __slots__ = ("name", "fwd", "scalar", "vjps", "vjp", "symbol", "builtin")
+    __slots__ = ("name", "fwd", "scalar", "vjps", "vjp", "symbol", "builtin", "saves")
 
     def __init__(
         self,
@@ -58,6 +65,7 @@ class Primitive:
         vjp: Callable[..., Any] | None = None,
         symbol: str | None = None,
         builtin: bool = False,
+        saves: bool = False,
     ) -> None:
         if not vjps and vjp is None:
             raise GraphError(f"primitive {name!r}: give vjps (one per input) or vjp")
@@ -68,6 +76,7 @@ class Primitive:
         self.vjp = vjp
         self.symbol = symbol or name
         self.builtin = builtin
+        self.saves = saves
 
     def __call__(self, *args: Any, **attrs: Any) -> Node:
         return apply(self, *args, **attrs)
@@ -85,17 +94,20 @@ def primitive(
     *vjps: Callable[..., Any],
     scalar: Callable[..., Any] | None = None,
     symbol: str | None = None,
+    saves: bool = False,
 ) -> Primitive:
     """Define a new differentiable op from its forward and one VJP per input.
 
     >>> cube = primitive("cube", lambda x: x**3, lambda g, out, x: g * 3 * x**2)
     >>> y = cube(Node(2.0)); y.backward()
 
-    The engine checks what each VJP returns (shape, dtype) and names the op when it is wrong.
+    With saves=True the forward returns (output, saved) and each VJP receives saved=... (what
+    the backward would otherwise recompute). The engine checks what each VJP returns (shape,
+    dtype) and names the op when it is wrong.
     """
     if name in PRIMITIVES and PRIMITIVES[name].builtin:
         raise GraphError(f"primitive {name!r}: a built-in op already has this name")
-    prim = Primitive(name, fwd, vjps, scalar=scalar, symbol=symbol)
+    prim = Primitive(name, fwd, vjps, scalar=scalar, symbol=symbol, saves=saves)
     PRIMITIVES[name] = prim
     return prim
 
@@ -190,16 +202,14 @@ class Node:
 
     @data.setter
     def data(self, value: Any) -> None:
-        global _epoch
         new = as_data(value, f"{self.describe()}.data")
         old = self._data
         if type(old) is not float and _shape(new) != old.shape:
             raise ShapeError(f"data: new value of shape {_shape(new)} for {self.describe()}")
         if type(old) is float and type(new) is not float:
             raise ShapeError(f"data: new value of shape {_shape(new)} for scalar {self.describe()}")
-        _epoch += 1
         self._data = new
-        self._mtime = _epoch
+        self._mtime = next(_clock)
 
     @property
     def parents(self) -> tuple[Node, ...]:
@@ -392,9 +402,10 @@ def _init(n: Node, data: Data, prim: Primitive | None, parents: tuple, attrs: di
     n._more = parents if k > 2 else None
     n._prim = prim
     n.attrs = attrs
-    n._ctime = _epoch
+    n._ctime = next(_clock)
     n._mtime = 0
-    n._site = _site() if _anomaly else None
+    if _anomaly:  # left unset otherwise: an unset slot costs the cyclic collector nothing
+        n._site = _site()
 
 
 _CONSTS: dict[float, Node] = {}
@@ -459,6 +470,8 @@ def _forward(prim: Primitive, xs: tuple, attrs: dict, nodes: tuple) -> Data:
                 # numpy's answer so both levels agree.
                 xs = tuple(np.float64(x) for x in xs)
         out = prim.fwd(*xs, **attrs)
+        if prim.saves:
+            out, attrs["saved"] = out  # attrs is the node's own dict (see apply)
     except ShapeError:
         raise
     except ValueError as e:
@@ -517,7 +530,7 @@ def binary(prim: Primitive, a: Any, b: Any) -> Node:
     n.name = None
     n.scope = _scope
     n.attrs = None
-    n._ctime = _epoch
+    n._ctime = next(_clock)
     n._mtime = 0
     if _grad_enabled and (a.requires_grad or b.requires_grad):
         n.requires_grad = True
@@ -532,8 +545,6 @@ def binary(prim: Primitive, a: Any, b: Any) -> Node:
     if _anomaly:
         n._site = _site()
         _check_forward(prim, (x, y), out, n)
-    else:
-        n._site = None
     return n
 
 
@@ -555,7 +566,7 @@ def unary(prim: Primitive, a: Any) -> Node:
     n.name = None
     n.scope = _scope
     n.attrs = None
-    n._ctime = _epoch
+    n._ctime = next(_clock)
     n._mtime = 0
     if _grad_enabled and a.requires_grad:
         n.requires_grad = True
@@ -570,8 +581,6 @@ def unary(prim: Primitive, a: Any) -> Node:
     if _anomaly:
         n._site = _site()
         _check_forward(prim, (x,), out, n)
-    else:
-        n._site = None
     return n
 
 
@@ -580,13 +589,54 @@ def unary(prim: Primitive, a: Any) -> Node:
 # ---------------------------------------------------------------------------------------------
 
 
+_CTIME = operator.attrgetter("_ctime")
+
+
 def toposort(root: Node) -> list[Node]:
     """Nodes that need a gradient and that root depends on, parents before children.
 
-    Iterative depth-first search (no recursion, so any depth works); deterministic, since parents
-    are an ordered tuple; each node appears once however many paths reach it. A cycle (possible
-    only by rewriting .parents by hand) raises GraphError instead of looping.
+    Iterative (no recursion, so any depth works), deterministic, each node once however many
+    paths reach it. Parents are always made before their children, so the nodes reached from
+    root, sorted by creation time, are in topological order: one pass to collect them and one
+    sort in C, instead of a depth-first search's bookkeeping. Only parents rewired by hand can
+    break that; such graphs take the depth-first search, which also reports cycles.
     """
+    seen = {root}
+    stack = [root]
+    pop, push, add = stack.pop, stack.append, seen.add
+    while stack:
+        node = pop()
+        t = node._ctime
+        ps = node._more
+        if ps is None:  # node.parents unrolled (no tuple): this runs once per node
+            a = node._a
+            if a is not None and a.requires_grad:
+                if a._ctime >= t:
+                    return _toposort_dfs(root)
+                if a not in seen:
+                    add(a)
+                    push(a)
+            b = node._b
+            if b is not None and b.requires_grad:
+                if b._ctime >= t:
+                    return _toposort_dfs(root)
+                if b not in seen:
+                    add(b)
+                    push(b)
+            continue
+        for p in ps:
+            if p.requires_grad:
+                if p._ctime >= t:
+                    return _toposort_dfs(root)
+                if p not in seen:
+                    add(p)
+                    push(p)
+    return sorted(seen, key=_CTIME)
+
+
+def _toposort_dfs(root: Node) -> list[Node]:
+    """toposort for graphs whose .parents were rewired by hand: an iterative depth-first search
+    (deterministic, since parents are an ordered tuple); a cycle raises GraphError."""
     order: list[Node] = []
     state: dict[Node, int] = {}  # 1: expanded, parents pending; 2: done
     # Expanding a node pushes it back under a _DONE marker, then its parents: popping the marker
@@ -682,8 +732,18 @@ def vjp_message(node: Node, i: int, g: Any = None) -> Data:
     if not 0 <= i < len(parents):
         raise IndexError(f"vjp_message: {node.describe()} has {len(parents)} parents, not {i + 1}")
     xs = tuple(p._data for p in parents)
+    out = node._data
+    if type(g) is float and type(out) is float and all(type(x) is float for x in xs):
+        # Plain floats first, as backward does: a diagram asks this once per edge, and numpy's
+        # scalars and error-state switching cost ten times the rule itself.
+        try:
+            gi = _call_rule(prim, i, g, out, xs, node.attrs)
+        except (ArithmeticError, ValueError):
+            gi = None
+        if type(gi) is float:
+            return gi
     with np.errstate(all="ignore"):
-        gi = _rule_numpy(prim, i, g, node._data, xs, node.attrs)
+        gi = _rule_numpy(prim, i, g, out, xs, node.attrs)
     return _fit(gi, parents[i], node, i)
 
 
@@ -693,6 +753,11 @@ def _fit(gi: Any, p: Node, node: Node, i: int) -> Data:
     This is the one place where broadcasting is undone.
     """
     pd = p._data
+    if type(gi) is np.ndarray and type(pd) is np.ndarray and gi.dtype.kind == "f":
+        lead = gi.ndim - pd.ndim
+        if lead > 0 and gi.shape[lead:] == pd.shape:  # leading axes only, as for a bias: fast
+            gi = np.add.reduce(gi, axis=0 if lead == 1 else tuple(range(lead)))
+            return gi if gi.dtype == pd.dtype else gi.astype(pd.dtype)
     prim = node._prim
     if not isinstance(gi, (np.ndarray, float, np.floating)) or isinstance(gi, bool):
         raise GraphError(
@@ -773,12 +838,50 @@ def _backward(root: Node, grad: Any) -> None:
     owned: set[Node] = set()  # nodes whose cotangent array was made by this pass's own sums
     anomaly = _anomaly
     ndarray = np.ndarray  # a local: read for every gradient
+    get = cots.get
     for node in reversed(order):
         prim = node._prim
         if prim is None:
             continue
         g = cots[node]
         out = node._data
+        if type(g) is float and node.attrs is None and node._more is None and not anomaly:
+            # The scalar fast path (micrograd-style graphs: one or two float parents, no
+            # attributes): the same rules as below, without the bookkeeping arrays need. Anything
+            # unusual (a raise, a non-float result, a stale parent) takes the general path.
+            vjps = prim.vjps
+            a = node._a
+            b = node._b
+            ctime = node._ctime
+            xa = a._data
+            if vjps is not None and type(xa) is float and a._mtime <= ctime:
+                if b is None:
+                    if a.requires_grad:
+                        try:
+                            ga = vjps[0](g, out, xa)
+                        except (ArithmeticError, ValueError):
+                            ga = None
+                        if type(ga) is float:
+                            prev = get(a)
+                            cots[a] = ga if prev is None else prev + ga
+                            continue
+                else:
+                    xb = b._data
+                    if type(xb) is float and b._mtime <= ctime:
+                        ra, rb = a.requires_grad, b.requires_grad
+                        try:
+                            ga = vjps[0](g, out, xa, xb) if ra else 0.0
+                            gb = vjps[1](g, out, xa, xb) if rb else 0.0
+                        except (ArithmeticError, ValueError):
+                            ga = gb = None
+                        if type(ga) is float and type(gb) is float:
+                            if ra:
+                                prev = get(a)
+                                cots[a] = ga if prev is None else prev + ga
+                            if rb:
+                                prev = get(b)
+                                cots[b] = gb if prev is None else prev + gb
+                            continue
         parents = node._more
         if parents is None:  # node.parents, inlined: this loop runs once per node
             a = node._a
@@ -819,8 +922,8 @@ def _backward(root: Node, grad: Any) -> None:
             if type(gi) is float:
                 if type(pd) is not float:
                     gi = _fit(gi, p, node, i)
-            elif (type(gi) is not ndarray or type(pd) is not ndarray
-                  or gi.shape != pd.shape or gi.dtype != pd.dtype):
+            elif (type(gi) is not ndarray or type(pd) is not ndarray or gi.shape != pd.shape
+                  or (gi.dtype is not pd.dtype and gi.dtype != pd.dtype)):
                 gi = _fit(gi, p, node, i)
             if anomaly:
                 _check_backward(prim, node, i, p, g, gi)
@@ -841,7 +944,7 @@ def _backward(root: Node, grad: Any) -> None:
                 # place. (A VJP's own result may be shared: add passes g on to both parents.)
                 cots[p] = prev + gi
                 owned.add(p)
-    _store(order, cots)
+    _store(cots)
 
 
 def _rule_numpy(prim: Primitive, i: int, g: Any, out: Any, xs: tuple, attrs: dict | None) -> Any:
@@ -850,20 +953,41 @@ def _rule_numpy(prim: Primitive, i: int, g: Any, out: Any, xs: tuple, attrs: dic
     g = f64(g) if type(g) is float else g
     out = f64(out) if type(out) is float else out
     xs = tuple(f64(x) if type(x) is float else x for x in xs)
+    return _call_rule(prim, i, g, out, xs, attrs)
+
+
+def _call_rule(prim: Primitive, i: int, g: Any, out: Any, xs: tuple, attrs: dict | None) -> Any:
+    """The VJP of prim for input i (the two calling conventions: per-input or variadic)."""
     if prim.vjps is None:
         return prim.vjp(i, g, out, xs, **(attrs or {}))
     return prim.vjps[i](g, out, *xs, **(attrs or {}))
 
 
-def _store(order: list[Node], cots: dict[Node, Any]) -> None:
-    """Add this pass's gradients into .grad; arrays stored are never shared between nodes."""
-    owned: set[int] = set()
-    for node in order:
-        g = cots[node]
+def _store(cots: dict[Node, Any]) -> None:
+    """Add this pass's gradients into .grad.
+
+    A leaf's .grad (a parameter's) is always an array of its own, writable, since optimizers
+    update it in place. An intermediate's may be shared with its neighbours (add hands one
+    gradient to both parents; sum's is a broadcast view): it is then locked read-only, like
+    .data, instead of copied, which saves an array-sized copy per node.
+    """
+    first: dict[int, Node] = {}  # id of each array stored -> the node that took it first
+    for node, g in cots.items():  # every node of the pass has a cotangent, and only those
         if type(g) is not float:
-            if g.base is not None or not g.flags.writeable or id(g) in owned:
-                g = g.copy()
-            owned.add(id(g))
+            leaf = node._prim is None
+            other = first.setdefault(id(g), node)
+            if other is not node:  # a second holder: leaves copy, the rest share it read-only
+                if other._prim is None and other.grad is g:
+                    other.grad = g.copy()
+                if leaf:
+                    g = g.copy()
+                else:
+                    g.flags.writeable = False
+            elif leaf:
+                if g.base is not None or not g.flags.writeable:
+                    g = g.copy()
+            elif g.base is not None:
+                g.flags.writeable = False
         old = node.grad
         node.grad = g if old is None else old + g
 
@@ -886,18 +1010,15 @@ def replace_data(node: Node, new: Any) -> None:
     through the .data setter (checked and copied). Either way, graphs that used the old value
     become stale, exactly as with the setter.
     """
-    global _epoch
     old = node._data
     if (type(new) is np.ndarray and type(old) is np.ndarray and new.base is None
             and new.dtype == old.dtype and new.shape == old.shape):
         new.flags.writeable = False
-        _epoch += 1
         node._data = new
-        node._mtime = _epoch
+        node._mtime = next(_clock)
     elif type(new) is float and type(old) is float:
-        _epoch += 1
         node._data = new
-        node._mtime = _epoch
+        node._mtime = next(_clock)
     else:
         node.data = new
 
@@ -923,18 +1044,30 @@ def is_grad_enabled() -> bool:
     return _grad_enabled
 
 
-@contextmanager
-def scope(name: str) -> Iterator[str]:
-    """Stamp a scope path ('L1', then 'L1.n2' when nested) on every node created inside."""
-    global _scope
-    if not isinstance(name, str) or not name:
-        raise TypeError(f"scope: the name must be a non-empty string, got {name!r}")
-    prev = _scope
-    _scope = f"{prev}.{name}" if prev else name
-    try:
-        yield _scope
-    finally:
-        _scope = prev
+class scope:  # noqa: N801 - used like a function: `with tg.scope("L1"):`
+    """Stamp a scope path ('L1', then 'L1.n2' when nested) on every node created inside.
+
+    A class rather than a generator context manager: modules enter one per layer and neuron on
+    every forward pass, and this costs a third as much.
+    """
+
+    __slots__ = ("name", "_prev")
+
+    def __init__(self, name: str) -> None:
+        if not isinstance(name, str) or not name:
+            raise TypeError(f"scope: the name must be a non-empty string, got {name!r}")
+        self.name = name
+        self._prev: str | None = None
+
+    def __enter__(self) -> str:
+        global _scope
+        prev = self._prev = _scope
+        _scope = f"{prev}.{self.name}" if prev else self.name
+        return _scope
+
+    def __exit__(self, *exc: object) -> None:
+        global _scope
+        _scope = self._prev
 
 
 def current_scope() -> str | None:
@@ -974,7 +1107,7 @@ def _check_forward(prim: Primitive, xs: tuple, out: Data, node: Node) -> None:
         inputs = "NaN-free" if any(b for _, b in ins) else "finite"
         raise AnomalyError(
             f"{prim.name} produced {'NaN' if onan else 'Inf'} from {inputs} inputs ({ops}); "
-            f"created at {node._site}"
+            f"created at {getattr(node, '_site', None) or '<unknown>'}"
         )
 
 
@@ -987,7 +1120,8 @@ def _check_backward(prim: Primitive, node: Node, i: int, p: Node, g: Any, gi: An
         raise AnomalyError(
             f"backward of {prim.name}: the gradient for input {i + 1} ({p.describe()}) is "
             f"{'NaN' if gnan else 'Inf'} although the incoming gradient was "
-            f"{'finite' if not inbad else 'NaN-free'}; the node was created at {node._site}"
+            f"{'finite' if not inbad else 'NaN-free'}; the node was created at "
+            f"{getattr(node, '_site', None) or '<unknown>'}"
         )
 
 

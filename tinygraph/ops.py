@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import builtins
 import math
+import operator
 from collections.abc import Sequence
 from typing import Any
 
@@ -37,8 +38,9 @@ _bmax, _bmin, _babs = builtins.max, builtins.min, builtins.abs
 
 
 def _prim(name: str, fwd: Any, *vjps: Any, scalar: Any = None, symbol: str | None = None,
-          vjp: Any = None) -> Primitive:
-    p = Primitive(name, fwd, vjps, scalar=scalar, vjp=vjp, symbol=symbol, builtin=True)
+          vjp: Any = None, saves: bool = False) -> Primitive:
+    p = Primitive(name, fwd, vjps, scalar=scalar, vjp=vjp, symbol=symbol, builtin=True,
+                  saves=saves)
     PRIMITIVES[name] = p
     return p
 
@@ -78,6 +80,14 @@ def _xlogy(o: Any, a: Any) -> Any:
         return np.where(o == 0, 0.0, o * np.log(a))
 
 
+def _masked(g: Any, mask: Any) -> Any:
+    """g where mask holds, else 0. For arrays, naming the dtype lets numpy multiply by the
+    booleans directly instead of casting them first (a third faster on an ReLU's gradient)."""
+    if type(g) is np.ndarray:
+        return np.multiply(g, mask, dtype=g.dtype)
+    return g * mask
+
+
 def _tie(a: Any, b: Any) -> Any:
     """1 where a wins, 1/2 where a and b tie, 0 where b wins."""
     return (a > b) + 0.5 * (a == b)
@@ -90,19 +100,19 @@ def _tie(a: Any, b: Any) -> Any:
 ADD = _prim("add", np.add,
             lambda g, out, a, b: g,
             lambda g, out, a, b: g,
-            scalar=float.__add__, symbol="+")
+            scalar=operator.add, symbol="+")
 SUB = _prim("sub", np.subtract,
             lambda g, out, a, b: g,
             lambda g, out, a, b: -g,
-            scalar=float.__sub__, symbol="−")
+            scalar=operator.sub, symbol="−")
 MUL = _prim("mul", np.multiply,
             lambda g, out, a, b: g * b,
             lambda g, out, a, b: g * a,
-            scalar=float.__mul__, symbol="×")
+            scalar=operator.mul, symbol="×")
 DIV = _prim("div", np.divide,
             lambda g, out, a, b: g / b,
             lambda g, out, a, b: -g * out / b,
-            scalar=lambda a, b: a / b, symbol="÷")
+            scalar=operator.truediv, symbol="÷")
 POW = _prim("pow", np.power,
             lambda g, out, a, b: g * b * _pow(a, b - 1),
             lambda g, out, a, b: g * _xlogy(out, a),
@@ -116,7 +126,7 @@ MINIMUM = _prim("minimum", np.minimum,
                 lambda g, out, a, b: g * _tie(a, b),
                 scalar=lambda a, b: a if a < b else b if b < a else a + 0.0 * b, symbol="min")
 
-NEG = _prim("neg", np.negative, lambda g, out, x: -g, scalar=float.__neg__, symbol="−x")
+NEG = _prim("neg", np.negative, lambda g, out, x: -g, scalar=operator.neg, symbol="−x")
 EXP = _prim("exp", np.exp, lambda g, out, x: g * out, scalar=math.exp, symbol="exp")
 LOG = _prim("log", np.log, lambda g, out, x: g / x, scalar=math.log, symbol="log")
 SQRT = _prim("sqrt", np.sqrt, lambda g, out, x: g * 0.5 / out, scalar=math.sqrt, symbol="√")
@@ -126,7 +136,7 @@ TANH = _prim("tanh", np.tanh, lambda g, out, x: g * (1.0 - out * out), scalar=ma
              symbol="tanh")
 SIGMOID = _prim("sigmoid", _sigmoid, lambda g, out, x: g * out * (1.0 - out), scalar=_sigmoid,
                 symbol="σ")
-RELU = _prim("relu", lambda x: np.maximum(x, 0), lambda g, out, x: g * (x > 0),
+RELU = _prim("relu", lambda x: np.maximum(x, 0), lambda g, out, x: _masked(g, x > 0),
              scalar=lambda x: x if x > 0 else 0.0, symbol="ReLU")
 SOFTPLUS = _prim("softplus", _softplus, lambda g, out, x: g * _sigmoid(x), scalar=_softplus,
                  symbol="softplus")
@@ -135,11 +145,11 @@ LEAKY_RELU = _prim("leaky_relu",
                    lambda g, out, x, alpha: g * ((x > 0) + alpha * (x <= 0)),
                    scalar=lambda x, alpha: x if x > 0 else alpha * x, symbol="LReLU")
 CLIP = _prim("clip", lambda x, lo, hi: np.clip(x, lo, hi),
-             lambda g, out, x, lo, hi: g * ((x >= lo) & (x <= hi)),
+             lambda g, out, x, lo, hi: _masked(g, (x >= lo) & (x <= hi)),
              scalar=lambda x, lo, hi: _bmin(_bmax(x, lo), hi), symbol="clip")
 WHERE = _prim("where", lambda a, b, cond: np.where(cond, a, b),
-              lambda g, out, a, b, cond: g * cond,
-              lambda g, out, a, b, cond: g * ~cond, symbol="where")
+              lambda g, out, a, b, cond: _masked(g, cond),
+              lambda g, out, a, b, cond: _masked(g, ~cond), symbol="where")
 
 
 # ---------------------------------------------------------------------------------------------
@@ -176,11 +186,22 @@ def _max_vjp(g: Any, out: Any, x: Any, axis: Any, keepdims: bool) -> Any:
     return _unreduce(g, x, axis, keepdims) * mask / count  # numpy broadcasts g over x
 
 
-def _lse_fwd(x: Any, axis: Any, keepdims: bool) -> Any:
-    m = np.max(x, axis=axis, keepdims=True)
+def _shifted(x: Any, axis: Any) -> tuple[Any, Any, Any]:
+    """(m, x - m, log Σ exp(x - m)) over axis with keepdims, m the max: nothing overflows."""
+    # ufunc reductions rather than np.max / np.sum: same kernels, without their Python wrappers
+    m = np.maximum.reduce(x, axis=axis, keepdims=True)
+    if math.isfinite(np.add.reduce(m, axis=None)):  # every max finite (one call, not two)
+        sh = x - m
+        return m, sh, np.log(np.add.reduce(np.exp(sh), axis=axis, keepdims=True))  # sums >= 1
     m = np.where(np.isfinite(m), m, 0.0)  # all -inf (or +inf) rows: shift by 0, not by inf
-    with np.errstate(divide="ignore"):  # log(0) = -inf is the right answer for all -inf rows
-        r = np.log(np.sum(np.exp(x - m), axis=axis, keepdims=True)) + m
+    sh = x - m
+    with np.errstate(divide="ignore", over="ignore"):  # log(0) = -inf: right for all -inf rows
+        return m, sh, np.log(np.add.reduce(np.exp(sh), axis=axis, keepdims=True))
+
+
+def _lse_fwd(x: Any, axis: Any, keepdims: bool) -> Any:
+    m, _, r = _shifted(x, axis)
+    r += m
     return r if keepdims or axis is None and np.ndim(x) == 0 else np.squeeze(r, axis=axis)
 
 
@@ -250,6 +271,56 @@ def _matmul_vjp_b(g: Any, out: Any, a: Any, b: Any) -> Any:
 
 
 MATMUL = _prim("matmul", np.matmul, _matmul_vjp_a, _matmul_vjp_b, symbol="@")
+
+
+# ---------------------------------------------------------------------------------------------
+# Fused primitives: what a training step spends most nodes on, as one node each. Each equals a
+# composite of the primitives above (the tests check both ways); fused, the step builds a third
+# of the nodes and skips the temporaries (the notes' "forward pass of a fully-connected layer",
+# and dL/ds = softmax(s) - onehot(y) for the softmax loss, are one node each).
+# ---------------------------------------------------------------------------------------------
+
+
+def _linear_fwd(x: Any, w: Any, b: Any) -> Any:
+    out = np.matmul(x, w)
+    if (type(b) is np.ndarray and b.dtype is out.dtype) or out.dtype == np.result_type(out, b):
+        out += b  # in place: the matmul result is fresh, so this saves a pass and a temporary
+        return out
+    return out + b
+
+
+LINEAR = _prim("linear", _linear_fwd,
+               lambda g, out, x, w, b: _matmul_vjp_a(g, out, x, w),
+               lambda g, out, x, w, b: _matmul_vjp_b(g, out, x, w),
+               lambda g, out, x, w, b: g,  # the engine sums the batch axes away
+               symbol="xW+b")
+
+
+def _ce_fwd(s: Any, labels: Any, mean: bool) -> tuple[float, Any]:
+    _, logp, lse = _shifted(s, 1)
+    logp -= lse  # log_softmax, saved: its exp is the backward's softmax
+    total = -float(np.add.reduce(logp[np.arange(len(labels)), labels]))
+    return (total / len(labels) if mean else total), logp
+
+
+def _ce_vjp(g: Any, out: Any, s: Any, labels: Any, mean: bool, saved: Any) -> Any:
+    p = np.exp(saved)  # softmax(s)
+    p[np.arange(len(labels)), labels] -= 1.0
+    p *= g / len(labels) if mean else g
+    return p
+
+
+SOFTMAX_CE = _prim("softmax_cross_entropy", _ce_fwd, _ce_vjp, symbol="softmax CE", saves=True)
+
+
+def _l2_fwd(*xs: Any, lam: float) -> float:
+    total = 0.0
+    for x in xs:
+        total += x * x if type(x) is float else float(np.vdot(x, x))
+    return 0.5 * lam * total
+
+
+L2 = _prim("l2", _l2_fwd, vjp=lambda i, g, out, xs, lam: (lam * g) * xs[i], symbol="½λΣw²")
 
 
 # ---------------------------------------------------------------------------------------------
@@ -482,6 +553,29 @@ def matmul(a: Any, b: Any) -> Node:
     return apply(MATMUL, a, b)
 
 
+def linear(x: Any, w: Any, b: Any) -> Node:
+    """x @ w + b as one node: a fully-connected layer's pre-activation (w: (nin, nout))."""
+    if not (isinstance(x, Node) and isinstance(w, Node) and isinstance(b, Node)):
+        x, w, b = _node(x, "linear"), _node(w, "linear"), _node(b, "linear")
+    xs, ws = x.shape, w.shape
+    if len(ws) != 2 or not xs or xs[-1] != ws[0]:
+        raise ShapeError(f"linear: expected x of shape (..., nin) and w of shape (nin, nout), got "
+                         f"{x.describe()} and {w.describe()}")
+    out_shape = xs[:-1] + (ws[1],)
+    bs = b.shape
+    if bs != out_shape[len(out_shape) - len(bs):]:  # not the usual (nout,) bias: check broadcasting
+        try:
+            ok = np.broadcast_shapes(out_shape, bs) == out_shape
+        except ValueError:
+            ok = False
+    else:
+        ok = len(bs) <= len(out_shape)
+    if not ok:
+        raise ShapeError(f"linear: the bias {b.describe()} does not broadcast to the output shape "
+                         f"{out_shape} of {x.describe()} @ {w.describe()}")
+    return apply(LINEAR, x, w, b)
+
+
 # --- composites ------------------------------------------------------------------------------
 
 
@@ -573,7 +667,7 @@ def _attach() -> None:
     N.T = property(lambda a: transpose(a))
     for f in (add, sub, mul, div, pow, maximum, minimum, exp, log, sqrt, abs, tanh, sigmoid, relu,
               softplus, leaky_relu, clip, sum, max, min, mean, logsumexp, reshape, transpose,
-              log_sigmoid, log_softmax, softmax, matmul, dot):
+              log_sigmoid, log_softmax, softmax, matmul, dot, linear):
         setattr(N, f.__name__, f)
 
 

@@ -17,7 +17,7 @@ from typing import Any
 import numpy as np
 
 from . import losses
-from .engine import Node
+from .engine import Node, replace_data
 from .errors import InputError
 
 
@@ -60,9 +60,12 @@ class Optimizer:
         new = [(p, self._update(i, p.data, p.grad)) for i, p in enumerate(self.params)
                if p.grad is not None]
         for p, value in new:
-            p.data = value
+            # The value is a fresh array: the node takes it without the setter's defensive copy
+            # (replace_data falls back to the setter for anything else).
+            replace_data(p, value)
 
     def _update(self, i: int, w: Any, g: Any) -> Any:
+        """The new value of parameter i: a freshly computed float or array, held by nothing else."""
         raise TypeError(f"{type(self).__name__} does not define an update rule")
 
 
@@ -87,7 +90,11 @@ class SGD(Optimizer):
         if self.weight_decay:
             g = g + self.weight_decay * w
         if not self.momentum:
-            return w - self.lr * g
+            if type(g) is float:
+                return w - self.lr * g
+            step = g * -self.lr  # one temporary instead of two for w - lr·g
+            step += w
+            return step
         prev = self.velocity[i]
         v = self.momentum * prev - self.lr * g
         self.velocity[i] = v
