@@ -11,17 +11,23 @@ import argparse
 import os
 import sys
 from collections import deque
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import numpy as np
 
 
-def parse_args(name: str, doc: str | None = None) -> argparse.Namespace:
-    """--out FOLDER (default out/<name>) and --fast (a reduced run that takes a few seconds)."""
+def parse_args(
+    name: str, doc: str | None = None,
+    extra: Callable[[argparse.ArgumentParser], None] | None = None,
+) -> argparse.Namespace:
+    """--out FOLDER (default out/<name>) and --fast (a reduced run that takes a few seconds);
+    extra(parser) adds a script's own options."""
     p = argparse.ArgumentParser(prog=f"{name}.py", description=(doc or "").strip().split("\n")[0])
     p.add_argument("--out", default=os.path.join("out", name), help="folder for figures and tables")
     p.add_argument("--fast", action="store_true", help="reduced run (seconds), as the tests use")
+    if extra is not None:
+        extra(p)
     args = p.parse_args()
     os.makedirs(args.out, exist_ok=True)
     return args

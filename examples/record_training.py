@@ -6,17 +6,24 @@
    loss stalls, and the gradient that reaches the first layer is about a tenth of the one at the
    output.
 2. A ReLU 3-4-4-1 MLP trained with a learning rate that is too high (5.0): a few large updates
-   push units into the region where z <= 0 for every sample; they die, the loss stalls, and the
-   gradient into the first layer falls by four orders of magnitude.
+   push units into the region where z <= 0 for every sample; they die (flagged "○ inactive" when
+   they first switch off, "✖ dead" once they have stayed off for Thresholds.dead_snapshots = 5
+   recorded steps in a row), the loss stalls, and the gradient into the first layer falls by
+   four orders of magnitude.
 
 Both are scalar-level (micrograd-style) MLPs on 16 points of the two-moons data with a third
 feature x1·x2, trained by full-batch SGD on the logistic loss. The recorder snapshots the graph
 every EVERY steps; each page (open it from disk, it needs no network) has a step slider, a play
 button, hover tooltips, click-to-highlight of a node's gradient path, a list of flagged nodes and
 a log-scale strip of mean |dL/dz| per layer. The per-step figures are written as JSON, every frame
-as an SVG, and (when chromium is installed) screenshots at two steps go to examples/figures/.
+as an SVG, and (when chromium is installed) screenshots of the first and last step go to the
+--figures folder.
 
-    python examples/record_training.py --out out/record_training [--fast]
+--figures DIR: where the screenshots go. By default a full run writes them into the repository's
+examples/figures/ (that is how the README's figures are regenerated) and a --fast run takes none;
+give --figures to keep a run out of the repository (it then takes screenshots in --fast runs too).
+
+    python examples/record_training.py --out out/record_training [--fast] [--figures DIR]
 """
 
 import os
@@ -45,7 +52,12 @@ SHOTS = 2  # screenshots per run: the first frame and the last
 FIGURES = os.path.join(os.path.dirname(os.path.abspath(__file__)), "figures")
 # -----------------------------------------------------------------------------
 
-args = parse_args("record_training", __doc__)
+args = parse_args("record_training", __doc__, extra=lambda p: p.add_argument(
+    "--figures", default=None, metavar="DIR",
+    help="folder for the page screenshots (default: examples/figures/ in full runs, "
+         "none with --fast)"))
+# The screenshots' folder, or None for no screenshots.
+shots_dir = args.figures if args.figures is not None else (None if args.fast else FIGURES)
 if args.fast:
     STEPS, EVERY = 20, 2
 start(args, "Recorded training runs: saturated sigmoids and dead ReLUs, step by step")
@@ -100,13 +112,18 @@ for name, (act, scale, lr, seed, centre) in RUNS.items():
     for label, snap, i in (("first", first, 0), ("last", last, -1)):
         kinds = [f["kind"] for f in snap.flags]
         rows.append([name, snap.step, snap.loss, flow["L1"][i] or 0.0, flow["L3"][i] or 0.0,
-                     kinds.count("saturated"), kinds.count("dead"), label])
+                     kinds.count("saturated"), snap.dead_units, snap.inactive_units, label])
     print(f"{name}: {len(rec.snapshots)} frames, recorded in {t_rec:.1f} s, page "
           f"{os.path.getsize(page) / 1e6:.1f} MB written in {t_page:.1f} s -> {page}")
-    if not args.fast:
-        os.makedirs(FIGURES, exist_ok=True)
+    # When units died: the step at which each new count of dead ReLU units was first reached.
+    deaths = [(s.dead_units, s.step) for i, s in enumerate(rec.snapshots)
+              if s.dead_units and (i == 0 or s.dead_units != rec.snapshots[i - 1].dead_units)]
+    if deaths:
+        print("  dead ReLU units: " + ", ".join(f"{d} from step {k}" for d, k in deaths))
+    if shots_dir is not None:
+        os.makedirs(shots_dir, exist_ok=True)
         for frame in (0, len(rec.snapshots) - 1)[:SHOTS]:
-            png = os.path.join(FIGURES, f"record_{name}_step{rec.steps[frame]}.png")
+            png = os.path.join(shots_dir, f"record_{name}_step{rec.steps[frame]}.png")
             if screenshot(str(page), frame, png):
                 print(f"  screenshot of step {rec.steps[frame]}: {png} "
                       f"({os.path.getsize(png) / 1e3:.0f} KB)")
@@ -115,4 +132,4 @@ for name, (act, scale, lr, seed, centre) in RUNS.items():
 
 table("First and last recorded step of each run",
       ["run", "step", "loss", "mean abs dL/dz, L1", "mean abs dL/dz, L3", "saturated flags",
-       "dead flags", ""], rows, args.out)
+       "dead ReLU units", "inactive ReLU units", ""], rows, args.out)

@@ -6,7 +6,8 @@ import numpy as np
 import pytest
 
 import tinygraph as tg
-from tinygraph import diagnostics, losses, nn
+from tinygraph import data, diagnostics, losses, nn
+from tinygraph.viz import build
 
 X = np.random.default_rng(0).normal(size=(20, 3))
 Y = (X[:, 0] > 0).astype(int)
@@ -120,3 +121,33 @@ def test_unscoped_activations_are_not_layers():
     m = nn.TensorMLP(3, [4, 2], activation="tanh", seed=0)
     loss = losses.multiclass_hinge(m(X), Y)
     assert list(diagnostics.activation_stats(loss)) == ["L1"]
+
+
+def test_a_layer_saturated_on_most_samples_counts_its_units_by_share():
+    # The demo's saturated net: 87% of L1's activations are saturated but hardly any unit is on
+    # every one of the 200 points; a unit counts when at least half of its activations are.
+    X, _ = data.make_moons(200, noise=0.15, seed=0)
+    m = nn.TensorMLP(2, [8, 8, 1], activation="sigmoid", scale=50.0, seed=0)
+    out = m(X)
+    l1 = diagnostics.activation_stats(out)["L1"]
+    W, b = m.layers[0].W.data, m.layers[0].b.data
+    s = 1.0 / (1.0 + np.exp(-(X @ W + b)))
+    flat = s * (1.0 - s) < 0.01  # (200, 8): which activations are saturated
+    assert l1.saturated_fraction == pytest.approx(flat.mean())
+    assert not flat.all(axis=0).any()  # no unit is saturated on every point...
+    want = int((flat.mean(axis=0) >= 0.5).sum())
+    assert want >= 6 and l1.saturated == want  # ...yet most count as saturated
+    assert l1.describe() == (f"L1: {want}/8 sigmoid units saturated "
+                             f"({flat.mean():.0%} of activations saturated)")
+    # The diagram flags the same units (one rule: diagnostics.unit_saturated).
+    flag = next(f for f in build(out.sum()).flags if f.label == "L1.act")
+    assert flag.kind == "saturated" and flag.units == (want, 8)
+    assert f"({flat.mean():.0%} of activations saturated: f'(z) < 0.01)" in flag.text
+
+
+def test_unit_rules():
+    assert diagnostics.unit_saturated(np.array([True, True, False, False]))
+    assert not diagnostics.unit_saturated(np.array([True, False, False]))
+    assert not diagnostics.unit_saturated(np.array([], dtype=bool))
+    assert diagnostics.unit_dead(np.array([True, True])) and not diagnostics.unit_dead(
+        np.array([True, False]))

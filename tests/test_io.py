@@ -163,3 +163,26 @@ def test_garbage_and_foreign_members(tmp_path, model):
         tg.load(model, odd)
     assert not (tmp_path / "pwned").exists()
     assert _unchanged(model, before)
+
+
+def test_missing_file_is_file_not_found_naming_the_path(tmp_path):
+    m = nn.TensorMLP(2, [3, 1], seed=0)
+    before = m.state_dict()
+    missing = tmp_path / "nope.npz"
+    with pytest.raises(FileNotFoundError, match=r"load: no such file: '.*nope\.npz'") as e:
+        tg.load(m, missing)
+    assert not isinstance(e.value, tg.LoadError) and e.value.filename == str(missing)
+    with pytest.raises(IsADirectoryError, match="load: a directory"):
+        tg.load(m, tmp_path)
+    assert all(np.array_equal(before[k], v) for k, v in m.state_dict().items())
+
+
+@pytest.mark.skipif(os.name != "posix", reason="POSIX file modes")
+@pytest.mark.parametrize(("umask", "mode"), [(0o022, 0o644), (0o077, 0o600), (0o002, 0o664)])
+def test_saved_file_has_the_mode_of_a_normal_file(tmp_path, umask, mode):
+    old = os.umask(umask)
+    try:
+        tg.save(nn.TensorMLP(2, [3, 1], seed=0), tmp_path / "m.npz")
+    finally:
+        os.umask(old)
+    assert (tmp_path / "m.npz").stat().st_mode & 0o777 == mode  # not mkstemp's 0600

@@ -162,3 +162,34 @@ def test_binary_targets_validated():
     with pytest.raises(tg.InputError, match="reduction"):
         losses.mse(Z, B, reduction="max")
     assert losses.binary_hinge(np.array([2.0, -2.0]), [1, -1]).item() == 0.0
+
+
+def test_binary_losses_accept_a_column_of_targets():
+    # (N, 1) scores, as a TensorMLP with one output gives, with (N, 1) targets: both flattened.
+    col = Z.reshape(6, 1)
+    for f in (losses.binary_cross_entropy_with_logits, losses.binary_hinge):
+        y = (B > 0.5).astype(float)
+        want = f(Z, y).item()
+        assert f(col, y.reshape(6, 1)).item() == pytest.approx(want, 1e-15)
+        assert f(Z, y.reshape(6, 1)).item() == pytest.approx(want, 1e-15)
+    with pytest.raises(tg.ShapeError, match=r"binary_hinge: 4 targets of shape \(4, 1\)"):
+        losses.binary_hinge(col, np.ones((4, 1)))
+    with pytest.raises(tg.ShapeError, match=r"\(6, 2\)"):
+        losses.binary_hinge(col, np.ones((6, 2)))
+
+
+def test_mse_requires_matching_shapes_not_just_sizes():
+    P = np.arange(6.0).reshape(2, 3)
+    with pytest.raises(tg.ShapeError, match=r"mse: target of shape \(3, 2\) .* predictions of "
+                                            r"shape \(2, 3\)"):
+        losses.mse(P, P.T)  # same size, transposed: would pair the wrong elements
+    with pytest.raises(tg.ShapeError, match=r"mse: target of shape \(1, 3\).*\(3, 1\)"):
+        losses.mse(P.reshape(6, 1)[:3], np.ones((1, 3)))
+    with pytest.raises(tg.ShapeError, match=r"mse: target of shape \(\)"):
+        losses.mse(np.ones(2), 2.0)  # a scalar target is not broadcast over several predictions
+    col = Z.reshape(6, 1)
+    want = np.mean((Z - B) ** 2)
+    assert losses.mse(col, B).item() == pytest.approx(want, 1e-12)  # (N, 1) with (N,)
+    assert losses.mse(Z, B.reshape(6, 1)).item() == pytest.approx(want, 1e-12)
+    assert losses.mse(tg.Node(1.0), [3.0]).item() == 4.0  # one value with one value
+    assert losses.mse(np.ones(1), 3.0).item() == 4.0

@@ -113,6 +113,104 @@ def test_weights_excludes_biases_and_slopes():
     assert len(s.weights()) == 2 * 2 * 2 + 2
 
 
+class _TwoLayers(nn.Module):
+    """A user's module: two Linear layers left at their default name "L1"."""
+
+    def __init__(self, seed: int = 0) -> None:
+        self.fc1 = nn.Linear(2, 3, "relu", seed=seed)
+        self.fc2 = nn.Linear(3, 1, seed=seed + 1)
+
+    def __call__(self, x):
+        return self.fc2(self.fc1(x))
+
+
+def test_user_module_names_children_by_attribute_and_scopes_them_apart():
+    net = _TwoLayers()
+    names = ["fc1.W", "fc1.b", "fc2.W", "fc2.b"]
+    assert [n for n, _ in net.named_parameters()] == names
+    assert list(net.state_dict()) == names  # fc1 is no longer dropped under a shared "L1.W"
+    for name, p in net.named_parameters():
+        assert p.label == name  # the parameters' scopes moved with the name
+    out = net(np.ones((4, 2)))
+    assert out.label == "fc2.z" and net.fc1.name == "fc1"
+    assert [n.label for n in tg.walk(out) if n.op == "relu"] == ["fc1.act"]
+    other = _TwoLayers(seed=5)
+    other.load_state_dict(net.state_dict())
+    for (_, a), (_, b) in zip(net.named_parameters(), other.named_parameters(), strict=True):
+        assert np.array_equal(a.data, b.data)
+    assert "(fc1): Linear(2 -> 3, relu)" in repr(net)
+
+
+def test_user_module_lists_dicts_nested_mlps_and_explicit_names():
+    class Net(nn.Module):
+        def __init__(self) -> None:
+            self.layers = [nn.Linear(2, 3, "tanh"), nn.ReLU(), nn.Linear(3, 1)]
+            self.heads = {"cls": nn.Linear(1, 2), "reg": nn.Linear(1, 1, name="regressor")}
+            self.body = nn.MLP(2, [1], seed=0)
+            self.scale = tg.Node(1.0)
+
+    net = Net()
+    names = [n for n, _ in net.named_parameters()]
+    assert names == ["layers.0.W", "layers.0.b", "layers.2.W", "layers.2.b", "heads.cls.W",
+                     "heads.cls.b", "heads.reg.W", "heads.reg.b", "body.L1.n0.w0",
+                     "body.L1.n0.w1", "body.L1.n0.b", "scale"]
+    assert net.layers[1](np.ones(3)).label == "layers.1.act"
+    assert net.layers[2](np.ones(3)).label == "layers.2.z"
+    assert net.heads["reg"].W.label == "regressor.W"  # an explicit name= keeps its scope
+    assert net.body([1.0, 2.0]).label == "body.L1.n0.z"
+    assert nn.layer_of("layers.0.z") == "layers.0" and nn.layer_of("body.L1.n0") == "L1"
+    assert nn.layer_of("fc1") == "fc1" and nn.layer_of("L2.n3") == "L2"
+
+
+def test_dict_of_submodules_needs_string_keys_and_nothing_is_assigned():
+    net = _TwoLayers()
+    with pytest.raises(tg.InputError, match=r"_TwoLayers\.heads: .*string keys.*key 1 .*Linear"):
+        net.heads = {1: nn.Linear(1, 2)}
+    assert not hasattr(net, "heads")
+    net.config = {1: "not a module"}  # dicts of other things are left alone
+    assert len(net.parameters()) == 4
+
+
+def test_duplicate_parameter_names_raise_instead_of_dropping_one():
+    m = nn.TensorMLP(2, [3, 1], seed=0)
+    m.layers[1].name = "L1"
+    for call in (m.named_parameters, m.state_dict):
+        with pytest.raises(tg.InputError, match=r"'L1\.W' \(shapes \(2, 3\) and \(3, 1\)\)"):
+            call()
+    shared = nn.Linear(2, 2)  # one parameter reached twice is not a clash: it is listed once
+    net = _TwoLayers()
+    net.tied = shared
+    net.again = shared
+    assert [n for n, _ in net.named_parameters()][-2:] == ["tied.W", "tied.b"]
+
+
+def test_activation_modules_make_their_nodes_in_their_own_scope():
+    x = tg.Node(np.array([[-1.0, 2.0]]), name="x")
+    mods = [(nn.Sigmoid(), "sigmoid"), (nn.Tanh(), "tanh"), (nn.ReLU(), "relu"),
+            (nn.LeakyReLU(0.1), "leaky_relu"), (nn.PReLU(), "prelu"),
+            (nn.ReLU(name="r1"), "r1")]
+    for mod, name in mods:
+        out = mod(x)
+        assert out.label == f"{name}.act"
+        assert {n.scope for n in tg.walk(out) if n.op is not None} == {name}
+    with pytest.raises(tg.InputError, match="ReLU: name must be a non-empty string"):
+        nn.ReLU(name="")
+
+
+def test_neuron_weights_are_checked_against_nin_and_pieces():
+    n = nn.Neuron(3, "relu", weights=np.array([1.0, 2.0, 3.0]))  # (nin,) for one piece
+    assert [w.data for w in n.w] == [1.0, 2.0, 3.0]
+    assert len(nn.Neuron(3, "maxout", k=2, weights=np.ones((2, 3))).parameters()) == 8
+    with pytest.raises(tg.ShapeError, match=r"Neuron 'n0'.*\(3,\) or \(1, 3\).*shape \(2,\)"):
+        nn.Neuron(3, "relu", weights=np.ones(2))
+    with pytest.raises(tg.ShapeError, match=r"Neuron 'u'.*\(3,\) or \(1, 3\).*\(2, 3\)"):
+        nn.Neuron(3, "relu", name="u", weights=np.ones((2, 3)))  # extra rows are not ignored
+    with pytest.raises(tg.ShapeError, match=r"\(2, 3\) \(k pieces\).*shape \(3,\)"):
+        nn.Neuron(3, "maxout", k=2, weights=np.ones(3))
+    with pytest.raises(tg.DTypeError, match="Neuron 'n0': weights must be real numbers"):
+        nn.Neuron(2, weights=["a", "b"])
+
+
 # --- bad input ---------------------------------------------------------------------------------
 
 
@@ -230,7 +328,7 @@ def test_neuron_gradcheck(act):
 
     def run(x, w):
         # One neuron's maths, rebuilt with the checker's nodes as weights.
-        n = nn.Neuron(3, act, weights=np.zeros((2, 3)), k=2)
+        n = nn.Neuron(3, act, weights=np.zeros((2 if act == "maxout" else 1, 3)), k=2)
         n.w = [w[0, i] for i in range(3)]
         if n._pieces:
             n._pieces = [([w[1, i] for i in range(3)], n._pieces[0][1])]

@@ -4,6 +4,7 @@ the browser tests' rule for a machine without chromium (skip, but fail in CI).""
 from __future__ import annotations
 
 import json
+import os
 import re
 import shutil
 import subprocess
@@ -21,6 +22,8 @@ from tinygraph.errors import InputError
 from tinygraph.viz.html import page, strip_svg
 
 needs_dot = pytest.mark.skipif(shutil.which("dot") is None, reason="graphviz `dot` not installed")
+ROOT = Path(__file__).resolve().parent.parent
+RECORD = ROOT / "examples" / "record_training.py"
 SVG = '<svg xmlns="http://www.w3.org/2000/svg" width="10" height="10"></svg>'
 
 
@@ -124,20 +127,81 @@ def test_missing_browser_skips_locally_and_fails_in_ci(monkeypatch: pytest.Monke
         browser_setup._unavailable("no chromium executable on PATH")
 
 
+@pytest.mark.parametrize(("ci", "outcome"), [("true", "failed"), ("", "skipped")])
+def test_page_tests_without_dot_skip_locally_and_fail_in_ci(tmp_path: Path, ci: str,
+                                                            outcome: str) -> None:
+    """The pages' tests need Graphviz too: a missing `dot` goes through the same CI rule."""
+    empty = tmp_path / "bin"  # a PATH without `dot` (the interpreter is called by path)
+    empty.mkdir()
+    done = subprocess.run(
+        [sys.executable, "-m", "pytest", "-p", "no:cacheprovider", "-rs",
+         str(Path(__file__).resolve().parent / "browser" / "test_pages.py")],
+        capture_output=True, text=True, timeout=300, check=False,
+        env={**os.environ, "PATH": str(empty), "CI": ci}, cwd=ROOT,
+    )
+    assert "graphviz `dot` is not installed" in done.stdout, done.stdout
+    if outcome == "failed":
+        assert done.returncode not in (0, 5), done.stdout
+        assert "browser tests cannot run in CI" in done.stdout
+    else:
+        # (a module-level skip alone exits 5, "nothing collected"; the full suite has more)
+        assert re.search(r"^1 skipped in ", done.stdout, re.M), done.stdout
+        assert "make graphviz" in done.stdout
+
+
 @needs_dot
 def test_record_training_example_runs_fast(tmp_path: Path) -> None:
-    script = Path(__file__).resolve().parent.parent / "examples" / "record_training.py"
-    done = subprocess.run([sys.executable, str(script), "--fast", "--out", str(tmp_path)],
+    done = subprocess.run([sys.executable, str(RECORD), "--fast", "--out", str(tmp_path)],
                           capture_output=True, text=True, timeout=300, check=False)
     assert done.returncode == 0, done.stderr
+    assert "screenshot" not in done.stdout  # a fast run leaves the repo's examples/figures/ be
     for run in ("sigmoid_saturated", "relu_high_lr"):
         back = _payload((tmp_path / f"{run}.html").read_text(encoding="utf-8"))
         stats = json.loads((tmp_path / f"{run}.json").read_text(encoding="utf-8"))
         assert back["steps"] == [s["step"] for s in stats["snapshots"]] == list(range(0, 20, 2))
         assert len(list((tmp_path / f"{run}_frames").glob("*.svg"))) == 10
-    # the story each run tells: saturated sigmoid units from the start, dead ReLUs by the end
+    # the story each run tells: saturated sigmoid units from the start; ReLUs that fired at step 0
+    # switch off ("inactive") and, once off for Thresholds.dead_snapshots frames, read "dead"
     sig = json.loads((tmp_path / "sigmoid_saturated.json").read_text(encoding="utf-8"))
     relu = json.loads((tmp_path / "relu_high_lr.json").read_text(encoding="utf-8"))
     assert any(f["kind"] == "saturated" for f in sig["snapshots"][0]["flags"])
-    assert not any(f["kind"] == "dead" for f in relu["snapshots"][0]["flags"])
-    assert any(f["kind"] == "dead" for f in relu["snapshots"][-1]["flags"])
+    first, last = relu["snapshots"][0], relu["snapshots"][-1]
+    assert not any(f["kind"] in ("dead", "inactive") for f in first["flags"])
+    dead_at = next(i for i, s in enumerate(relu["snapshots"]) if s["dead_units"])
+    assert any(s["inactive_units"] for s in relu["snapshots"][:dead_at])
+    assert any(f["kind"] == "dead" for f in last["flags"]) and last["dead_units"] > 0
+
+
+@needs_dot
+def test_record_training_figures_option_puts_the_screenshots_there(tmp_path: Path) -> None:
+    if browser_setup._which(browser_setup.BROWSERS) is None:
+        browser_setup._unavailable("no chromium executable on PATH (apt-get install chromium)")
+    figs = tmp_path / "figs"
+    done = subprocess.run([sys.executable, str(RECORD), "--fast", "--out", str(tmp_path / "out"),
+                           "--figures", str(figs)],
+                          capture_output=True, text=True, timeout=300, check=False)
+    assert done.returncode == 0, done.stderr
+    names = {f"record_{run}_step{step}.png" for run in ("sigmoid_saturated", "relu_high_lr")
+             for step in (0, 18)}  # the first and last recorded step (every 2 of 20)
+    assert {p.name for p in figs.iterdir()} == names
+    assert all((figs / n).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" for n in names)
+    shots = re.findall(r"screenshot of step \d+: (.+) \(", done.stdout)
+    assert sorted(Path(s).name for s in shots) == sorted(names)
+    assert all(Path(s).parent == figs for s in shots)
+
+
+@needs_dot
+def test_edge_labels_box_only_when_the_frames_have_labels(tmp_path: Path) -> None:
+    model, loss_fn = cases.chain()
+    loss = loss_fn()
+    loss.backward()
+    box = re.compile(r'<input id="tg-show-labels" type="checkbox"( checked)?>')
+    plain = Path(viz.draw(loss).html(tmp_path / "plain.html")).read_text(encoding="utf-8")
+    assert box.search(plain) is None  # a box that could change nothing is left out
+    shown = Path(viz.draw(loss, edge_labels=True).html(tmp_path / "labels.html")).read_text(
+        encoding="utf-8")
+    assert box.search(shown).group(1) == " checked"  # asked for labels: shown at first
+    rec = cases.record(every=4, steps=8)  # a recorder draws them, hidden until asked
+    text = Path(rec.html(tmp_path / "r.html")).read_text(encoding="utf-8")
+    assert box.search(text).group(1) is None
+    assert all(e.label for v in rec.views for e in v.edges)

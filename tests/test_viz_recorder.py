@@ -14,7 +14,7 @@ from browser import cases
 import tinygraph as tg
 from tinygraph import nn, optim
 from tinygraph.errors import GraphError, InputError
-from tinygraph.thresholds import DEFAULT
+from tinygraph.thresholds import DEFAULT, Thresholds
 from tinygraph.viz.recorder import Recorder
 
 SVG = "{http://www.w3.org/2000/svg}"
@@ -176,3 +176,84 @@ def test_fit_runs_the_optimizer_between_snapshots() -> None:
     hist = rec.fit(optim.SGD(model.parameters(), lr=cases.LR), 5)
     np.testing.assert_allclose(hist, [f["loss"] for f in cases.simulate(5)], rtol=1e-12)
     assert rec.steps == [0, 2, 4]
+
+
+def _relu_flip(inputs: list[float], steps: int, thresholds: Thresholds = DEFAULT) -> Recorder:
+    """A one-sample ReLU chain x -> L1.n0 (relu, w = 1, b = 0) -> L2.n0 -> loss = -out, fed
+    inputs[step % len(inputs)] at each step with no update: z = x, so the unit is off exactly
+    when x <= 0."""
+    model = nn.MLP(1, [1, 1], "relu", seed=0)
+    model.load_state_dict({"L1.n0.w0": np.array(1.0), "L1.n0.b": np.array(0.0),
+                           "L2.n0.w0": np.array(1.0), "L2.n0.b": np.array(0.0)})
+
+    def loss() -> tg.Node:
+        out = model([inputs[rec.steps_run % len(inputs)]])
+        with tg.scope("loss"):
+            L = -out
+        L.name = "loss"
+        return L
+
+    rec = Recorder(model, loss, thresholds=thresholds)
+    for _ in range(steps):
+        rec.step()
+    return rec
+
+
+def _kinds(snap, label: str = "L1.n0.act") -> set[str]:
+    return {f["kind"] for f in snap.flags if f["node"] == label}
+
+
+def test_a_relu_off_on_one_frame_reads_inactive_and_never_flickers_dead() -> None:
+    rec = _relu_flip([1.0, -1.0], steps=6)  # on, off, on, off, ...
+    assert [_kinds(s) for s in rec.snapshots] == [set(), {"inactive"}] * 3
+    assert [s.inactive_units for s in rec.snapshots] == [0, 1] * 3
+    assert all(s.dead_units == 0 for s in rec.snapshots)
+    assert rec.activity.snapshots == 6 and rec.activity.off == {"L1.n0": 1}  # a streak of 1
+
+
+def test_a_relu_off_in_every_snapshot_is_dead_until_it_fires() -> None:
+    rec = _relu_flip([-1.0, -2.0, -3.0, 0.5, -1.0], steps=5)
+    assert [_kinds(s) for s in rec.snapshots] == [{"dead"}] * 3 + [set(), {"inactive"}]
+    assert [s.dead_units for s in rec.snapshots] == [1, 1, 1, 0, 0]
+    dead = next(f for f in rec.snapshots[2].flags if f["kind"] == "dead")
+    assert "at each of the 3 recorded steps" in dead["text"]
+
+
+@pytest.mark.parametrize(("k", "n"), [(1, 1), (2, 3), (3, DEFAULT.dead_snapshots)])
+def test_a_relu_that_dies_partway_is_dead_after_n_snapshots_off(k: int, n: int) -> None:
+    # on for the first k snapshots, then off for good: inactive until the streak reaches n
+    steps = k + n + 3
+    rec = _relu_flip([1.0] * k + [-1.0] * (n + 3), steps, Thresholds(dead_snapshots=n))
+    first_dead = k + n - 1
+    assert [_kinds(s) for s in rec.snapshots] == (
+        [set()] * k + [{"inactive"}] * (first_dead - k) + [{"dead"}] * (steps - first_dead))
+    assert [s.dead_units for s in rec.snapshots] == [0] * first_dead + [1] * (steps - first_dead)
+    assert rec.activity.off == {"L1.n0": steps - k}
+    dead = next(f for f in rec.snapshots[-1].flags if f["kind"] == "dead")
+    assert f"at each of the last {n} recorded steps" in dead["text"]
+
+
+def test_a_relu_off_for_one_snapshot_less_than_the_streak_is_never_dead() -> None:
+    n = DEFAULT.dead_snapshots
+    rec = _relu_flip([1.0] + [-1.0] * (n - 1), steps=3 * n)  # on once, off n - 1 times, again
+    assert all(s.dead_units == 0 for s in rec.snapshots)
+    assert [s.inactive_units for s in rec.snapshots] == ([0] + [1] * (n - 1)) * 3
+
+
+def test_recorder_rejects_thresholds_of_the_wrong_type() -> None:
+    model, loss = cases.chain()
+    with pytest.raises(InputError, match="thresholds must be"):
+        Recorder(model, loss, thresholds={"dead_snapshots": 3})  # type: ignore[arg-type]
+
+
+@needs_dot
+def test_frames_carry_edge_labels_at_the_layouts_positions(rec: Recorder) -> None:
+    lay = rec.layout()
+    assert all("lp" in lay[e.id] for e in rec.views[0].edges)
+    for view, svg in zip(rec.views[:3], rec.svgs()[:3], strict=True):
+        root = ET.fromstring(svg.encode())
+        labels = {g.get("id"): [t.text for t in g.findall(f"{SVG}text")]
+                  for g in root.iter(f"{SVG}g") if "edge" in g.get("class", "").split()}
+        # graphviz writes "-" as a true minus sign in text: compare as numbers
+        assert {k: float(v[0].replace("\u2212", "-")) for k, v in labels.items()} == {
+            e.id: float(e.label) for e in view.edges}

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
 import math
+from typing import Any
 
 import numpy as np
 import pytest
@@ -11,10 +13,11 @@ from hypothesis import strategies as st
 
 import tinygraph as tg
 import tinygraph.viz as viz
-from tinygraph import nn
+from tinygraph import diagnostics, losses, nn
 from tinygraph.errors import InputError, TinygraphError
 from tinygraph.thresholds import Thresholds
 from tinygraph.viz import style
+from tinygraph.viz.view import Activity
 
 
 def _sig(z: float, name: str = "act") -> tg.Node:
@@ -197,9 +200,14 @@ def test_tensor_edge_carries_mean_abs_message():
     e = next(e for e in d.edges if e.tail == d.node("W").id)
     G = 2 * (X.data @ W.data)
     assert e.magnitude == pytest.approx(np.abs(X.data.T @ G).mean(), rel=1e-12)
-    # X does not require a gradient: backward sends it nothing, and the edge says so.
+    # X is an input: backward stores no gradient for it, but its edge carries the gradient with
+    # respect to it, G·Wᵀ, so a diagram shows how much gets back to the data.
     ex = next(e for e in d.edges if e.tail == d.node("X").id)
-    assert ex.state == "none"
+    assert ex.state == "flow"
+    assert ex.magnitude == pytest.approx(np.abs(G @ W.data.T).mean(), rel=1e-12)
+    # A constant (role given by the caller) still gets nothing.
+    dc = viz.build(loss, roles={"X": "constant"})
+    assert next(e for e in dc.edges if e.tail == dc.node("X").id).state == "none"
 
 
 def test_magnitude_mapping_is_monotone_and_clipped():
@@ -287,6 +295,29 @@ def test_clusters_follow_scopes():
     assert "4/4 σ units saturated" in ids["L1"].label
 
 
+def test_activation_modules_and_user_module_children_get_their_own_clusters():
+    x = np.random.default_rng(1).normal(size=(4, 3))
+    out = nn.ReLU()(nn.Linear(3, 2, seed=0)(x))
+    tg.sum(out).backward()
+    d = viz.build(out, level="op")
+    ids = {c.scope: c.id for c in d.clusters}
+    assert {"L1", "relu"} <= set(ids)
+    assert d.node("relu.act").cluster == ids["relu"]
+
+    class Net(nn.Module):
+        def __init__(self) -> None:
+            self.fc1 = nn.Linear(3, 2, "tanh", seed=0)  # both left at the default name "L1"
+            self.fc2 = nn.Linear(2, 1, seed=1)
+
+    net = Net()
+    out = net.fc2(net.fc1(x))
+    tg.sum(out).backward()
+    d = viz.build(out, level="op")
+    scopes = {c.scope for c in d.clusters}
+    assert {"fc1", "fc2"} <= scopes and "L1" not in scopes
+    assert d.node("fc1.W").cluster == d.node("fc1.act").cluster != d.node("fc2.W").cluster
+
+
 def test_neuron_level_folds_each_neuron_and_sums_messages():
     model, loss = _saturated_mlp()
     d = viz.build(loss, level="neuron")
@@ -319,6 +350,26 @@ def test_auto_collapses_above_max_nodes_with_banner():
     assert small.level == "op" and not any("max_nodes" in b for b in small.banners)
     tight = viz.build(loss, max_nodes=5)
     assert tight.level in ("layer", "block") and len(tight.nodes) <= 10
+
+
+def test_a_graph_of_10_5_nodes_builds_at_a_coarse_level():
+    # A scalar 2-16-16-1 MLP over 160 samples: about 10^5 nodes, far over max_nodes.
+    model = nn.MLP(2, [16, 16, 1], "tanh", seed=0)
+    X = np.random.default_rng(0).normal(size=(160, 2))
+    loss = losses.mse(model(X), np.zeros(160))
+    loss.backward()
+    n = len(tg.walk(loss))
+    assert n >= 100_000
+    d = viz.build(loss)
+    assert (d.requested_level, d.level, d.graph_nodes) == ("auto", "neuron", n)
+    neurons = {f"L{k}.n{j}" for k in (1, 2) for j in range(16)} | {"L3.n0"}
+    headers = [v.header for v in d.nodes]
+    assert neurons <= set(headers) and len(headers) <= 250
+    assert sum(v.members for v in d.nodes if v.header in neurons) > n // 2  # folded, not lost
+    assert any("collapsed to neuron level" in b for b in d.banners)
+    tight = viz.build(loss, max_nodes=20)
+    assert tight.level == "layer" and len(tight.nodes) <= 20
+    assert {"L1", "L2", "L3"} <= {v.header for v in tight.nodes}
 
 
 def test_deep_unscoped_chain_collapses_to_blocks_without_recursion():
@@ -357,6 +408,36 @@ def test_legend_and_diagnosis():
     assert viz.build(loss, legend=False).legend is None
 
 
+def _legend_text(th: Thresholds | None = None) -> dict[str, str]:
+    return {kind: text for kind, _, text in viz.build(_sig(0.0), thresholds=th).legend.flags}
+
+
+def test_legend_saturation_bounds_are_solved_from_the_thresholds():
+    assert _legend_text()["saturated"] == ("σ'(z) < 0.01 (|z| > 4.58), "
+                                           "tanh'(z) < 0.01 (|z| > 2.99)")
+    th = Thresholds(sigmoid_saturated=0.1, sigmoid_warning=0.2, tanh_saturated=0.5,
+                    tanh_warning=0.9)
+    text = _legend_text(th)
+
+    def sig_z(t):  # σ'(z) = t
+        s = (1 + math.sqrt(1 - 4 * t)) / 2
+        return math.log(s / (1 - s))
+
+    def tanh_z(t):  # 1 - tanh²(z) = t
+        return math.atanh(math.sqrt(1 - t))
+
+    for t, z in [(0.1, sig_z(0.1)), (0.2, sig_z(0.2))]:
+        s = 1 / (1 + math.exp(-z))
+        assert s * (1 - s) == pytest.approx(t)
+    assert text["saturated"] == (f"σ'(z) < 0.1 (|z| > {sig_z(0.1):.3g}), "
+                                 f"tanh'(z) < 0.5 (|z| > {tanh_z(0.5):.3g})")
+    assert text["saturating"] == (f"σ'(z) < 0.2 (|z| > {sig_z(0.2):.3g}), "
+                                  f"tanh'(z) < 0.9 (|z| > {tanh_z(0.9):.3g})")
+    # Thresholds outside f''s range: never below 0, always below more than f'(0).
+    edge = _legend_text(Thresholds(sigmoid_saturated=0.3, tanh_saturated=0.0))
+    assert edge["saturated"] == "σ'(z) < 0.3 (every z), tanh'(z) < 0 (never)"
+
+
 def test_report_works_without_graphviz_and_lists_each_flag():
     _, loss = _saturated_mlp()
     v = viz.draw(loss, level="neuron")
@@ -372,6 +453,21 @@ def test_activation_rows_and_plugged_in_tooltip():
     assert rows["z"] == "8.5" and rows["f'(z)"] == "2.034e-4"
     assert "σ'(z) = s(1-s) = 0.9998·0.0002" in d.node("act").tooltip
     assert d.node("act").tooltip.rstrip().split("\n")[2].startswith("grad = ")
+
+
+def test_tensor_activation_rows_summarize_z_like_the_data_row():
+    lay = nn.Linear(3, 4, "sigmoid", scale=3.0, seed=0)
+    out = lay(np.random.default_rng(0).normal(size=(5, 3)))
+    tg.sum(out).backward()
+    node = viz.build(out, level="op").node("L1.act")
+    names = [name for name, _ in node.rows]
+    assert names.index("z") < names.index("f'(z)")  # as for a scalar: z, then f'(z)
+    z = out.parents[0].data
+    f = viz.fmt
+    want = f"μ {f(z.mean())}  σ {f(z.std())}  [{f(z.min())}, {f(z.max())}]"
+    assert dict(node.rows)["z"] == want
+    assert dict(node.rows)["data"].startswith("μ ")  # the same layout as the data row
+    assert f"z: mean {viz.style.full(z.mean())}" in node.tooltip
 
 
 def test_roles():
@@ -480,3 +576,188 @@ def test_messages_into_each_node_sum_to_its_gradient(root):
     # And the build is deterministic.
     assert [n.id for n in viz.build(root, level="op").nodes] == [
         n.id for n in viz.build(root, level="op").nodes]
+
+
+# --- a unit saturated by share; folded nodes' tooltips; input boxes; a recorder's memory ---------
+
+
+def _one_layer(act: Any, z: np.ndarray, scope: str | None = None) -> tg.Node:
+    """loss = Σ act(z) over one tensor layer whose pre-activations (samples × units) are z."""
+    with tg.scope(scope) if scope else contextlib.nullcontext():
+        zn = tg.Node(z, name="z")
+        a = act(zn)
+        a.name = "act"
+    loss = tg.sum(a)
+    loss.name = "loss"
+    loss.backward()
+    return loss
+
+
+def _sigmoid_layer(z: np.ndarray) -> tg.Node:
+    """loss = Σ σ(z) over a tensor layer "L1"."""
+    return _one_layer(tg.sigmoid, z, "L1")
+
+
+def test_a_unit_is_saturated_when_at_least_the_share_of_its_activations_are():
+    z = np.zeros((4, 3))
+    z[:3, 0] = 10.0  # unit 0: saturated on 3 of 4 samples
+    z[:2, 1] = -10.0  # unit 1: on 2 of 4, exactly the default share (0.5)
+    z[:1, 2] = 10.0  # unit 2: on 1 of 4 only
+    loss = _sigmoid_layer(z)
+    sat = next(f for f in viz.build(loss).flags if f.kind == "saturated")
+    assert sat.units == (2, 3)
+    assert sat.text.startswith("2/3 σ units saturated (50% of activations saturated: f'(z) < ")
+    st_ = diagnostics.activation_stats(loss)["L1"]  # the diagnostics count with the same rule
+    assert (st_.saturated, st_.saturated_fraction) == (2, 0.5)
+    strict = Thresholds(saturated_share=1.0)  # saturated on every sample: no unit here
+    assert not any(f.kind == "saturated" for f in viz.build(loss, thresholds=strict).flags)
+    assert diagnostics.activation_stats(loss, strict)["L1"].saturated == 0
+
+
+def test_folded_neuron_tooltip_gives_each_sample_at_full_precision():
+    _, loss = _saturated_mlp()  # 4 samples
+    d = viz.build(loss, level="neuron")
+    lines = d.node("L1.n0").tooltip.split("\n")
+    acts = [n for n in tg.walk(loss) if n.label == "L1.n0.act"]  # in sample order
+    zs = [a.parents[0] for a in acts]
+    assert len(acts) == 4
+
+    def listed(name, values):
+        return f"{name} = [{', '.join(repr(float(v)) for v in values)}]"
+
+    assert listed("act", [a.data for a in acts]) in lines
+    assert listed("z", [z.data for z in zs]) in lines
+    assert listed("f'(z)", [a.data * (1.0 - a.data) for a in acts]) in lines
+    assert listed("dL/dz", [z.grad for z in zs]) in lines
+    assert any(ln.startswith("⚠ saturated: 1/1 σ unit saturated") for ln in lines)
+    # A linear neuron (no activation): its outputs and the gradients reaching them.
+    outs = [n for n in tg.walk(loss) if n.label == "L3.n0.z"]
+    lines = d.node("L3.n0").tooltip.split("\n")
+    assert listed("out", [o.data for o in outs]) in lines
+    assert listed("dL/dout", [o.grad for o in outs]) in lines
+
+
+def test_folded_tooltip_over_many_samples_gives_mean_min_max():
+    model = nn.MLP(2, [2, 1], "tanh", seed=0)
+    X = np.random.default_rng(1).normal(size=(20, 2))
+    loss = sum((model(x) ** 2 for x in X.tolist()), tg.Node(0.0, requires_grad=False))
+    loss.name = "loss"
+    loss.backward()
+    tip = viz.build(loss, level="neuron").node("L1.n1").tooltip
+    z = np.array([n.data for n in tg.walk(loss) if n.label == "L1.n1.z"])
+    assert len(z) == 20
+    mean, lo, hi = (repr(float(v)) for v in (z.mean(), z.min(), z.max()))
+    assert f"z: mean {mean}, min {lo}, max {hi} over 20 values" in tip.split("\n")
+
+
+def _mlp_on_batch(saturate: bool) -> tuple[nn.MLP, tg.Node]:
+    model = nn.MLP(3, [4, 4, 1], "sigmoid", seed=1)
+    if saturate:
+        for p in model.layers[0].parameters():
+            p.data = p.data * 6.0 + (12.0 if p.name == "b" else 0.0)
+    X = np.random.default_rng(7).normal(size=(6, 3))
+    loss = tg.Node(0.0, requires_grad=False)
+    for x, t in zip(X.tolist(), [1, 0, 1, 0, 1, 0], strict=True):
+        loss = loss + (model(x) - t) ** 2
+    loss.name = "loss"
+    loss.backward()
+    return model, loss
+
+
+def test_neuron_level_draws_the_inputs_and_their_edges_carry_the_gradient_wrt_them():
+    model, loss = _mlp_on_batch(saturate=False)
+    d = viz.build(loss, level="neuron")
+    xs = [d.node(f"x{i}") for i in range(3)]
+    assert [n.role for n in xs] == ["input"] * 3
+    # x1 -> L1.n2 carries Σ over the samples of ∂z/∂x1 · dL/dz = w1 · dL/dz.
+    w1 = model.layers[0].neurons[2].w[1].data
+    zs = [n for n in tg.walk(loss) if n.label == "L1.n2.z"]
+    e = next(e for e in d.edges if e.tail == xs[1].id and e.head == d.node("L1.n2").id)
+    assert e.message == pytest.approx(sum(w1 * z.grad for z in zs), rel=1e-12)
+    assert sum(e.tail in {x.id for x in xs} for e in d.edges) == 3 * 4  # each input, each unit
+    # At layer level the inputs are one box; at op level they stay written into their × nodes.
+    assert {e.tail for e in viz.build(loss, level="layer").edges} >= {"g_input_x"}
+    assert not {"x0", "x1", "x2"} & {n.header for n in viz.build(loss, level="op").nodes}
+
+
+def test_input_edges_fade_when_the_first_layer_saturates():
+    def input_edges(saturate):
+        d = viz.build(_mlp_on_batch(saturate)[1], level="neuron", g_ref=1.0)
+        inputs = {n.id for n in d.nodes if n.role == "input"}
+        return [e for e in d.edges if e.tail in inputs]
+
+    healthy, saturated = input_edges(False), input_edges(True)
+    assert len(healthy) == len(saturated) == 12
+    # Every edge out of the saturated net's inputs is thinner and paler than any of the healthy
+    # net's: the picture shows the gradient dying in L1 on the edges, not only in badges.
+    assert max(e.r for e in saturated) < min(e.r for e in healthy)
+    typical = [float(np.median([e.magnitude for e in es])) for es in (healthy, saturated)]
+    assert typical[1] < 1e-2 * typical[0]  # over two decades less gets back to the inputs
+
+
+def _relu_off(samples: int = 2) -> tg.Node:
+    """Three ReLU units off on every sample."""
+    return _one_layer(tg.relu, -np.ones((samples, 3)))
+
+
+def test_with_a_recorders_memory_a_relu_off_only_now_is_inactive_not_dead():
+    loss = _relu_off()
+    first = viz.build(loss, activity=Activity())  # the first snapshot: off now is off always
+    assert next(f for f in first.flags if f.kind == "dead").units == (3, 3)
+    assert first.off_units == [("act", 0), ("act", 1), ("act", 2)]
+    memory = Activity(2, {("act", 0): 2, ("act", 1): 1})  # unit 0 was off in both snapshots
+    d = viz.build(loss, activity=memory)
+    kinds = {f.kind: f for f in d.flags}
+    assert kinds["dead"].units == (1, 3) and kinds["inactive"].units == (2, 3)
+    assert "every sample of this step" in kinds["inactive"].text
+    assert any(kind == "inactive" for kind, *_ in d.legend.flags)
+    assert not any(kind == "inactive" for kind, *_ in viz.build(loss).legend.flags)
+    # the memory keeps streaks: a unit on in the new snapshot (act 1) starts again from zero
+    assert memory.after([("act", 0)]) == Activity(3, {("act", 0): 3})
+
+
+def test_with_a_recorders_memory_a_relu_off_for_the_whole_streak_is_dead():
+    loss = _relu_off()
+    th = Thresholds(dead_snapshots=3)
+    # 9 snapshots taken: unit 0 off in the last 2 (3 with this one), unit 1 in the last 1 only
+    d = viz.build(loss, thresholds=th, activity=Activity(9, {("act", 0): 2, ("act", 1): 1}))
+    kinds = {f.kind: f for f in d.flags}
+    assert kinds["dead"].units == (1, 3) and kinds["inactive"].units == (2, 3)
+    assert "at each of the last 3 recorded steps" in kinds["dead"].text
+    assert "not of each of the last 3 recorded steps" in kinds["inactive"].text
+    legend = dict((kind, text) for kind, _, text in d.legend.flags)
+    assert "each of the last 3 recorded steps" in legend["dead"]
+
+
+@pytest.mark.parametrize("bad", [0, -2, 2.0, True, "5"])
+def test_thresholds_dead_snapshots_must_be_a_positive_int(bad: object) -> None:
+    with pytest.raises(InputError, match="dead_snapshots must be a positive int"):
+        Thresholds(dead_snapshots=bad)  # type: ignore[arg-type]
+
+
+def test_input_boxes_follow_uses_not_shared_constant_nodes():
+    # Equal Python numbers share one constant node: here x0, x1 and the target are all 1.0.
+    model = nn.MLP(3, [2, 1], "sigmoid", seed=0)
+    loss = (model([1.0, 1.0, 0.5]) - 1.0) ** 2
+    loss.name = "loss"
+    loss.backward()
+    d = viz.build(loss, level="neuron")
+    inputs = {n.id: n.header for n in d.nodes if n.role == "input"}
+    assert sorted(inputs.values()) == ["x0", "x1", "x2"]
+    into = {(inputs[e.tail], d.node(e.head).header) for e in d.edges if e.tail in inputs}
+    assert into == {(f"x{i}", f"L1.n{j}") for i in range(3) for j in range(2)}
+
+
+def test_a_tensor_layers_batch_is_one_input_box():
+    model = nn.TensorMLP(3, [4, 2], "relu", seed=0)
+    X = np.random.default_rng(2).normal(size=(5, 3))
+    loss = tg.sum(model(X) ** 2)
+    loss.name = "loss"
+    loss.backward()
+    d = viz.build(loss, level="layer")
+    box = d.node("x")
+    assert box.role == "input" and dict(box.rows)["shape"] == "5×3"
+    e = next(e for e in d.edges if e.tail == box.id)
+    z1 = next(n for n in tg.walk(loss) if n.label == "L1.z")
+    want = np.abs(z1.grad @ model.layers[0].W.data.T).mean()  # mean |dL/dX| through L1
+    assert e.head == d.node("L1").id and e.magnitude == pytest.approx(want, rel=1e-12)

@@ -4,13 +4,18 @@ A small sigmoid MLP learns the two-moons set twice: once from a healthy initiali
 weights so large that the first layer's sigmoids saturate. The demo writes both nets' gradient-flow
 diagrams, their interactive training pages, and a decision-region plot into one folder, and prints
 what it measured: accuracy, saturated units per layer, and how much gradient reaches each layer.
+
+Only numpy and Graphviz's Python package are required. tqdm (a nicer progress bar) and matplotlib
+(the decision-region plot) come with `pip install "tinygraph[demo]"`; without them the demo shows
+a plain progress line and skips the plot, saying so. Without Graphviz's `dot` executable it still
+trains and prints its summary, and says once that the diagrams were skipped.
 """
 
 from __future__ import annotations
 
 import argparse
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -24,28 +29,88 @@ RUNS = {"healthy": None, "saturated": 50.0}  # init: Xavier/Glorot, or weights w
 DRAWN = 6  # samples in the neuron-level diagrams
 LR, MOMENTUM = 1.0, 0.9  # plain SGD with momentum, as in the notes (Adam would rescale the tiny
 # gradients of saturated units and hide the effect the demo is about)
+EXTRA = 'pip install "tinygraph[demo]"'  # the optional packages: tqdm and matplotlib
+NO_DOT = ("Graphviz's `dot` executable was not found, so the diagrams and training pages were "
+          "skipped (the training and the numbers above are complete). Install Graphviz "
+          "(`sudo apt-get install graphviz`, `brew install graphviz` or "
+          "`conda install -c conda-forge graphviz`) and run the demo again to get them.")
+
+
+class _Quiet:
+    """The progress interface, showing nothing (--no-progress)."""
+
+    def update(self, n: int = 1) -> None: ...
+
+    def close(self) -> None: ...
+
+
+class _TextBar:
+    """A minimal progress bar on stderr, for when tqdm is not installed.
+
+    On a terminal it redraws one line in place; elsewhere (a log, a pipe) carriage returns would
+    pile up, so it writes a single line when done.
+    """
+
+    WIDTH = 30
+
+    def __init__(self, total: int, desc: str, stream: Any = None) -> None:
+        self.total, self.desc, self.n = total, desc, 0
+        self.stream = stream if stream is not None else sys.stderr
+        self.live = bool(getattr(self.stream, "isatty", lambda: False)())
+        self.shown = -1  # last percentage drawn: redraw only when it changes, not every step
+
+    def _pct(self) -> int:
+        return 100 * self.n // self.total if self.total else 100
+
+    def _line(self) -> str:
+        done = self.WIDTH * self._pct() // 100
+        pct = self._pct()
+        bar = "#" * done + " " * (self.WIDTH - done)
+        return f"{self.desc}: {pct:3d}%|{bar}| {self.n}/{self.total}"
+
+    def update(self, n: int = 1) -> None:
+        self.n = min(self.n + n, self.total)
+        pct = self._pct()
+        if self.live and pct != self.shown:
+            self.shown = pct
+            self.stream.write("\r" + self._line())
+            self.stream.flush()
+
+    def close(self) -> None:
+        self.stream.write(("\r" if self.live else "") + self._line() + "\n")
+        self.stream.flush()
 
 
 def _progress(total: int, desc: str, enabled: bool) -> Any:
-    """A tqdm bar where tqdm is installed; otherwise a quiet stand-in."""
-    if enabled:
+    """A tqdm bar where tqdm is installed, else a plain one (_TextBar); _Quiet when disabled."""
+    if not enabled:
+        return _Quiet()
+    try:
+        from tqdm import tqdm
+    except ImportError:
+        return _TextBar(total, desc)
+    return tqdm(total=total, desc=desc, leave=True, file=sys.stderr)
+
+
+class _Diagrams:
+    """Draws while Graphviz's `dot` is there; after the first DotNotFoundError it skips the rest
+    (every later drawing would fail the same way) and remembers that it did."""
+
+    def __init__(self) -> None:
+        self.skipped = False
+
+    def __call__(self, draw: Callable[[], list[Path]]) -> list[Path]:
+        if self.skipped:
+            return []
         try:
-            from tqdm import tqdm
-
-            return tqdm(total=total, desc=desc, leave=True, file=sys.stderr)
-        except ImportError:
-            pass
-
-    class _Quiet:
-        def update(self, n: int = 1) -> None: ...
-
-        def close(self) -> None: ...
-
-    return _Quiet()
+            return draw()
+        except viz.DotNotFoundError:
+            self.skipped = True
+            return []
 
 
 def _train(name: str, scale: float | None, X: np.ndarray, y: np.ndarray, steps: int, every: int,
-           out: Path, progress: bool) -> dict[str, Any]:
+           out: Path, progress: bool, diagrams: _Diagrams) -> dict[str, Any]:
     model = nn.TensorMLP(2, SIZES, activation="sigmoid", scale=scale, seed=0)
     opt = optim.SGD(model.parameters(), lr=LR, momentum=MOMENTUM)
 
@@ -53,7 +118,7 @@ def _train(name: str, scale: float | None, X: np.ndarray, y: np.ndarray, steps: 
         return losses.binary_cross_entropy_with_logits(model(X), y)
 
     before = _measure(model, X, y)
-    files = _draw_neurons(model, X, y, out / f"{name}_init")
+    files = diagrams(lambda: _draw_neurons(model, X, y, out / f"{name}_init"))
     recorder = viz.Recorder(model, loss_fn, every=every)
     bar = _progress(steps, f"{name:>9}", progress)
     for _ in range(steps):
@@ -66,9 +131,9 @@ def _train(name: str, scale: float | None, X: np.ndarray, y: np.ndarray, steps: 
     model.zero_grad()
     loss = loss_fn()
     loss.backward()
-    files += _draw_neurons(model, X, y, out / f"{name}_trained")
-    files.append(recorder.html(out / f"{name}_training.html",
-                               title=f"tinygraph demo: {name} sigmoid MLP on two moons"))
+    files += diagrams(lambda: _draw_neurons(model, X, y, out / f"{name}_trained"))
+    files += diagrams(lambda: [recorder.html(
+        out / f"{name}_training.html", title=f"tinygraph demo: {name} sigmoid MLP on two moons")])
     after = _measure(model, X, y)
     return {"name": name, "model": model, "acc": after["acc"], "before": before, "after": after,
             "files": files}
@@ -113,7 +178,6 @@ def _decision_plot(runs: list[dict[str, Any]], X: np.ndarray, y: np.ndarray,
         matplotlib.use("Agg")
         import matplotlib.pyplot as plt
     except ImportError:
-        print("matplotlib is not installed: no decision-region plot (pip install matplotlib)")
         return None
     lo, hi = X.min(axis=0) - 0.5, X.max(axis=0) + 0.5
     gx, gy = np.meshgrid(np.linspace(lo[0], hi[0], 200), np.linspace(lo[1], hi[1], 200))
@@ -144,7 +208,9 @@ def demo(out: Path, steps: int, every: int, progress: bool = True) -> list[dict[
     """Train the healthy and the saturated net, write the figures into out, print a summary."""
     out.mkdir(parents=True, exist_ok=True)
     X, y = data.make_moons(200, noise=0.15, seed=0)  # (200, 2), labels 0/1
-    runs = [_train(name, scale, X, y, steps, every, out, progress) for name, scale in RUNS.items()]
+    diagrams = _Diagrams()
+    runs = [_train(name, scale, X, y, steps, every, out, progress, diagrams)
+            for name, scale in RUNS.items()]
     plot = _decision_plot(runs, X, y, out / "decision_regions.png")
 
     layers = [f"L{i + 1}" for i in range(len(SIZES) - 1)]  # the hidden (sigmoid) layers
@@ -171,9 +237,17 @@ def demo(out: Path, steps: int, every: int, progress: bool = True) -> list[dict[
         print(f"\n{r['name']} net at init:")
         for d in r["before"]["report"].layers:
             print(f"  {d.describe()}")
-    print(f"\nWrote into {out}/:")
-    for f in [f for r in runs for f in r["files"]] + ([plot] if plot else []):
+    written = [f for r in runs for f in r["files"]] + ([plot] if plot else [])
+    if written:  # nothing, without both dot and matplotlib: the notes below say why
+        print(f"\nWrote into {out}/:")
+    for f in written:
         print(f"  {Path(f).name}")
+    # Said after the summary, where it is read, rather than lost above the progress bars.
+    if diagrams.skipped:
+        print(f"\n{NO_DOT}")
+    if plot is None:
+        print(f"\nmatplotlib is not installed, so the decision-region plot was skipped ({EXTRA} "
+              "adds it).")
     return runs
 
 
@@ -192,11 +266,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         ap.print_help()
         return 0 if args.command is None and argv is None and len(sys.argv) == 1 else 2
     steps, every = (20, 5) if args.fast else (args.steps, args.every)
-    try:
-        demo(args.out, steps, every, progress=not args.no_progress)
-    except viz.DotNotFoundError as e:
-        print(f"tinygraph demo: {e}", file=sys.stderr)
-        return 1
+    demo(args.out, steps, every, progress=not args.no_progress)
     return 0
 
 

@@ -4,7 +4,10 @@ Layers and activations are found in the graph through the public Node API: walk(
 ("relu", "leaky_relu", "sigmoid", "tanh"), node.scope ("L1" for a Linear layer, "L1.n2" for a
 scalar neuron) and node.name ("z" for pre-activations). A tensor layer's units are the columns of
 its activation; a scalar neuron is one unit, seen once per sample. Thresholds are those of
-tinygraph.thresholds (the diagrams use the same): σ'(z) < 0.01 (|z| > 4.6), 1 - tanh² < 0.01.
+tinygraph.thresholds (the diagrams use the same): an activation is saturated when σ'(z) < 0.01
+(|z| > 4.6) or 1 - tanh² < 0.01, and a unit when at least half of its activations are
+(saturated_share); a ReLU unit is dead when z <= 0 on every sample. unit_saturated and unit_dead
+hold these two rules for the diagrams, the recorder and the diagnostics alike.
 """
 
 from __future__ import annotations
@@ -31,9 +34,9 @@ class LayerDiagnostics:
     activation: str | None = None  # op of its activation nodes, None for a linear layer
     units: int = 0
     samples: int = 0
-    dead: int = 0  # ReLU units whose input was <= 0 on every sample
+    dead: int = 0  # ReLU units whose input was <= 0 on every sample (unit_dead)
     inactive_fraction: float = 0.0  # ReLU-family activations with z <= 0
-    saturated: int = 0  # sigmoid/tanh units saturated on every sample
+    saturated: int = 0  # sigmoid/tanh units with >= saturated_share of activations saturated
     saturated_fraction: float = 0.0  # sigmoid/tanh activations in the saturated regime
     grad_params: float | None = None  # mean |dL/dθ| over the layer's parameters
     grad_preact: float | None = None  # mean |dL/dz| over its pre-activations
@@ -45,18 +48,19 @@ class LayerDiagnostics:
 
     @property
     def saturated_units_fraction(self) -> float:
-        """Fraction of the layer's units saturated on every sample."""
+        """Fraction of the layer's units that count as saturated (unit_saturated)."""
         return self.saturated / self.units if self.units else 0.0
 
     def describe(self) -> str:
-        """A one-line diagnosis, e.g. "L1: 4/4 sigmoid units saturated (97% of activations)"."""
+        """A one-line diagnosis, e.g. "L1: 7/8 sigmoid units saturated (87% of activations
+        saturated)"."""
         parts = []
         if self.activation == "relu":
             parts.append(f"{self.dead}/{self.units} relu units dead "
                          f"({self.inactive_fraction:.0%} of activations inactive)")
         elif self.activation in ("sigmoid", "tanh"):
             parts.append(f"{self.saturated}/{self.units} {self.activation} units saturated "
-                         f"({self.saturated_fraction:.0%} of activations)")
+                         f"({self.saturated_fraction:.0%} of activations saturated)")
         if self.grad_params is not None:
             parts.append(f"mean |dL/dθ| {self.grad_params:.2e}")
         if not parts:
@@ -126,6 +130,20 @@ def squash_limits(op: str, thresholds: Thresholds = DEFAULT) -> tuple[float, flo
     return thresholds.tanh_saturated, thresholds.tanh_warning
 
 
+def unit_saturated(flat: Any, thresholds: Thresholds = DEFAULT) -> bool:
+    """Whether a sigmoid/tanh unit counts as saturated, from flat = (f'(z) < limit) over its
+    activations: at least thresholds.saturated_share of them are. The same rule serves the
+    near-saturation band (flat = f'(z) < the warning limit)."""
+    a = np.asarray(flat)
+    return bool(a.size) and float(a.mean()) >= thresholds.saturated_share
+
+
+def unit_dead(off: Any) -> bool:
+    """Whether a ReLU unit is dead, from off = (z <= 0) over its activations: off on every one."""
+    a = np.asarray(off)
+    return bool(a.size) and bool(a.all())
+
+
 def _roots(outputs: Node | Sequence[Node]) -> list[Node]:
     if isinstance(outputs, Node):
         return [outputs]
@@ -181,11 +199,11 @@ def activation_stats(outputs: Node | Sequence[Node],
             if op in ("relu", "leaky_relu"):
                 off = v <= 0  # relu's output is 0 exactly when z <= 0; leaky's is <= 0 then too
                 inactive += int(off.sum())
-                d.dead += int(op == "relu" and off.all())
+                d.dead += int(op == "relu" and unit_dead(off))
             else:
                 flat = squash_derivative(op, v) < squash_limits(op, thresholds)[0]
                 sat += int(flat.sum())
-                d.saturated += int(flat.all())
+                d.saturated += int(unit_saturated(flat, thresholds))
         d.activation = "/".join(sorted(acts))
         d.inactive_fraction = inactive / total if total else 0.0
         d.saturated_fraction = sat / total if total else 0.0

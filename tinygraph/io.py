@@ -9,6 +9,7 @@ assigned, so a file that does not fit leaves the model unchanged.
 
 from __future__ import annotations
 
+import errno
 import json
 import os
 import tempfile
@@ -47,6 +48,8 @@ def save(model: Module, path: str | os.PathLike[str],
             np.savez(f, **arrays)
             f.flush()
             os.fsync(f.fileno())
+        # mkstemp makes the file private (0600); give it the mode open() would have given.
+        os.chmod(tmp, 0o666 & ~_umask())
         os.replace(tmp, path)
     except BaseException:
         if os.path.exists(tmp):
@@ -54,9 +57,25 @@ def save(model: Module, path: str | os.PathLike[str],
         raise
 
 
+def _umask() -> int:
+    # The process umask can only be read by setting it: put it straight back.
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
+
+
 def read(path: str | os.PathLike[str]) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
-    """The arrays and metadata of a saved file, read without ever unpickling anything."""
+    """The arrays and metadata of a saved file, read without ever unpickling anything.
+
+    A missing path raises FileNotFoundError (a directory IsADirectoryError), not LoadError.
+    """
     path = os.fspath(path)
+    # Checked first: is_zipfile() is False for a missing file too, which would read as "not a
+    # tinygraph file".
+    if not os.path.exists(path):
+        raise FileNotFoundError(errno.ENOENT, "load: no such file", path)
+    if os.path.isdir(path):
+        raise IsADirectoryError(errno.EISDIR, "load: a directory, not a file", path)
     if not zipfile.is_zipfile(path):
         raise LoadError(f"load: {path!r} is not a tinygraph .npz file (not a zip archive; "
                         "pickles and other formats are refused)")
@@ -99,7 +118,7 @@ def load(model: Module, path: str | os.PathLike[str]) -> dict[str, Any]:
     """Load parameters saved by save() into model; returns the user metadata.
 
     Names, shapes, dtypes and finiteness are all checked first: on any mismatch a LoadError names
-    the parameter and the model is left unchanged.
+    the parameter and the model is left unchanged. A missing file raises FileNotFoundError.
     """
     state, meta = read(path)
     model.load_state_dict(state)

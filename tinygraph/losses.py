@@ -36,7 +36,8 @@ def _reduce(who: str, per_sample: Node, reduction: str) -> Node:
 
 
 def _binary_scores(who: str, scores: Any, y: Any) -> tuple[Node, np.ndarray]:
-    """Scores of shape (), (N,) or (N, 1), flattened to match the targets y."""
+    """Scores of shape (), (N,) or (N, 1) and targets y of shape (N,) or (N, 1), both flattened
+    to (N,) (() for one sample)."""
     s = _as_scores(who, scores)
     if s.ndim == 2 and s.shape[1] == 1:
         s = ops.reshape(s, (s.shape[0],))
@@ -45,8 +46,11 @@ def _binary_scores(who: str, scores: Any, y: Any) -> tuple[Node, np.ndarray]:
     t = np.asarray(y.data if isinstance(y, Node) else y)
     if t.dtype.kind not in "biuf":
         raise InputError(f"{who}: targets must be numbers, got dtype {t.dtype}")
+    shape = t.shape
+    if t.ndim == 2 and t.shape[1] == 1:  # a column of targets, as a TensorMLP's (N, 1) output
+        t = t.reshape(t.shape[0])
     if t.shape != s.shape:
-        raise ShapeError(f"{who}: {t.size} targets of shape {t.shape} for scores {s.describe()}")
+        raise ShapeError(f"{who}: {t.size} targets of shape {shape} for scores {s.describe()}")
     return s, t.astype(s.dtype)
 
 
@@ -98,20 +102,26 @@ def _class_scores(who: str, scores: Any, y: Any) -> tuple[Node, np.ndarray]:
         raise InputError(f"{who}: class labels must be integers, got dtype {lab.dtype}")
     if lab.shape[0] != n:
         raise ShapeError(f"{who}: {lab.shape[0]} labels for {n} rows of scores {s.describe()}")
-    bad = (lab < 0) | (lab >= c)
-    if bad.any():
-        i = int(np.flatnonzero(bad)[0])
+    if n and (np.minimum.reduce(lab) < 0 or np.maximum.reduce(lab) >= c):  # two C calls
+        i = int(np.flatnonzero((lab < 0) | (lab >= c))[0])
         raise InputError(f"{who}: class index {int(lab[i])} at sample {i} is out of range for "
                          f"{c} classes (valid: 0..{c - 1})")
     return s, lab
 
 
 def softmax_cross_entropy(scores: Any, y: Any, reduction: str = "mean") -> Node:
-    """Multiclass softmax loss -log softmax(s)[y], via log_softmax (finite at logits ±1e4)."""
+    """Multiclass softmax loss -log softmax(s)[y] (finite at logits ±1e4).
+
+    One node (the fused primitive in the op table), whose gradient is the notes' softmax(s) -
+    onehot(y) per sample; it equals -mean(log_softmax(s)[rows, y]) built from core ops.
+    """
     who = "softmax_cross_entropy"
     s, lab = _class_scores(who, scores, y)
-    logp = ops.log_softmax(s, axis=1)
-    return _reduce(who, -ops.getitem(logp, (np.arange(len(lab)), lab)), reduction)
+    if reduction not in _REDUCTIONS:
+        raise InputError(f"{who}: reduction must be 'mean' or 'sum', got {reduction!r}")
+    out = ops.apply(ops.SOFTMAX_CE, s, labels=lab, mean=reduction == "mean")
+    out.name = "loss"
+    return out
 
 
 def multiclass_hinge(scores: Any, y: Any, margin: float = 1.0, reduction: str = "mean") -> Node:
@@ -127,15 +137,25 @@ def multiclass_hinge(scores: Any, y: Any, margin: float = 1.0, reduction: str = 
 
 
 def mse(pred: Any, target: Any, reduction: str = "mean") -> Node:
-    """Mean squared error mean((pred - target)²) over all elements (target is a constant)."""
+    """Mean squared error mean((pred - target)²) over all elements (target is a constant).
+
+    pred and target must have the same shape, except (N,) with (N, 1) either way round and a
+    single value with a single value (() with (1,) or (1, 1)).
+    """
     who = "mse"
     p = _as_scores(who, pred)
     t = np.asarray(target.data if isinstance(target, Node) else target)
     if t.dtype.kind not in "biuf":
         raise InputError(f"{who}: targets must be numbers, got dtype {t.dtype}")
-    if t.size != p.size:
-        raise ShapeError(f"{who}: target of shape {t.shape} for predictions {p.describe()}")
-    t = t.reshape(p.shape).astype(p.dtype)
+    ps, ts = p.shape, t.shape
+    # Equal sizes are not enough: (2, 3) targets would silently pair with the wrong (3, 2)
+    # predictions. A column against a vector is the one mismatch that cannot mispair.
+    column = {len(ps), len(ts)} == {1, 2} and ps[0] == ts[0] and max(ps, ts, key=len)[1] == 1
+    single = (not ps or not ts) and p.size == t.size == 1
+    if ps != ts and not (column or single):
+        raise ShapeError(f"{who}: target of shape {ts} does not match predictions of shape "
+                         f"{ps}; they must be equal, or (N,) with (N, 1)")
+    t = t.reshape(ps).astype(p.dtype)
     d = p - (t if t.ndim else float(t))
     return _reduce(who, d * d, reduction)
 
@@ -146,13 +166,11 @@ def l2(params: Iterable[Node], lam: float) -> Node:
     The 1/2 is the notes' convention; without it (as in micrograd's demo, alpha·Σ w²) pass
     lam = 2·alpha. Usually given model.weights() (biases are not regularized).
     """
-    total: Node | None = None
-    for p in params:
-        sq = p * p if p.is_scalar else ops.sum(p * p)
-        total = sq if total is None else total + sq
-    if total is None:
+    ps = [p if isinstance(p, Node) else ops.const(p, "l2: parameter") for p in params]
+    if not ps:
         raise InputError("l2: no parameters given")
-    out = total * (0.5 * float(lam))
+    # One node over all parameters (the fused primitive): no w·w temporaries, gradient λ·w.
+    out = ops.apply(ops.L2, *ps, lam=float(lam))
     out.name = "l2"
     return out
 

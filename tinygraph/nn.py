@@ -8,19 +8,23 @@ a scalar MLP's layer k is scope "Lk", its neuron j scope "Lk.nj" with weights "w
 pre-activation "z" and activation output "act"; a Linear layer has "W" (nin, nout), "b" (nout,),
 "z" and "act". The output layer has no activation by default (class scores). Given the same seed,
 MLP and TensorMLP draw the same weights, so they compute the same outputs and gradients.
+
+A module you write names its members by attribute instead (self.fc1 = Linear(...) gives
+"fc1.W"); see Module.
 """
 
 from __future__ import annotations
 
 import re
 from collections.abc import Callable, Iterable, Iterator, Sequence
+from contextlib import AbstractContextManager, nullcontext
 from typing import Any
 
 import numpy as np
 
 from . import ops
-from .engine import Node, scope
-from .errors import InputError, LoadError, ShapeError
+from .engine import Node, current_scope, scope
+from .errors import DTypeError, InputError, LoadError, ShapeError
 
 _LAYER = re.compile(r"^L\d+$")  # the names MLP and TensorMLP give their layers
 Seed = int | np.random.Generator | None
@@ -129,39 +133,134 @@ def _check_size(who: str, what: str, n: Any) -> int:
 # ---------------------------------------------------------------------------------------------
 
 
+def _join(*parts: str | None) -> str | None:
+    """Dotted path of the non-empty parts, or None."""
+    return ".".join(p for p in parts if p) or None
+
+
+def _is_member(it: Any) -> bool:
+    return isinstance(it, Module) or isinstance(it, Node) and it.requires_grad
+
+
+def _entries(owner: Module, key: str, v: Any) -> Iterator[tuple[str, Any]]:
+    """(path, item) of one attribute: itself, or each item of a list/tuple ("key.0") or a dict
+    ("key.name"). Dict keys must make valid path components, or two names could collide."""
+    if isinstance(v, (list, tuple)):
+        for i, it in enumerate(v):
+            yield f"{key}.{i}", it
+    elif isinstance(v, dict):
+        for k, it in v.items():
+            if _is_member(it) and (not isinstance(k, str) or not k or "." in k):
+                raise InputError(
+                    f"{type(owner).__name__}.{key}: a dict of submodules or parameters needs "
+                    f"non-empty string keys without '.', got key {k!r} for a "
+                    f"{type(it).__name__}")
+            yield f"{key}.{k}", it
+    else:
+        yield key, v
+
+
+def _set_name(module: Module, name: str | None, default: str) -> None:
+    """A built-in module's name; left at the default, a user's module may rename it (Module)."""
+    if name is not None and (not isinstance(name, str) or not name):
+        raise InputError(f"{type(module).__name__}: name must be a non-empty string, got "
+                         f"{name!r}")
+    module._auto_name = name is None
+    module.name = default if name is None else name
+
+
 class Module:
     """Base of all modules: parameters are the Node attributes that require a gradient, found
-    (with submodules, and lists of either) in attribute order; names are dotted and stable."""
+    (with submodules, and lists, tuples or dicts of either) in attribute order; names are dotted.
+
+    A module you write names its members by attribute: self.fc1 = Linear(2, 3) gives "fc1.W",
+    a list self.layers gives "layers.0.W", a dict self.heads = {"cls": ...} gives "heads.cls.W".
+    A built-in module assigned there without a name= also takes that path as its name and scope,
+    so its nodes are labelled (and drawn) "fc1.z", "layers.0.act", apart from its siblings' (items
+    added to a list after it is assigned keep their names as scopes). The built-in MLP,
+    TensorMLP, Layer and Neuron name their members by the members' own names ("L1.n0.w0"),
+    which are also the nodes' scopes.
+    """
 
     name: str = ""
+    _own_names = False  # name members by their own .name (the built-in containers), not by key
+    _auto_name = False  # name is the constructor's default: a user's module may replace it
+    _home: str | None = None  # the scope current when the module was made
+
+    def __new__(cls, *args: Any, **kwargs: Any) -> Module:
+        self = super().__new__(cls)
+        # Where the parameters' scopes start, so _adopt can rewrite them; in __new__ so that it
+        # holds for subclasses whatever their __init__ does.
+        object.__setattr__(self, "_home", current_scope())
+        return self
+
+    def __setattr__(self, key: str, value: Any) -> None:
+        adopt: list[tuple[str, Module]] = []
+        if not self._own_names and not key.startswith("_"):
+            # Checked (dict keys) before anything is assigned.
+            adopt = [(path, it) for path, it in _entries(self, key, value)
+                     if isinstance(it, Module) and it._auto_name]
+        object.__setattr__(self, key, value)
+        for path, it in adopt:
+            it._adopt(path)
+
+    def _adopt(self, name: str) -> None:
+        """Take name (this module's path in a user's module) as its name and its nodes' scope."""
+        old = _join(self._home, self.name)
+        new = _join(self._home, name)
+        for _, p in self.named_parameters():
+            s = p.scope
+            if old is None:  # a nameless module (MLP): its scopes gain the prefix
+                p.scope = _join(new, s)
+            elif s is not None and (s == old or s.startswith(old + ".")):
+                p.scope = new + s[len(old):]
+        self.name = name
+        self._auto_name = False
+
+    def _scope(self) -> AbstractContextManager[Any]:
+        """The scope this module's nodes are made in: its name, if it has one."""
+        return scope(self.name) if self.name else nullcontext()
 
     def _members(self) -> Iterator[tuple[str, Node | Module]]:
+        own = self._own_names
         for key, v in vars(self).items():
             if key.startswith("_"):
                 continue
-            items = v if isinstance(v, (list, tuple)) else (v,)
-            for it in items:
-                if isinstance(it, Module):
-                    yield (it.name or key), it
-                elif isinstance(it, Node) and it.requires_grad:
-                    yield (it.name or key), it
+            for path, it in _entries(self, key, v):
+                if _is_member(it):
+                    yield ((it.name or path) if own else path), it
 
     def named_parameters(self) -> list[tuple[str, Node]]:
-        """(dotted name, parameter) pairs, e.g. ("L1.n0.w0", node); each parameter once."""
+        """(dotted name, parameter) pairs, e.g. ("L1.n0.w0", node); each parameter once.
+
+        Raises InputError if two different parameters would get the same name (state_dict and
+        save would silently keep only one of them).
+        """
         out: list[tuple[str, Node]] = []
         seen: set[int] = set()
-        stack: list[tuple[str, Module]] = [("", self)]
-        while stack:  # iterative; members are pushed in reverse to keep attribute order
-            prefix, mod = stack.pop()
-            subs = []
-            for name, m in mod._members():
-                full = f"{prefix}{name}"
-                if isinstance(m, Module):
-                    subs.append((f"{full}.", m))
-                elif id(m) not in seen:
-                    seen.add(id(m))
-                    out.append((full, m))
-            stack.extend(reversed(subs))
+        names: dict[str, Node] = {}
+        # Depth first in attribute order, iteratively: one members iterator per open module.
+        stack: list[tuple[str, Iterator[tuple[str, Node | Module]]]] = [("", self._members())]
+        while stack:
+            prefix, members = stack[-1]
+            item = next(members, None)
+            if item is None:
+                stack.pop()
+                continue
+            name, m = item
+            full = f"{prefix}{name}"
+            if isinstance(m, Module):
+                stack.append((f"{full}.", m._members()))
+            elif id(m) not in seen:
+                if full in names:
+                    other = names[full]
+                    raise InputError(
+                        f"{type(self).__name__}.named_parameters: two different parameters "
+                        f"would both be named {full!r} (shapes {other.shape} and {m.shape}); "
+                        "give the submodules or nodes distinct names")
+                seen.add(id(m))
+                names[full] = m
+                out.append((full, m))
         return out
 
     def parameters(self) -> list[Node]:
@@ -197,13 +296,13 @@ class Module:
 
     def __repr__(self) -> str:
         head = f"{type(self).__name__}({self.extra_repr()}"
-        subs = [m for _, m in self._members() if isinstance(m, Module)]
+        subs = [(n, m) for n, m in self._members() if isinstance(m, Module)]
         if not subs or len(subs) > 8 and isinstance(self, Layer):
             return head + ")"
         lines = [head]
-        for m in subs:
+        for n, m in subs:
             body = repr(m).replace("\n", "\n  ")
-            lines.append(f"  ({m.name}): {body}")
+            lines.append(f"  ({n}): {body}")
         return "\n".join(lines) + "\n)"
 
 
@@ -245,52 +344,72 @@ def check_state(model: Module, state: dict[str, Any]) -> list[tuple[Node, Any]]:
 # ---------------------------------------------------------------------------------------------
 
 
+def _activate(module: Module, f: Callable[..., Node], x: Any, *args: Any) -> Node:
+    # In the module's own scope, output named "act" as in the layers, so diagrams box it.
+    with module._scope():
+        out = f(x, *args)
+    out.name = "act"
+    return out
+
+
 class Sigmoid(Module):
-    """Module form of sigmoid."""
+    """Module form of sigmoid; its nodes are made in scope name (default "sigmoid")."""
+
+    def __init__(self, name: str | None = None) -> None:
+        _set_name(self, name, "sigmoid")
 
     def __call__(self, x: Any) -> Node:
-        return sigmoid(x)
+        return _activate(self, sigmoid, x)
 
 
 class Tanh(Module):
-    """Module form of tanh."""
+    """Module form of tanh; its nodes are made in scope name (default "tanh")."""
+
+    def __init__(self, name: str | None = None) -> None:
+        _set_name(self, name, "tanh")
 
     def __call__(self, x: Any) -> Node:
-        return tanh(x)
+        return _activate(self, tanh, x)
 
 
 class ReLU(Module):
-    """Module form of relu."""
+    """Module form of relu; its nodes are made in scope name (default "relu")."""
+
+    def __init__(self, name: str | None = None) -> None:
+        _set_name(self, name, "relu")
 
     def __call__(self, x: Any) -> Node:
-        return relu(x)
+        return _activate(self, relu, x)
 
 
 class LeakyReLU(Module):
-    """Module form of leaky_relu with a fixed slope (0.01 by default)."""
+    """Module form of leaky_relu with a fixed slope (0.01 by default), in scope name
+    (default "leaky_relu")."""
 
-    def __init__(self, slope: float = 0.01) -> None:
+    def __init__(self, slope: float = 0.01, name: str | None = None) -> None:
+        _set_name(self, name, "leaky_relu")
         self.slope = float(slope)
 
     def __call__(self, x: Any) -> Node:
-        return leaky_relu(x, self.slope)
+        return _activate(self, leaky_relu, x, self.slope)
 
     def extra_repr(self) -> str:
         return f"slope={self.slope}"
 
 
 class PReLU(Module):
-    """PReLU with a learnable slope "a": shared (num=1) or one per unit (num = width)."""
+    """PReLU with a learnable slope "a": shared (num=1) or one per unit (num = width), in scope
+    name (default "prelu")."""
 
-    def __init__(self, num: int = 1, init: float = 0.25, name: str = "prelu",
+    def __init__(self, num: int = 1, init: float = 0.25, name: str | None = None,
                  dtype: Any = np.float64) -> None:
         num = _check_size("PReLU", "num", num)
-        self.name = name
-        with scope(name):
+        _set_name(self, name, "prelu")
+        with scope(self.name):
             self.a = Node(np.full(num, float(init), dtype=dtype), name="a")
 
     def __call__(self, x: Any) -> Node:
-        return prelu(x, self.a)
+        return _activate(self, prelu, x, self.a)
 
     def extra_repr(self) -> str:
         return f"num={self.a.size}"
@@ -318,27 +437,45 @@ def _as_inputs(who: str, x: Any, nin: int) -> Sequence[Any]:
     return x
 
 
+def _check_weights(name: str, weights: Any, pieces: int, nin: int) -> np.ndarray:
+    """Initial weights as a (pieces, nin) float array; (nin,) is accepted for one piece."""
+    w = np.asarray(weights)
+    if w.dtype.kind not in "biuf":
+        raise DTypeError(f"Neuron {name!r}: weights must be real numbers, got dtype {w.dtype}")
+    if pieces == 1 and w.shape == (nin,):
+        w = w.reshape(1, nin)
+    if w.shape != (pieces, nin):
+        want = f"({nin},) or (1, {nin})" if pieces == 1 else f"({pieces}, {nin}) (k pieces)"
+        raise ShapeError(f"Neuron {name!r}: weights must have shape {want} for nin={nin}, got "
+                         f"shape {w.shape}")
+    return w
+
+
 class Neuron(Module):
     """One unit: act = f(w·x + b), one scalar node per weight.
 
     Weights "w0".."w{nin-1}" and bias "b" (maxout pieces j >= 1: "w{i}_{j}", "b_{j}"); the weighted
     sum is named "z" and the activation output "act". Without an activation the output is z.
-    weights (k, nin) sets the initial weights (k = 1, or the maxout pieces); biases start at 0.
+    weights sets the initial weights: shape (nin,) or (1, nin), or (k, nin) for maxout's k
+    pieces; biases start at 0. The scope is name (default "n0").
     """
 
-    def __init__(self, nin: int, activation: str | None = "relu", *, name: str = "n0",
+    _own_names = True  # weights "w0".., not "w.0"
+
+    def __init__(self, nin: int, activation: str | None = "relu", *, name: str | None = None,
                  init: str = "auto", scale: float | None = None, seed: Seed = None,
-                 weights: np.ndarray | None = None, k: int = 2,
-                 slope: Node | None = None) -> None:
+                 weights: Any = None, k: int = 2, slope: Node | None = None) -> None:
         nin = _check_size("Neuron", "nin", nin)
         act = _check_activation("Neuron", activation)
-        self.name = name
-        self.nin = nin
-        self.activation = act
         pieces = _check_size("Neuron", "k", k) if act == "maxout" else 1
         if weights is None:  # (pieces, nin): piece j's weights
             weights = _draw(_rng(seed), (pieces, nin), init, scale, act, nin, 1)
-        with scope(name):
+        else:
+            weights = _check_weights(name or "n0", weights, pieces, nin)
+        _set_name(self, name, "n0")
+        self.nin = nin
+        self.activation = act
+        with scope(self.name):
             self.w = [Node(float(v), name=f"w{i}") for i, v in enumerate(weights[0])]
             self.b = Node(0.0, name="b")
             # Maxout pieces j >= 1, kept flat for named_parameters and grouped for the forward.
@@ -400,17 +537,22 @@ def _layer_args(who: str, nin: int, nout: int, activation: str | None,
 
 
 class Layer(Module):
-    """nout neurons reading the same inputs; returns a list of nout scalar nodes."""
+    """nout neurons "n0".. reading the same inputs; returns a list of nout scalar nodes.
 
-    def __init__(self, nin: int, nout: int, activation: str | None = "relu", *, name: str = "L1",
-                 init: str = "auto", scale: float | None = None, seed: Seed = None, k: int = 2,
-                 shared_slope: bool = False) -> None:
+    The scope is name (default "L1"), each neuron's "L1.n0"...
+    """
+
+    _own_names = True  # neurons "n0".., not "neurons.0"
+
+    def __init__(self, nin: int, nout: int, activation: str | None = "relu", *,
+                 name: str | None = None, init: str = "auto", scale: float | None = None,
+                 seed: Seed = None, k: int = 2, shared_slope: bool = False) -> None:
         nin, nout, act, pieces = _layer_args("Layer", nin, nout, activation, k)
-        self.name = name
+        _set_name(self, name, "L1")
         self.nin, self.nout, self.activation = nin, nout, act
         # Drawn as the tensor level draws them, so TensorMLP(seed=s) has the same weights.
         W = _draw(_rng(seed), (pieces, nin, nout), init, scale, act, nin, nout)
-        with scope(name):
+        with scope(self.name):
             slope = None
             if act == "prelu" and shared_slope:
                 self.a = slope = Node(0.25, name="a")
@@ -453,14 +595,16 @@ def _stack(who: str, make: Callable[..., Module], nin: int, sizes: Sequence[int]
 
 
 def layer_of(scope: str | None) -> str | None:
-    """The layer a scope belongs to: its first component like 'L3' (else the first one)."""
+    """The layer a scope belongs to: its first component like 'L3', else its first component
+    with the list index after it, if any ('layers.0' for 'layers.0.z', 'fc1' for 'fc1.z')."""
     if not scope:
         return None
     parts = scope.split(".")
     for p in parts:
         if _LAYER.match(p):
             return p
-    return parts[0]
+    # A list in a user's module names its layers "layers.0", "layers.1": keep them apart.
+    return ".".join(parts[:2]) if len(parts) > 1 and parts[1].isdigit() else parts[0]
 
 
 class _Stack:
@@ -468,6 +612,8 @@ class _Stack:
 
     layers: list[Any]
     num_parameters: Callable[[], int]  # from Module
+    _own_names = True  # layers "L1".., not "layers.0"
+    _auto_name = True  # nameless, so unscoped; in a user's module, its attribute is its scope
 
     @property
     def nin(self) -> int:
@@ -503,9 +649,11 @@ class MLP(_Stack, Module):
             if x.shape[1] != self.nin:
                 raise ShapeError(f"MLP: layer 'L1' expects {self.nin} inputs per sample, got "
                                  f"an array of shape {x.shape}")
-            rows = [self._one(row) for row in x.tolist()]
+            with self._scope():
+                rows = [self._one(row) for row in x.tolist()]
             return ops.stack([ops.stack(r if isinstance(r, list) else [r]) for r in rows])
-        return self._one(x)
+        with self._scope():
+            return self._one(x)
 
     def _one(self, x: Any) -> Node | list[Node]:
         for layer in self.layers:
@@ -523,16 +671,18 @@ class Linear(Module):
 
     Maxout keeps k pieces: W (k, nin, nout), b (k, nout), act = max_j (x @ W[j] + b[j]). PReLU
     adds a slope "a" of shape (nout,) (or (1,) when shared). Input: (nin,) or (batch, nin).
+    The scope is name (default "L1").
     """
 
-    def __init__(self, nin: int, nout: int, activation: str | None = None, *, name: str = "L1",
-                 init: str = "auto", scale: float | None = None, seed: Seed = None, k: int = 2,
-                 shared_slope: bool = False, dtype: Any = np.float64) -> None:
+    def __init__(self, nin: int, nout: int, activation: str | None = None, *,
+                 name: str | None = None, init: str = "auto", scale: float | None = None,
+                 seed: Seed = None, k: int = 2, shared_slope: bool = False,
+                 dtype: Any = np.float64) -> None:
         nin, nout, act, pieces = _layer_args("Linear", nin, nout, activation, k)
-        self.name = name
+        _set_name(self, name, "L1")
         self.nin, self.nout, self.activation = nin, nout, act
         W = _draw(_rng(seed), (pieces, nin, nout), init, scale, act, nin, nout).astype(dtype)
-        with scope(name):
+        with scope(self.name):
             if act == "maxout":
                 self.W = Node(W, name="W")
                 self.b = Node(np.zeros((pieces, nout), dtype=dtype), name="b")
@@ -557,7 +707,7 @@ class Linear(Module):
                 z.name = "z"
                 out = ops.max(z, axis=0)
             else:
-                z = ops.matmul(x, self.W) + self.b
+                z = ops.linear(x, self.W, self.b)  # one node: z = x @ W + b
                 z.name = "z"
                 if act is None:
                     return z
@@ -592,8 +742,9 @@ class TensorMLP(_Stack, Module):
                              dtype=dtype)
 
     def __call__(self, x: Any) -> Node:
-        for layer in self.layers:
-            x = layer(x)
+        with self._scope():
+            for layer in self.layers:
+                x = layer(x)
         return x
 
 

@@ -37,11 +37,11 @@ FLAGS = (
 LOCAL = ("file:", "data:", "blob:", "about:", "chrome:", "chrome-extension:", "devtools:")
 
 
-def _unavailable(reason: str) -> None:
-    """Skip locally, fail in CI: CI must run the browser tests."""
+def _unavailable(reason: str, install: str = "make browser") -> None:
+    """Skip locally, fail in CI: CI must run the browser tests. install: the fix to suggest."""
     if os.environ.get("CI", "").lower() == "true":
         pytest.fail(f"browser tests cannot run in CI: {reason}")
-    pytest.skip(f"browser tests skipped: {reason} (install with `make browser`)",
+    pytest.skip(f"browser tests skipped: {reason} (install with `{install}`)",
                 allow_module_level=True)
 
 

@@ -11,16 +11,18 @@ import shutil
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pytest
 
+import tinygraph as tg
 import tinygraph.viz as viz
 from browser import cases
 from browser.conftest import _unavailable
 from tinygraph.thresholds import DEFAULT
 from tinygraph.viz.recorder import Recorder
 
-if shutil.which("dot") is None:
-    pytest.skip("graphviz `dot` not installed", allow_module_level=True)
+if shutil.which("dot") is None:  # the pages' frames are drawn by Graphviz
+    _unavailable("graphviz `dot` is not installed", install="make graphviz")
 try:
     from selenium.webdriver.common.action_chains import ActionChains
     from selenium.webdriver.common.by import By
@@ -105,7 +107,10 @@ def test_click_highlights_exactly_the_gradient_path(page: Any, run: tuple[Record
     # the highlight survives a frame change, and a click on the background clears it
     _move_slider(page, 5)
     assert "tg-path" in _classes(page, ACT)
-    page.find_element(By.CSS_SELECTOR, "#tg-stage svg").click()
+    # A corner of the picture is background (its centre may fall on a node or an edge label).
+    svg = page.find_element(By.CSS_SELECTOR, "#tg-stage svg")
+    corner = (2 - svg.size["width"] // 2, 2 - svg.size["height"] // 2)  # offsets from the centre
+    ActionChains(page).move_to_element_with_offset(svg, *corner).click().perform()
     assert page.find_elements(By.CSS_SELECTOR, "#tg-stage .tg-path") == []
 
 
@@ -204,3 +209,62 @@ def test_static_view_page(tmp_path: Path, load: Any, browser: Any) -> None:
     assert {i.get_attribute("data-name") for i in items} == {f.node for f in view.flags}
     node = browser.find_element(By.CSS_SELECTOR, f'#tg-stage g.node[data-name="{ACT}"]')
     assert "saturated" in node.get_attribute("class").split()
+
+
+def test_neuron_level_tooltip_gives_every_sample(tmp_path: Path, load: Any,
+                                                 browser: Any) -> None:
+    model = tg.nn.MLP(2, [2, 1], "sigmoid", seed=0)
+    for p in model.layers[0].parameters():  # push L1 into saturation: the tooltip has a flag
+        p.data = p.data * 8.0 + (6.0 if p.name == "b" else 0.0)
+    X = np.random.default_rng(3).normal(size=(3, 2))
+    loss = tg.Node(0.0, requires_grad=False)
+    for x, t in zip(X.tolist(), [1.0, 0.0, 1.0], strict=True):
+        loss = loss + (model(x) - t) ** 2
+    loss.name = "loss"
+    loss.backward()
+    view = viz.draw(loss, level="neuron")
+    errors, requests = load(view.html(tmp_path / "neurons.html"))
+    assert errors == [] and requests == []
+    node = browser.find_element(By.CSS_SELECTOR, '#tg-stage g.node[data-name="g_L1_n0"]')
+    ActionChains(browser).move_to_element(node).perform()
+    tip = browser.find_element(By.ID, "tg-tip")
+    assert tip.is_displayed()
+    lines = tip.text.split("\n")
+    acts = [n for n in tg.walk(loss) if n.label == "L1.n0.act"]  # the 3 samples, in order
+    zs = [a.parents[0] for a in acts]
+
+    def listed(name: str, values: list[float]) -> str:
+        return f"{name} = [{', '.join(repr(float(v)) for v in values)}]"
+
+    assert listed("act", [a.data for a in acts]) in lines
+    assert listed("z", [z.data for z in zs]) in lines
+    assert listed("f'(z)", [a.data * (1.0 - a.data) for a in acts]) in lines
+    assert listed("dL/dz", [z.grad for z in zs]) in lines
+    flags = [f for f in view.flags if f.node == "g_L1_n0"]
+    assert flags  # near saturation on most samples
+    for f in flags:
+        assert f"{viz.style.FLAG_STYLE[f.kind][0]} {f.kind}: {f.text}" in lines
+
+
+def _edge_labels(drv: Any) -> list[Any]:
+    return drv.find_elements(By.CSS_SELECTOR, "#tg-stage g.edge text")
+
+
+def test_edge_labels_box_shows_and_hides_the_messages(page: Any,
+                                                      run: tuple[Recorder, Path]) -> None:
+    rec, _ = run
+    box = page.find_element(By.ID, "tg-show-labels")
+    assert not box.is_selected()  # a recorder page starts without them
+    want = sorted(e.label for e in rec.views[0].edges)
+    labels = _edge_labels(page)
+    assert sorted(t.get_attribute("textContent") for t in labels) == want
+    assert not any(t.is_displayed() for t in labels)
+    box.click()
+    assert all(t.is_displayed() for t in labels)
+    assert sorted(t.text for t in labels) == want
+    _move_slider(page, 5)  # the choice holds on another frame, with that frame's numbers
+    labels = _edge_labels(page)
+    assert all(t.is_displayed() for t in labels)
+    assert sorted(t.text for t in labels) == sorted(e.label for e in rec.views[5].edges)
+    box.click()
+    assert not any(t.is_displayed() for t in _edge_labels(page))

@@ -7,7 +7,7 @@ so the page needs nothing from the graph beyond the rendering:
 - hover a node: its tooltip (full-precision values, the local derivative, its flags);
 - click a node: the path its gradient takes from the loss is highlighted, the rest dimmed
   (click the background to clear);
-- toggles: data rows, grad rows, edge labels;
+- toggles: data rows, grad rows, and edge labels when the frames have them;
 - a list of flagged nodes (saturated, dead, NaN, ...) that jumps to each;
 - search by name (Enter steps through the matches).
 
@@ -251,9 +251,11 @@ _JS = r"""
     highlight(g ? g.dataset.name : null);
   });
   ["data", "grad", "labels"].forEach(function (what) {
-    document.getElementById("tg-show-" + what).addEventListener("change", function (ev) {
-      stage.classList.toggle("tg-hide-" + what, !ev.target.checked);
-    });
+    const box = document.getElementById("tg-show-" + what);
+    if (!box) return;  // no edge labels in the frames: the page has no box for them
+    const apply = function () { stage.classList.toggle("tg-hide-" + what, !box.checked); };
+    box.addEventListener("change", apply);
+    apply();
   });
   document.getElementById("tg-fit").addEventListener("change", function (ev) {
     stage.classList.toggle("tg-fit", ev.target.checked);
@@ -342,9 +344,11 @@ def page(frames: Sequence[str], flags: Sequence[Sequence[tuple[str, str, str, st
          title: str, banner: str = "",
          steps: Sequence[int] | None = None, losses: Sequence[float] | None = None,
          flow: Mapping[str, Sequence[float | None]] | None = None,
-         interval_ms: int = 120) -> str:
+         interval_ms: int = 120, edge_labels: bool = False, labels_shown: bool = True) -> str:
     """The HTML text of a page showing frames (SVG strings) and, per frame, the flagged nodes as
-    (node id, name, kind, text); with steps, losses and flow, a recorder page."""
+    (node id, name, kind, text); with steps, losses and flow, a recorder page. edge_labels: the
+    frames have edge labels, so the page gets a box to show or hide them (checked when
+    labels_shown)."""
     recorder = steps is not None
     if len(flags) != len(frames):
         raise InputError(f"page: {len(frames)} frames but {len(flags)} flag lists")
@@ -376,6 +380,9 @@ def page(frames: Sequence[str], flags: Sequence[Sequence[tuple[str, str, str, st
     payload = (json.dumps(data, separators=(",", ":"))
                .replace("</", "<\\/").replace("<!--", "\\u003C!--"))
     esc = _html.escape
+    labels_box = ("<label><input id=\"tg-show-labels\" type=\"checkbox\""
+                  f"{' checked' if labels_shown else ''}> edge labels</label>"
+                  if edge_labels else "")
     return f"""<!DOCTYPE html>
 <html lang="en"><head><meta charset="utf-8">
 <meta http-equiv="Content-Security-Policy" content="{_CSP}">
@@ -385,7 +392,7 @@ def page(frames: Sequence[str], flags: Sequence[Sequence[tuple[str, str, str, st
 <label><input id="tg-fit" type="checkbox" checked> fit width</label>
 <label><input id="tg-show-data" type="checkbox" checked> data</label>
 <label><input id="tg-show-grad" type="checkbox" checked> grad</label>
-<label><input id="tg-show-labels" type="checkbox" checked> edge labels</label>
+{labels_box}
 <label>find <input id="tg-search" type="search" placeholder="name, e.g. L1.n0.z"></label>
 <span id="tg-nmatch"></span>
 <span class="tg-banner">{esc(banner)}</span></div></header>
@@ -415,5 +422,5 @@ def write_view(view: View, path: str | os.PathLike[str], title: str | None = Non
     """Write view as an offline interactive page (see the module docstring); returns the path."""
     data = view.data
     text = page([view.svg()], [flag_rows(data)], title=title or f"tinygraph: {data.level} view",
-                banner=" · ".join(data.banners))
+                banner=" · ".join(data.banners), edge_labels=any(e.label for e in data.edges))
     return write(path, text)

@@ -33,7 +33,7 @@ from ..nn import Module
 from ..thresholds import DEFAULT, Thresholds
 from .html import flag_rows, page, write
 from .render import INSTALL_HINT, DotNotFoundError, to_digraph
-from .view import ViewData, build
+from .view import Activity, ViewData, build
 
 
 @dataclass
@@ -47,6 +47,10 @@ class Snapshot:
     saturated: dict[str, float] = field(default_factory=dict)  # fraction of σ/tanh activations
     inactive: dict[str, float] = field(default_factory=dict)  # fraction of ReLU activations <= 0
     flags: list[dict[str, Any]] = field(default_factory=list)  # {node, kind, value, threshold}
+    # ReLU units off on every sample of each of the last Thresholds.dead_snapshots snapshots
+    # (this one included), or of every one so far when fewer were taken
+    dead_units: int = 0
+    inactive_units: int = 0  # ReLU units off on every sample of this one, but not dead
 
 
 def _structure(root: Node) -> list[tuple[Any, ...]]:
@@ -67,7 +71,16 @@ class Recorder:
     loss_fn: builds the loss from the model's current parameters, with no arguments (it closes
     over the batch); the recorder runs it, back-propagates and snapshots. view options (level,
     g_ref, ...) go to tinygraph.viz; g_ref defaults to 1.0 (the loss's own gradient), so edge
-    widths and colours mean the same across steps.
+    widths and colours mean the same across steps, and edge_labels to True (the page's "edge
+    labels" box shows and hides them).
+
+    A ReLU unit is dead when it has been off (z <= 0 on every sample) in each of the last
+    thresholds.dead_snapshots snapshots (default 5), this one included, or in every snapshot so
+    far when fewer were taken (so a unit off from the start is dead from the first frame); off
+    now but not for that long, it is flagged "inactive" (self.activity counts, per unit, its
+    consecutive off snapshots). So a one-sample frame does not flag dead a unit that fires again
+    at the next step, and a unit that dies partway through training is called dead
+    dead_snapshots - 1 snapshots after it first stays off.
     """
 
     def __init__(self, model: Module, loss_fn: Callable[[], Node], *, every: int = 1,
@@ -79,11 +92,15 @@ class Recorder:
             raise InputError(f"Recorder: loss_fn must be callable, got {type(loss_fn).__name__}")
         if isinstance(every, bool) or not isinstance(every, int) or every < 1:
             raise InputError(f"Recorder: every must be a positive int, got {every!r}")
+        if not isinstance(thresholds, Thresholds):
+            raise InputError(f"Recorder: thresholds must be a tinygraph.thresholds.Thresholds, "
+                             f"got {type(thresholds).__name__}")
         self.model = model
         self.loss_fn = loss_fn
         self.every = every
         self.thresholds = thresholds
-        self.view_options = {"g_ref": 1.0, **view_options}
+        self.view_options = {"g_ref": 1.0, "edge_labels": True, **view_options}
+        self.activity = Activity()
         self.snapshots: list[Snapshot] = []
         self.views: list[Any] = []  # the view data of each snapshot, for drawing
         self.steps_run = 0
@@ -126,7 +143,9 @@ class Recorder:
             raise GraphError(_difference("Recorder.snapshot", step, self._structure, shape))
         flow = gradient_flow(self.model, loss)
         acts = activation_stats(loss, self.thresholds)
-        view = _view(loss, self.thresholds, self.view_options)
+        view = _view(loss, self.thresholds, self.view_options, self.activity)
+        n = self.thresholds.dead_snapshots
+        dead = sum(self.activity.dead_if_off(u, n) for u in view.off_units)
         snap = Snapshot(
             step=int(step), loss=loss.item(),
             grad_preact={k: _finite(v[1]) for k, v in flow.items()},
@@ -136,7 +155,9 @@ class Recorder:
             inactive={k: d.inactive_fraction for k, d in acts.items()
                       if d.activation in ("relu", "leaky_relu")},
             flags=_flags(view),
+            dead_units=dead, inactive_units=len(view.off_units) - dead,
         )
+        self.activity = self.activity.after(view.off_units)
         self.snapshots.append(snap)
         self.views.append(view)
         self._layout = None  # the layout covers every frame's label sizes: redo it
@@ -211,6 +232,8 @@ class Recorder:
                                  "fixedsize": "true"}
             for eid, e in edges.items():
                 out[eid] = {"id": eid, "pos": e["pos"]}
+                if "lp" in e:  # where dot put the edge label (neato -n2 would centre it on it)
+                    out[eid]["lp"] = e["lp"]
             self._layout = out
         return self._layout
 
@@ -249,12 +272,15 @@ class Recorder:
             self.svgs(), [flag_rows(v) for v in self.views], title=title, banner=banner,
             steps=self.steps, losses=[s.loss for s in self.snapshots],
             flow=self.grad_flow("preact"),
+            # Every frame's numbers on every edge would crowd the picture: hidden until asked.
+            edge_labels=any(e.label for v in self.views for e in v.edges), labels_shown=False,
         )
         return write(path, text)
 
 
-def _view(loss: Node, thresholds: Thresholds, options: dict[str, Any]) -> ViewData:
-    return build(loss, thresholds=thresholds, **options)
+def _view(loss: Node, thresholds: Thresholds, options: dict[str, Any],
+          activity: Activity) -> ViewData:
+    return build(loss, thresholds=thresholds, activity=activity, **options)
 
 
 def _flags(view: ViewData) -> list[dict[str, Any]]:

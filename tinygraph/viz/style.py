@@ -31,6 +31,9 @@ FLAG_STYLE = {
     "exploding": ("▲", "exploding", "#EE7733", 3.0, "bold", 3),
     "vanishing": ("▼", "vanishing", "#0077BB", 2.0, "dashed", 2),
     "saturating": ("⚠", "near saturation", "#EE7733", 2.0, "solid", 1),
+    # Recordings only: a ReLU off on every sample of this step but not of each of the last
+    # Thresholds.dead_snapshots recorded steps.
+    "inactive": ("○", "inactive", "#666666", 1.5, "dashed", 0),
 }
 FLAG_KINDS = tuple(FLAG_STYLE)
 

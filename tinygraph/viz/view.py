@@ -9,15 +9,24 @@ name. Rendering (render.py) only turns this data into graphviz; a recorder can k
 
 from __future__ import annotations
 
+import functools
+import gc
 import math
 import re
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, ParamSpec, TypeVar
 
 import numpy as np
 
-from ..diagnostics import ACTIVATION_OPS, squash_derivative, squash_limits, unit_columns
+from ..diagnostics import (
+    ACTIVATION_OPS,
+    squash_derivative,
+    squash_limits,
+    unit_columns,
+    unit_dead,
+    unit_saturated,
+)
 from ..engine import Node, vjp_message, walk
 from ..errors import InputError
 from ..nn import layer_of
@@ -30,6 +39,8 @@ _PARAM_NAME = re.compile(r"^(w|W|b|a)\d*(_\d+)?$|^(weight|bias)")
 _INFIX = {"add", "sub", "mul", "div", "matmul"}
 _SUPER = {2.0: "²", 3.0: "³"}
 _HOLE = "□"  # an operand drawn as its own node, in an op expression like "□ × 2"
+_WEIGHT = re.compile(r"^w(\d+)(_\d+)?$")  # a scalar neuron's weight w{i}: it multiplies input i
+_LIST_MAX = 16  # tooltips list up to this many values in full, else mean, min and max
 
 
 # ---------------------------------------------------------------------------------------------
@@ -141,6 +152,7 @@ class ViewData:
     backward_done: bool
     graph_nodes: int  # nodes in the graph that were considered (after focus)
     options: dict[str, Any]
+    off_units: list[Any] = field(default_factory=list)  # ReLU units off (z <= 0) on every sample
 
     def node(self, key: str) -> ViewNode:
         """A node by id or by header (its name)."""
@@ -192,8 +204,35 @@ def _count_nonfinite(d: Any) -> int:
     return int(d.size - np.count_nonzero(np.isfinite(d)))
 
 
+_UNSAFE = re.compile(r"[^A-Za-z0-9_]")
+
+
+@functools.lru_cache(maxsize=4096)
 def _safe_id(text: str) -> str:
-    return re.sub(r"[^A-Za-z0-9_]", "_", text)
+    # Cached: a big graph asks this for the same few op names on every node.
+    return _UNSAFE.sub("_", text)
+
+
+_P = ParamSpec("_P")
+_R = TypeVar("_R")
+
+
+def _without_gc(fn: Callable[_P, _R]) -> Callable[_P, _R]:
+    """fn with the cyclic garbage collector paused while it runs, as engine.backward does."""
+
+    @functools.wraps(fn)
+    def run(*args: _P.args, **kwargs: _P.kwargs) -> _R:
+        if not gc.isenabled():
+            return fn(*args, **kwargs)
+        # A build allocates several small objects per graph node and makes no reference cycles,
+        # so the collector finds nothing; on a 10^5-node graph its runs cost a third of the build.
+        gc.disable()
+        try:
+            return fn(*args, **kwargs)
+        finally:
+            gc.enable()
+
+    return run
 
 
 def _plug(v: float) -> str:
@@ -235,9 +274,39 @@ def _derivative(a: Node) -> Any:
         1.0 if z > 0 else alpha)
 
 
+@dataclass(frozen=True)
+class Activity:
+    """A recorder's memory of its earlier snapshots: how many there were and, per ReLU unit, in
+    how many consecutive ones up to the latest it was off (z <= 0) on every sample (a unit
+    absent from `off` was on in the latest).
+
+    In a recording a ReLU off now is dead when that makes n consecutive off snapshots
+    (Thresholds.dead_snapshots), or when it was off in every one so far and fewer than n were
+    taken; otherwise it reads "inactive". So a one-sample frame does not flicker dead, yet a
+    unit that dies partway through training is called dead n snapshots later.
+    """
+
+    snapshots: int = 0
+    off: Mapping[Any, int] = field(default_factory=dict)
+
+    def dead_if_off(self, unit: Any, n: int) -> bool:
+        """Whether unit, off in the snapshot being taken, is dead: off in each of the n - 1
+        snapshots before it, or in every earlier one when fewer were taken (true at the first)."""
+        return self.off.get(unit, 0) >= min(n - 1, self.snapshots)
+
+    def after(self, off_now: Iterable[Any]) -> Activity:
+        """The memory once one more snapshot, with these units off, is recorded."""
+        # A unit on in this snapshot starts its streak again: it is simply left out.
+        return Activity(self.snapshots + 1, {u: self.off.get(u, 0) + 1 for u in set(off_now)})
+
+
 @dataclass
 class _Units:
-    """Activation units seen in a set of nodes: one per scalar neuron, one per tensor column."""
+    """Activation units seen in a set of nodes: one per scalar neuron, one per tensor column.
+
+    A scalar unit is keyed by its neuron's scope, a tensor unit by (activation name, column):
+    the same keys in every view of the same graph, which a recorder's Activity relies on.
+    """
 
     ops: list[str] = field(default_factory=list)
     z: dict[Any, list[np.ndarray]] = field(default_factory=dict)
@@ -259,7 +328,7 @@ class _Units:
             z2 = unit_columns(zn.data)  # z has the activation's shape (elementwise op)
             d2 = np.asarray(d).reshape(z2.shape)
             g2 = None if zg is None else np.abs(np.broadcast_to(zg, zn.shape)).reshape(z2.shape)
-            cols = [((key, j), z2[:, j], d2[:, j], None if g2 is None else g2[:, j])
+            cols = [((a.label or key, j), z2[:, j], d2[:, j], None if g2 is None else g2[:, j])
                     for j in range(z2.shape[1])]
         for unit, z, dd, g in cols:
             self.z.setdefault(unit, []).append(z)
@@ -268,11 +337,15 @@ class _Units:
             if g is not None:
                 self.g.setdefault(unit, []).append(g)
 
-    def summary(self, th: Thresholds) -> dict[str, Any]:
-        """Counts of dead / saturated / saturating units and the fraction of flagged values."""
+    def summary(self, th: Thresholds, activity: Activity | None = None) -> dict[str, Any]:
+        """Counts of dead / inactive / saturated / saturating units and the fraction of flagged
+        values. The unit rules are diagnostics.unit_dead and unit_saturated; with a recorder's
+        activity, a ReLU off now but not for th.dead_snapshots snapshots in a row (nor in every
+        one so far, when fewer were taken) is inactive, not dead."""
         units = list(self.z)
-        dead = sat = warn = 0
-        flagged = total = 0
+        dead = inactive = sat = warn = 0
+        flagged = near = total = 0
+        off_units = []
         dvals: list[np.ndarray] = []
         per_unit = []
         for u in units:
@@ -285,50 +358,80 @@ class _Units:
             if op in ("relu", "leaky_relu"):
                 off = z <= 0
                 flagged += int(off.sum())
-                if op == "relu" and off.all():
-                    dead += 1
-                    state = "dead"
+                if op == "relu" and unit_dead(off):
+                    off_units.append(u)
+                    if activity is None or activity.dead_if_off(u, th.dead_snapshots):
+                        dead += 1
+                        state = "dead"
+                    else:
+                        inactive += 1
+                        state = "inactive"
             else:
                 lim, wl = squash_limits(op, th)
                 flat = d < lim
                 flagged += int(flat.sum())
-                if flat.all():
+                near += int((d < wl).sum())
+                if unit_saturated(flat, th):
                     sat += 1
                     state = "saturated"
-                elif (d < wl).all():
+                elif unit_saturated(d < wl, th):
                     warn += 1
                     state = "saturating"
             g = self.g.get(u)
             per_unit.append((u, state, float(np.concatenate(g).mean()) if g else math.nan))
         dall = np.concatenate(dvals) if dvals else np.zeros(0)
-        return {"units": len(units), "dead": dead, "saturated": sat, "saturating": warn,
+        return {"units": len(units), "dead": dead, "inactive": inactive, "saturated": sat,
+                "saturating": warn, "off_units": off_units, "values": total,
+                "near_fraction": near / total if total else 0.0,
                 "flagged_fraction": flagged / total if total else 0.0,
                 "mean_d": float(dall.mean()) if dall.size else math.nan,
                 "per_unit": per_unit, "samples": max((sum(a.size for a in v)
                                                       for v in self.z.values()), default=0)}
 
 
-def _act_flags(vid: str, label: str, units: _Units, th: Thresholds) -> tuple[list[Flag], dict]:
-    s = units.summary(th)
+def _act_flags(vid: str, label: str, units: _Units, th: Thresholds,
+               activity: Activity | None = None) -> tuple[list[Flag], dict]:
+    s = units.summary(th, activity)
     flags: list[Flag] = []
     n = s["units"]
     sym = "/".join(_SYMBOL[o] for o in units.ops)
     squash = [o for o in units.ops if o in ("sigmoid", "tanh")]
     lim, wl = squash_limits("sigmoid" if "sigmoid" in squash else "tanh", th)
     plural = "unit" if n == 1 else "units"
+    mean = F.fmt(s["mean_d"], 2)
+
+    def why(fraction: float, word: str, limit: float) -> str:
+        # On a batch a unit counts when most of its activations do (Thresholds.saturated_share),
+        # so the text gives that share; the mean f'(z) may then sit above the limit.
+        if s["values"] == 1:
+            return f": f'(z) = {mean} < {limit:g}"
+        return f" ({fraction:.0%} of activations {word}: f'(z) < {limit:g}); mean f'(z) = {mean}"
+
     if s["saturated"]:
         flags.append(Flag(vid, label, "saturated", s["mean_d"], lim,
-                          f"{s['saturated']}/{n} {sym} {plural} saturated: mean f'(z) = "
-                          f"{F.fmt(s['mean_d'], 2)} < {lim:g}", (s["saturated"], n)))
+                          f"{s['saturated']}/{n} {sym} {plural} saturated"
+                          + why(s["flagged_fraction"], "saturated", lim), (s["saturated"], n)))
     elif s["saturating"]:
         flags.append(Flag(vid, label, "saturating", s["mean_d"], wl,
-                          f"{s['saturating']}/{n} {sym} {plural} near saturation: mean f'(z) = "
-                          f"{F.fmt(s['mean_d'], 2)} < {wl:g}", (s["saturating"], n)))
+                          f"{s['saturating']}/{n} {sym} {plural} near saturation"
+                          + why(s["near_fraction"], "near saturation", wl),
+                          (s["saturating"], n)))
     if s["dead"]:
         k = s["samples"]
+        steps = "" if activity is None else (
+            f" at each of the {activity.snapshots + 1} recorded steps"
+            if activity.snapshots < th.dead_snapshots
+            else f" at each of the last {th.dead_snapshots} recorded steps")
         flags.append(Flag(vid, label, "dead", s["dead"] / n, 0.0,
                           f"{s['dead']}/{n} ReLU {plural} dead: z ≤ 0 on every sample "
-                          f"({k} seen), so no gradient passes", (s["dead"], n)))
+                          f"({k} seen){steps}, so no gradient passes", (s["dead"], n)))
+    if s["inactive"]:
+        k = s["inactive"]
+        flags.append(Flag(vid, label, "inactive", k / n, 0.0,
+                          f"{k}/{n} ReLU {'unit' if k == 1 else 'units'} inactive: z ≤ 0 on every "
+                          "sample of this step, but not of each of the last "
+                          f"{th.dead_snapshots} recorded steps, so not dead",
+                          (k, n)))
     return flags, s
 
 
@@ -369,16 +472,17 @@ def _expr(n: Node, inline: set[Node]) -> str:
     """The op as a maths expression; drawn operands are '□', inlined constants their value."""
     prim = n.primitive
     sym = prim.symbol
+    op = prim.name
     ps = n.parents
     args = [_const_text(p) if p in inline else _HOLE for p in ps]
-    attrs = n.attrs or {}
+    attrs = n.attrs
     extra = ", ".join(f"{k}={v}" for k, v in attrs.items()
-                      if k in ("axis", "alpha", "lo", "hi") and v is not None)
-    if n.op == "pow" and len(ps) == 2 and ps[1] in inline and ps[1].is_scalar:
+                      if k in ("axis", "alpha", "lo", "hi") and v is not None) if attrs else ""
+    if op == "pow" and len(ps) == 2 and ps[1] in inline and ps[1].is_scalar:
         e = float(ps[1].data)
         return f"{args[0]}{_SUPER[e]}" if e in _SUPER else f"{args[0]} ^ {args[1]}"
-    if len(ps) == 2 and (n.op in _INFIX or len(sym) == 1):
-        if all(a == _HOLE for a in args):
+    if len(ps) == 2 and (op in _INFIX or len(sym) == 1):
+        if args[0] == _HOLE and args[1] == _HOLE:
             return sym
         return f"{args[0]} {sym} {args[1]}"
     if len(ps) == 1 and args[0] == _HOLE:
@@ -423,16 +527,18 @@ def _local_derivative(n: Node, inline: set[Node]) -> list[str]:
         if op == "relu":
             return [f"ReLU'(z) = [z > 0] = [{_plug(z)} > 0] = {F.fmt(d)}"]
         return [f"LReLU'(z) = 1 if z > 0 else α = {F.fmt(d)} (z = {_plug(z)})"]
-    if op is None or not n.is_scalar:
+    if op is None or type(n.data) is not float:
         return []
     out = []
+    name = n.name or "out"
     for i, p in enumerate(n.parents):
-        if p in inline or not p.is_scalar:
+        if p in inline or type(p.data) is not float:
             continue
-        with np.errstate(all="ignore"):
-            local = vjp_message(n, i, 1.0)
+        # The derivative alone (g = 1), not the edge's message: that one is times n.grad, and
+        # dividing it back out would not round to the same digits.
+        local = vjp_message(n, i, 1.0)  # silences numpy's warnings itself
         who = p.label or f"input {i + 1} ({p.op or 'leaf'})"
-        out.append(f"∂{n.name or 'out'}/∂{who} = {_plug(local)}")
+        out.append(f"∂{name}/∂{who} = {_plug(local)}")
     return out
 
 
@@ -501,12 +607,19 @@ def _downstream(order: list[Node]) -> set[Node]:
     return after
 
 
+@_without_gc
 def build(root: Node, level: str = "auto", *, max_nodes: int = 250,
           focus: Node | str | None = None, thresholds: Thresholds | None = None,
           g_ref: float | str = "max", compact: bool = True, inline_constants: bool = True,
           edge_labels: bool = False, sign: bool = False, legend: bool = True,
-          roles: dict[str, str] | None = None, heat: bool = True) -> ViewData:
-    """The plain view data of root's graph (see the module docstring and tinygraph.viz.draw)."""
+          roles: dict[str, str] | None = None, heat: bool = True,
+          activity: Activity | None = None) -> ViewData:
+    """The plain view data of root's graph (see the module docstring and tinygraph.viz.draw).
+
+    activity: a recorder's memory of earlier snapshots; a ReLU off now is then dead only when it
+    was off in the last thresholds.dead_snapshots - 1 of them too, or in all of them when fewer
+    were taken (tinygraph.viz.recorder passes it).
+    """
     if not isinstance(root, Node):
         raise InputError(f"draw: expected a Node, got {type(root).__name__}")
     if level not in LEVELS:
@@ -551,6 +664,15 @@ def build(root: Node, level: str = "auto", *, max_nodes: int = 250,
                            f"{chosen} level (pass level='op' to see every node)")
     chunk = max(1, math.ceil(len(drawn) / max(1, max_nodes // 2)))
 
+    # Folded levels draw the network's inputs (constants inlined into w·x) as input boxes, so
+    # the edges into the first layer show how much gradient gets back through it: a saturated
+    # first layer makes them fade. (At op level they stay written into their × nodes.) A box
+    # stands for uses of constants, not for constant nodes: equal numbers share one node.
+    uses: dict[tuple[Node, int], str] = {}
+    boxes: dict[str, list[Any]] = {}
+    if chosen in ("neuron", "layer"):
+        uses, boxes = _input_uses(drawn, inline, chosen)
+
     keys: dict[Node, str] = {}
     group_ids: dict[str, str] = {}
     for n in drawn:
@@ -568,14 +690,25 @@ def build(root: Node, level: str = "auto", *, max_nodes: int = 250,
     for c in drawn:
         if c.op is None:
             continue
+        h = keys[c]
+        has_grad = c.grad is not None
         for i, p in enumerate(c.parents):
-            if p in inline or p not in keys:  # a constant, or outside the focus
+            box = uses.get((c, i)) if uses else None
+            if box is not None:  # the gradient with respect to this use of an input
+                g = vjp_message(c, i) if has_grad else None
+                raw_edges.append((f"g_{_safe_id(box)}", h, g, c, i))
                 continue
-            t, h = keys[p], keys[c]
+            t = keys.get(p)  # only drawn nodes have keys
+            if t is None:  # an inlined constant, or outside the focus
+                continue
             if t == h:
                 continue  # folded inside one group: never computed
             g = None
-            if c.grad is not None and p.requires_grad:  # backward sends nothing to constants
+            # Backward sends nothing to constants. An input gets no gradient either, but its
+            # edge still carries the message (the gradient w.r.t. the input): it shows how much
+            # gets back through the first layer.
+            if has_grad and (p.requires_grad or (
+                    p.op is None and _role(p, root, roles) == "input")):
                 g = vjp_message(c, i)
             raw_edges.append((t, h, g, c, i))
     mags = [_mean_abs(g) for *_, g, _c, _i in raw_edges if g is not None]
@@ -587,10 +720,15 @@ def build(root: Node, level: str = "auto", *, max_nodes: int = 250,
 
     names = {gid: k for k, gid in group_ids.items()}
     vnodes, flags = _make_nodes(drawn, keys, chosen, root, roles, inline, th, ref, gref,
-                                heat, compact, names)
+                                heat, compact, names, activity)
+    counts: dict[str, int] = {}
+    for box in uses.values():
+        counts[box] = counts.get(box, 0) + 1
+    vnodes[:0] = [_input_node(f"g_{_safe_id(box)}", box.split(" ", 1)[1], counts[box], values)
+                  for box, values in boxes.items()]
     edges = _make_edges(raw_edges, chosen, gref, th, edge_labels, vnodes, backward_done)
     clusters = _make_clusters(vnodes, chosen)
-    summary = layer_summary(drawn, th, ref)
+    summary = layer_summary(drawn, th, ref, activity)
     for cl in clusters:  # a layer's box says what is wrong with it
         for line in summary:
             if line.layer == cl.scope:
@@ -598,11 +736,44 @@ def build(root: Node, level: str = "auto", *, max_nodes: int = 250,
     if target is not None:
         banners.append(f"focus: {target.label or keys[target]} with its ancestors and "
                        "descendants")
-    lg = _legend(summary, gref, th, ref) if legend else None
+    lg = _legend(summary, gref, th, ref, activity is not None) if legend else None
     opts = {"max_nodes": max_nodes, "g_ref": g_ref, "compact": compact, "sign": sign,
             "edge_labels": edge_labels, "thresholds": th}
+    every = _Units()  # every activation drawn, keyed as the nodes key them, for off_units
+    for n in drawn:
+        if n.op in ACTIVATION_OPS:
+            every.add(n, keys[n])
     return ViewData(vnodes, edges, clusters, flags, lg, banners, chosen, level, backward_done,
-                    len(order), opts)
+                    len(order), opts, every.summary(th)["off_units"])
+
+
+def _input_uses(drawn: list[Node], inline: set[Node],
+                level: str) -> tuple[dict[tuple[Node, int], str], dict[str, list[Any]]]:
+    """Where inlined constants enter a layer through its weights (the x of w·x): (op, operand
+    index) -> the key of its input box, "input x0", "input x1", ... after the weight names of
+    scalar neurons (w0, w1, ...); one box "input x" for a tensor layer, at layer level, or past
+    16 features. Also each box's values, one per sample (the uses its first weight meets)."""
+    found: dict[tuple[Node, int], tuple[str, Node]] = {}
+    for c in drawn:  # w·x in a scalar neuron, x @ W or the fused linear(x, W, b) in a layer
+        if c.op not in ("mul", "matmul", "linear") or layer_of(c.scope) is None:
+            continue
+        weights = [w for w in c.parents if w.op is None and w.requires_grad and w.scope]
+        if not weights:
+            continue
+        m = _WEIGHT.match(weights[0].name or "")
+        for i, p in enumerate(c.parents):
+            if p in inline:
+                found[(c, i)] = (f"x{m.group(1)}" if m and p.is_scalar else "x", weights[0])
+    one = level == "layer" or len({k for k, _ in found.values()}) > _LIST_MAX
+    first: dict[str, Node] = {}
+    uses: dict[tuple[Node, int], str] = {}
+    values: dict[str, list[Any]] = {}
+    for (c, i), (k, w) in found.items():
+        box = "input x" if one else f"input {k}"
+        uses[(c, i)] = box
+        if first.setdefault(k, w) is w:  # the other weights meet the same samples again
+            values.setdefault(box, []).append(c.parents[i].data)
+    return uses, dict(sorted(values.items(), key=lambda kv: _natural(kv[0])))
 
 
 def _count(drawn: list[Node], index: dict[Node, int], level: str, max_nodes: int,
@@ -620,8 +791,8 @@ def _count(drawn: list[Node], index: dict[Node, int], level: str, max_nodes: int
 
 def _make_nodes(drawn: list[Node], keys: dict[Node, str], level: str, root: Node,
                 roles: dict[str, str], inline: set[Node], th: Thresholds, ref: float | None,
-                gref: float, heat: bool, compact: bool,
-                names: dict[str, str]) -> tuple[list[ViewNode], list[Flag]]:
+                gref: float, heat: bool, compact: bool, names: dict[str, str],
+                activity: Activity | None = None) -> tuple[list[ViewNode], list[Flag]]:
     groups: dict[str, list[Node]] = {}
     for n in drawn:
         groups.setdefault(keys[n], []).append(n)
@@ -630,9 +801,9 @@ def _make_nodes(drawn: list[Node], keys: dict[Node, str], level: str, root: Node
     for vid, members in groups.items():
         if len(members) == 1 and not vid.startswith("g_"):
             vn = _value_node(vid, members[0], root, roles, inline, th, ref, gref, heat,
-                             compact or level != "op")
+                             compact or level != "op", activity)
         else:
-            vn = _group_node(vid, names[vid], members, level, root, th, ref, gref)
+            vn = _group_node(vid, names[vid], members, level, root, th, ref, gref, activity)
         out.append(vn)
         flags.extend(vn.flags)
         if level == "op" and not compact and members[0].op is not None:
@@ -647,47 +818,55 @@ def _make_nodes(drawn: list[Node], keys: dict[Node, str], level: str, root: Node
 
 def _value_node(vid: str, n: Node, root: Node, roles: dict[str, str], inline: set[Node],
                 th: Thresholds, ref: float | None, gref: float, heat: bool,
-                compact: bool = True) -> ViewNode:
+                compact: bool = True, activity: Activity | None = None) -> ViewNode:
+    # Node's properties are read once into locals: this runs once per node of graphs of 10^5.
+    op, lab, d, g = n.op, n.label, n.data, n.grad
+    scalar = type(d) is float
     role = _role(n, root, roles)
     # In compact mode the op is folded into its output box; otherwise its own node shows it.
-    expr = _expr(n, inline) if n.op is not None and compact else None
-    header = n.label or expr or ("const" if role == "constant" else vid.split("_", 1)[0])
-    sub = expr if n.label and expr else None
-    label = n.label or vid
-    rows: list[tuple[str, str]] = []
-    tip = [f"{label}  ({role}{', op ' + n.op if n.op else ''})"]
+    expr = _expr(n, inline) if op is not None and compact else None
+    header = lab or expr or ("const" if role == "constant" else vid.split("_", 1)[0])
+    sub = expr if lab and expr else None
+    label = lab or vid
+    rows: list[tuple[str, str]]
+    tip = [f"{label}  ({role}{', op ' + op if op else ''})"]
     flags: list[Flag] = []
-    if n.is_scalar:
-        rows.append(("data", F.fmt(n.data)))
-        rows.append(("grad", F.fmt(n.grad)))
-        tip += [f"data = {F.full(n.data)}", f"grad = {F.full(n.grad)}"]
+    if scalar:
+        rows = [("data", F.fmt(d)), ("grad", F.fmt(g))]
+        tip += [f"data = {F.full(d)}", f"grad = {F.full(g)}"]
     else:
-        rows.append(("shape", "×".join(map(str, n.shape)) + f"  {n.dtype}"))
+        rows = [("shape", "×".join(map(str, n.shape)) + f"  {n.dtype}")]
         rows += _tensor_rows(n)
-        tip += [f"shape {n.shape}, {n.dtype}", f"data: mean {F.full(_stats(n.data)[0])}",
-                f"grad: mean |·| {F.full(_mean_abs(n.grad)) if n.grad is not None else '—'}"]
-    if n.op in ACTIVATION_OPS:
+        tip += [f"shape {n.shape}, {n.dtype}", f"data: mean {F.full(_stats(d)[0])}",
+                f"grad: mean |·| {F.full(_mean_abs(g)) if g is not None else '—'}"]
+    if op in ACTIVATION_OPS:
         units = _Units()
         units.add(n, vid)
-        aflags, s = _act_flags(vid, label, units, th)
+        aflags, s = _act_flags(vid, label, units, th, activity)
         flags += aflags
         z = n.parents[0].data
-        if n.is_scalar:
+        if scalar:
             rows.append(("z", F.fmt(z)))
             rows.append(("f'(z)", F.fmt(_derivative(n))))
         else:
+            # z summarized as the data row is: its spread says how far into the tails it goes.
+            mu, sd, lo, hi = _stats(z)
+            rows.append(("z", f"μ {F.fmt(mu)}  σ {F.fmt(sd)}  [{F.fmt(lo)}, {F.fmt(hi)}]"))
+            tip.append(f"z: mean {F.full(mu)}, min {F.full(lo)}, max {F.full(hi)}")
             rows.append(("f'(z)", f"mean {F.fmt(s['mean_d'])}"))
-            what = "inactive" if n.op in ("relu", "leaky_relu") else "saturated"
+            what = "inactive" if op in ("relu", "leaky_relu") else "saturated"
             rows.append((what, f"{s['flagged_fraction']:.0%} of elements"))
-    tip += _local_derivative(n, inline)
-    flags += _grad_flags(vid, label, n.data, n.grad if n.requires_grad else None, ref, th)
-    tip += [f"{F.FLAG_STYLE[f.kind][0]} {f.kind}: {f.text}" for f in flags]
-    data = n.data if n.is_scalar else _stats(n.data)[0]
-    grad = n.grad if (n.grad is None or n.is_scalar) else _mean_abs(n.grad)
+    if op is not None:  # a leaf has no local derivative
+        tip += _local_derivative(n, inline)
+    flags += _grad_flags(vid, label, d, g if n.requires_grad else None, ref, th)
+    if flags:
+        tip += [f"{F.FLAG_STYLE[f.kind][0]} {f.kind}: {f.text}" for f in flags]
+    data = d if scalar else _stats(d)[0]
+    grad = g if (g is None or scalar) else _mean_abs(g)
     return ViewNode(vid, header, role, sub=sub, rows=rows,
-                    heat=_heat(n, gref, th.decades) if heat and not n.is_scalar else [],
-                    flags=flags, tooltip="\n".join(tip), scope=n.scope, op=n.op,
-                    shape=n.shape, data=data, grad=grad)
+                    heat=_heat(n, gref, th.decades) if heat and not scalar else [],
+                    flags=flags, tooltip="\n".join(tip), scope=n.scope, op=op,
+                    shape=() if scalar else d.shape, data=data, grad=grad)
 
 
 def _outputs(members: list[Node]) -> list[Node]:
@@ -700,8 +879,40 @@ def _outputs(members: list[Node]) -> list[Node]:
     return [members[-1]]
 
 
+def _series(name: str, parts: Iterable[Any]) -> str:
+    """A tooltip line at full precision: the values (up to 16), else their mean, min and max."""
+    arrs = [np.ravel(np.asarray(p, dtype=np.float64)) for p in parts]
+    v = np.concatenate(arrs) if arrs else np.zeros(0)
+    if v.size == 0:
+        return f"{name} = —"
+    if v.size == 1:
+        return f"{name} = {F.full(v[0])}"
+    if v.size <= _LIST_MAX:
+        return f"{name} = [{', '.join(F.full(x) for x in v)}]"
+    with np.errstate(all="ignore"):
+        return (f"{name}: mean {F.full(v.mean())}, min {F.full(v.min())}, "
+                f"max {F.full(v.max())} over {v.size} values")
+
+
+def _input_node(vid: str, header: str, uses: int, values: list[Any]) -> ViewNode:
+    """One box for a network input at neuron or layer level (the x of w·x, over the samples)."""
+    v = np.concatenate([np.ravel(np.asarray(x, dtype=np.float64)) for x in values])
+    if all(np.ndim(x) == 0 for x in values):  # one number per sample
+        rows = [("data", F.fmt(v[0]) if v.size == 1 else f"mean {F.fmt(v.mean())} over {v.size}")]
+    else:  # a batch array, summarized as tensor nodes are
+        mu, sd, lo, hi = _stats(v)
+        rows = [("shape", " + ".join("×".join(map(str, np.shape(x))) for x in values)),
+                ("data", f"μ {F.fmt(mu)}  σ {F.fmt(sd)}  [{F.fmt(lo)}, {F.fmt(hi)}]")]
+    tip = [f"{header}  (input: {uses} uses folded)", _series(header, values),
+           "its edges carry the gradient with respect to this input, w·dL/dz summed over the "
+           "samples (not stored: an input needs no gradient)"]
+    return ViewNode(vid, header, "input", kind="group", rows=rows, tooltip="\n".join(tip),
+                    data=float(v.mean()) if v.size else None, members=uses)
+
+
 def _group_node(vid: str, key: str, members: list[Node], level: str, root: Node,
-                th: Thresholds, ref: float | None, gref: float) -> ViewNode:
+                th: Thresholds, ref: float | None, gref: float,
+                activity: Activity | None = None) -> ViewNode:
     """One box for a folded neuron, layer, block of nodes, or the unscoped ops around them."""
     first = members[0]
     has_loss = any(m is root or m.name == "loss" for m in members)
@@ -732,12 +943,21 @@ def _group_node(vid: str, key: str, members: list[Node], level: str, root: Node,
                      f"mean|·| {F.fmt(g_out)}"))
     elif ref is None:
         rows.append(("grad", "—"))
+    # The rows round and average; the tooltip gives every sample at full precision (or mean,
+    # min and max over many).
+    tip.append(_series("act" if acts else "out", out_data))
+    if not acts:
+        tip.append(_series("dL/dout", out_grad))
     s = None
     if acts:
+        zns = [a.parents[0] for a in acts]
+        tip += [_series("z", [z.data for z in zns]),
+                _series("f'(z)", [_derivative(a) for a in acts]),
+                _series("dL/dz", [z.grad for z in zns if z.grad is not None])]
         units = _Units()
         for a in acts:
             units.add(a, vid)
-        aflags, s = _act_flags(vid, name, units, th)
+        aflags, s = _act_flags(vid, name, units, th, activity)
         flags += aflags
         zs = np.concatenate([np.ravel(a.parents[0].data) for a in acts])
         rows.append(("z", F.fmt(zs.mean()) if zs.size == 1 else f"mean {F.fmt(zs.mean())}"))
@@ -752,6 +972,7 @@ def _group_node(vid: str, key: str, members: list[Node], level: str, root: Node,
         if level == "layer" or s["units"] > 1:
             rows.append(("units", f"{s['units']} {'/'.join(_SYMBOL[o] for o in units.ops)}"
                                   + (f", {s['dead']} dead" if s["dead"] else "")
+                                  + (f", {s['inactive']} inactive" if s["inactive"] else "")
                                   + (f", {s['saturated']} saturated" if s["saturated"] else "")))
             heat.append(("|dL/dz| per unit",
                          [[F.grad_color(g, gref, th.decades) if math.isfinite(g) else "#FFFFFF"
@@ -772,7 +993,7 @@ def _group_node(vid: str, key: str, members: list[Node], level: str, root: Node,
         g = float(np.mean([_mean_abs(x) for x in grads]))
         flags += _grad_flags(vid, name, 0.0, g, ref, th)
     tip += [f"{F.FLAG_STYLE[f.kind][0]} {f.kind}: {f.text}" for f in flags
-            if f.kind not in ("saturated", "saturating", "dead")]
+            if f.kind not in ("saturated", "saturating", "dead", "inactive")]
     if scalar_out and len(outs) == 1 and acts:
         tip += _local_derivative(outs[0], set())
     vals = [m.data if m.is_scalar else _stats(m.data)[0] for m in outs]
@@ -786,32 +1007,39 @@ def _group_node(vid: str, key: str, members: list[Node], level: str, root: Node,
 def _make_edges(raw: list[tuple[str, str, Any, Node, int]], level: str, gref: float,
                 th: Thresholds, labels: bool, vnodes: list[ViewNode],
                 done: bool) -> list[ViewEdge]:
-    # Fold parallel edges between two groups into one carrying the summed message.
-    folded: dict[tuple[str, str], list[tuple[Any, Node, int]]] = {}
-    seq: list[tuple[str, str, list[tuple[Any, Node, int]]]] = []
-    for t, h, g, c, i in raw:
-        if level == "op":
-            seq.append((t, h, [(g, c, i)]))
-            continue
-        lst = folded.get((t, h))
-        if lst is None:
-            lst = folded[(t, h)] = []
-            seq.append((t, h, lst))
-        lst.append((g, c, i))
+    # Fold parallel edges between two groups into one carrying the summed messages; the first
+    # of them (child c, operand i) names it. At op level nothing folds.
+    seq: list[tuple[str, str, list[Any], Node, int]]
+    if level == "op":
+        seq = [(t, h, [g], c, i) for t, h, g, c, i in raw]
+    else:
+        seq = []
+        folded: dict[tuple[str, str], list[Any]] = {}
+        for t, h, g, c, i in raw:
+            gs = folded.get((t, h))
+            if gs is None:
+                gs = folded[(t, h)] = []
+                seq.append((t, h, gs, c, i))
+            gs.append(g)
     ops = {n.id for n in vnodes if n.kind == "op"}
+    header = {n.id: n.header for n in vnodes}
     edges: list[ViewEdge] = []
     count: dict[tuple[str, str], int] = {}
-    for t, h, items in seq:
-        head = f"{h}_op" if f"{h}_op" in ops else h
-        k = count[(t, head)] = count.get((t, head), -1) + 1
-        eid = f"{t}->{head}" + (f"#{k}" if k else "")
-        gs = [g for g, _, _ in items]
-        c, i = items[0][1], items[0][2]
-        who = f"{c.parents[i].label or t} → {c.label or c.op}"
-        edges.append(_edge(eid, t, head, gs, gref, th, labels, who, len(items), done))
+    for t, h, gs, c, i in seq:
+        head = h
+        if ops and f"{h}_op" in ops:
+            head = f"{h}_op"
+        key = (t, head)
+        k = count[key] = count.get(key, -1) + 1
+        eid = f"{t}->{head}#{k}" if k else f"{t}->{head}"
+        who = f"{c.parents[i].label or header.get(t, t)} → {c.label or header.get(h, c.op)}"
+        edges.append(_edge(eid, t, head, gs, gref, th, labels, who, len(gs), done))
+    first: dict[str, ViewNode] = {}  # the first node of each id: a scan per op node is O(n^2)
+    for vn in vnodes if ops else ():
+        first.setdefault(vn.id, vn)
     for vid in sorted(ops, key=lambda s: s):  # op node -> its output carries the output's grad
         out = vid[:-3]
-        node = next(n for n in vnodes if n.id == out)
+        node = first[out]
         g = None if node.grad is None else node.grad
         edges.append(_edge(f"{vid}->{out}", vid, out, [g], gref, th, labels, node.header, 1,
                            done))
@@ -825,9 +1053,11 @@ def _edge(eid: str, tail: str, head: str, gs: list[Any], gref: float, th: Thresh
         why = "backward() has not been called" if not done else "a constant gets none"
         return ViewEdge(eid, tail, head, None, None, 0.0, "none",
                         tooltip=f"{who}: no gradient message ({why})")
-    if all(type(g) is float for g in gs):
+    if type(gs[0]) is float and (len(gs) == 1 or all(type(g) is float for g in gs)):
         msg = float(sum(gs))
         mag = abs(msg)
+        # One float message is finite exactly when its magnitude is: skip the check per part.
+        bad = not math.isfinite(mag) or (len(gs) > 1 and not all(map(math.isfinite, gs)))
     else:
         msg = None
         shapes = {np.shape(g) for g in gs}
@@ -837,7 +1067,8 @@ def _edge(eid: str, tail: str, head: str, gs: list[Any], gref: float, th: Thresh
                                 if len(gs) > 1 else gs[0])
         else:
             mag = float(sum(_mean_abs(g) for g in gs))
-    if not math.isfinite(mag) or not all(_finite(g) for g in gs):
+        bad = not math.isfinite(mag) or not all(_finite(g) for g in gs)
+    if bad:
         state, r = "nonfinite", 1.0
     elif mag == 0:
         state, r = "zero", 0.0
@@ -899,7 +1130,8 @@ def _natural(name: str) -> tuple[str, int]:
     return (m.group(1), int(m.group(2))) if m else (name, -1)
 
 
-def layer_summary(drawn: Iterable[Node], th: Thresholds, ref: float | None) -> list[LayerLine]:
+def layer_summary(drawn: Iterable[Node], th: Thresholds, ref: float | None,
+                  activity: Activity | None = None) -> list[LayerLine]:
     """One line per layer: its flagged units and the gradient flowing into it, L1 first."""
     layers: dict[str, list[Node]] = {}
     for n in drawn:
@@ -915,12 +1147,14 @@ def layer_summary(drawn: Iterable[Node], th: Thresholds, ref: float | None) -> l
             units = _Units()
             for a in acts:
                 units.add(a, lay)
-            s = units.summary(th)
+            s = units.summary(th, activity)
             sym = "/".join(_SYMBOL[o] for o in units.ops)
             if s["saturated"]:
                 parts.append(f"{s['saturated']}/{s['units']} {sym} units saturated")
             if s["dead"]:
                 parts.append(f"{s['dead']}/{s['units']} ReLU units dead")
+            if s["inactive"]:
+                parts.append(f"{s['inactive']}/{s['units']} ReLU units inactive at this step")
             flagged = s["saturated"] + s["dead"]
             zs = [a.parents[0].grad for a in acts]
         else:
@@ -944,17 +1178,47 @@ def diagnosis(lines: list[LayerLine]) -> str:
     return min(pool, key=lambda ln: (ln.ratio is None, ln.ratio or 0.0)).text
 
 
-def _legend(lines: list[LayerLine], gref: float, th: Thresholds, ref: float | None) -> Legend:
+def _z_beyond(op: str, t: float) -> str:
+    """' (|z| > b)': the |z| beyond which σ'(z) (op "sigmoid") or tanh'(z) is below t.
+
+    Solved from the threshold, so the legend follows custom Thresholds: σ'(z) = s(1-s) = t at
+    s = (1 + r)/2, r = √(1-4t), i.e. z = log(s/(1-s)) = 2·log(1+r) - log(4t); 1 - tanh²(z) = t
+    at tanh(z) = q = √(1-t), i.e. z = atanh(q) = log(1+q) - log(t)/2. (These forms stay finite
+    for tiny t, where s/(1-s) and atanh(q) would divide by 0.)
+    """
+    top = 0.25 if op == "sigmoid" else 1.0  # f'(0), the largest value f' takes
+    if t <= 0:
+        return " (never)"
+    if t > top:
+        return " (every z)"
+    if op == "sigmoid":
+        z = 2 * math.log1p(math.sqrt(1 - 4 * t)) - math.log(4 * t)
+    else:
+        z = math.log1p(math.sqrt(1 - t)) - 0.5 * math.log(t)
+    return f" (|z| > {z:.3g})"
+
+
+def _legend(lines: list[LayerLine], gref: float, th: Thresholds, ref: float | None,
+            recorded: bool = False) -> Legend:
     samples = []
     for frac in (1.0, 1e-2, 1e-4, 1e-6):
         r = F.magnitude(frac * gref, gref, th.decades)
         samples.append((frac, r, F.edge_color(r), F.penwidth(r)))
     fl = [
-        ("saturated", "⚠ saturated", f"σ'(z) < {th.sigmoid_saturated:g} (|z| > 4.6), "
-                                     f"tanh'(z) < {th.tanh_saturated:g}"),
-        ("saturating", "⚠ near saturation", f"σ'(z) < {th.sigmoid_warning:g}, tanh'(z) < "
-                                            f"{th.tanh_warning:g}"),
-        ("dead", "✖ dead", "ReLU with z ≤ 0 on every sample"),
+        ("saturated", "⚠ saturated", f"σ'(z) < {th.sigmoid_saturated:g}"
+                                     f"{_z_beyond('sigmoid', th.sigmoid_saturated)}, "
+                                     f"tanh'(z) < {th.tanh_saturated:g}"
+                                     f"{_z_beyond('tanh', th.tanh_saturated)}"),
+        ("saturating", "⚠ near saturation", f"σ'(z) < {th.sigmoid_warning:g}"
+                                            f"{_z_beyond('sigmoid', th.sigmoid_warning)}, "
+                                            f"tanh'(z) < {th.tanh_warning:g}"
+                                            f"{_z_beyond('tanh', th.tanh_warning)}"),
+        ("dead", "✖ dead", "ReLU with z ≤ 0 on every sample"
+                           + (f" of each of the last {th.dead_snapshots} recorded steps (or all "
+                              "so far)" if recorded else "")),
+        *([("inactive", "○ inactive", "ReLU with z ≤ 0 on every sample of this step, not of "
+                                      f"each of the last {th.dead_snapshots}")]
+          if recorded else []),
         ("vanishing", "▼ vanishing", f"|grad| < {th.vanishing:g} · |dL/dL|"),
         ("exploding", "▲ exploding", f"|grad| > {th.exploding:g}"),
         ("nonfinite", "✖ NaN/Inf", "any NaN or Inf in data or grad"),
