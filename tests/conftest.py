@@ -1,7 +1,8 @@
 """Shared test set-up: hypothesis profiles and the gradient checker.
 
 HYPOTHESIS_PROFILE=ci (the default) is derandomized, so a failure in CI reproduces locally;
-HYPOTHESIS_PROFILE=dev draws five times more examples from random seeds.
+HYPOTHESIS_PROFILE=dev draws 25 examples per test, for quick runs while developing;
+HYPOTHESIS_PROFILE=thorough draws 1000 examples from random seeds.
 """
 
 from __future__ import annotations
@@ -21,7 +22,9 @@ _QUIET = [HealthCheck.too_slow, HealthCheck.data_too_large]
 # deadline=None: finite differences on a slow machine must not turn into flaky failures.
 settings.register_profile("ci", max_examples=200, derandomize=True, deadline=None,
                           print_blob=True, suppress_health_check=_QUIET)
-settings.register_profile("dev", max_examples=1000, deadline=None, print_blob=True,
+settings.register_profile("dev", max_examples=25, derandomize=True, deadline=None,
+                          print_blob=True, suppress_health_check=_QUIET)
+settings.register_profile("thorough", max_examples=1000, deadline=None, print_blob=True,
                           suppress_health_check=_QUIET)
 settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci"))
 
