@@ -1,6 +1,8 @@
 """Toy 2-D data sets (numpy only, seeded) and the notes' preprocessing.
 
-Data sets return X of shape (N, 2), float64, and y of shape (N,), int64 class labels.
+Data sets return X of shape (N, 2), float64, and y of shape (N,), int64 class labels. seed=
+(or scikit-learn's name, random_state=) fixes the noise; without one it is drawn from numpy's
+global random state, so tg.manual_seed(n) or np.random.seed(n) makes it reproducible.
 Each preprocessor is fitted on training data (fit) and then applies the same statistics to any
 data (transform), as the notes insist: statistics come from the training split only.
 Covariances use 1/N (the data's own covariance, not the unbiased estimate).
@@ -13,6 +15,7 @@ from typing import Any
 import numpy as np
 
 from .errors import InputError, ShapeError
+from .random import Seed, generator
 
 # ---------------------------------------------------------------------------------------------
 # Toy sets
@@ -32,17 +35,26 @@ def _noise(who: str, noise: float) -> float:
     return noise
 
 
+def _rng(who: str, seed: Seed, random_state: Seed) -> np.random.Generator:
+    """The generator for seed= (or its scikit-learn name random_state=; give one of them)."""
+    if random_state is not None:
+        if seed is not None:
+            raise InputError(f"{who}: give seed= or random_state= (the same thing), not both")
+        seed = random_state
+    return generator(seed, f"{who}: seed")
+
+
 def _split(n: int, k: int) -> list[int]:
     """n samples over k classes, as evenly as possible."""
     return [n // k + (1 if i < n % k else 0) for i in range(k)]
 
 
-def make_moons(n: int = 200, noise: float = 0.1, seed: int | None = 0) -> tuple[np.ndarray,
-                                                                                 np.ndarray]:
+def make_moons(n: int = 200, noise: float = 0.1, seed: Seed = None, *,
+               random_state: Seed = None) -> tuple[np.ndarray, np.ndarray]:
     """Two interleaving half circles (classes 0 and 1), as sklearn's make_moons."""
     n = _count("make_moons", n)
     noise = _noise("make_moons", noise)
-    rng = np.random.default_rng(seed)
+    rng = _rng("make_moons", seed, random_state)
     n0, n1 = _split(n, 2)
     t0 = np.linspace(0, np.pi, n0)
     t1 = np.linspace(0, np.pi, n1)
@@ -52,13 +64,14 @@ def make_moons(n: int = 200, noise: float = 0.1, seed: int | None = 0) -> tuple[
 
 
 def make_circles(n: int = 200, noise: float = 0.05, factor: float = 0.5,
-                 seed: int | None = 0) -> tuple[np.ndarray, np.ndarray]:
+                 seed: Seed = None, *,
+                 random_state: Seed = None) -> tuple[np.ndarray, np.ndarray]:
     """An outer circle (class 0) around an inner one of radius factor (class 1)."""
     n = _count("make_circles", n)
     noise = _noise("make_circles", noise)
     if not 0 < factor < 1:
         raise InputError(f"make_circles: factor must be in (0, 1), got {factor}")
-    rng = np.random.default_rng(seed)
+    rng = _rng("make_circles", seed, random_state)
     n0, n1 = _split(n, 2)
     t0 = np.linspace(0, 2 * np.pi, n0, endpoint=False)
     t1 = np.linspace(0, 2 * np.pi, n1, endpoint=False)
@@ -68,12 +81,13 @@ def make_circles(n: int = 200, noise: float = 0.05, factor: float = 0.5,
 
 
 def make_spiral(n: int = 300, classes: int = 3, noise: float = 0.2,
-                seed: int | None = 0) -> tuple[np.ndarray, np.ndarray]:
+                seed: Seed = None, *,
+                random_state: Seed = None) -> tuple[np.ndarray, np.ndarray]:
     """CS231n's spiral: `classes` arms, radius 0..1, angle noise of std `noise` (radians)."""
     n = _count("make_spiral", n)
     noise = _noise("make_spiral", noise)
     classes = _count("make_spiral (classes)", classes)
-    rng = np.random.default_rng(seed)
+    rng = _rng("make_spiral", seed, random_state)
     Xs, ys = [], []
     for j, m in enumerate(_split(n, classes)):
         r = np.linspace(0.0, 1.0, m)
@@ -84,11 +98,12 @@ def make_spiral(n: int = 300, classes: int = 3, noise: float = 0.2,
 
 
 def make_blobs(n: int = 200, centers: int | np.ndarray = 3, std: float = 1.0,
-               seed: int | None = 0) -> tuple[np.ndarray, np.ndarray]:
+               seed: Seed = None, *,
+               random_state: Seed = None) -> tuple[np.ndarray, np.ndarray]:
     """Gaussian blobs around given centres (k, 2), or k centres drawn in [-5, 5]²."""
     n = _count("make_blobs", n)
     std = _noise("make_blobs (std)", std)
-    rng = np.random.default_rng(seed)
+    rng = _rng("make_blobs", seed, random_state)
     if isinstance(centers, (int, np.integer)):
         c = rng.uniform(-5, 5, size=(_count("make_blobs (centers)", centers), 2))
     else:
@@ -100,12 +115,12 @@ def make_blobs(n: int = 200, centers: int | np.ndarray = 3, std: float = 1.0,
     return c[y] + rng.normal(scale=std, size=(n, 2)), y
 
 
-def make_xor(n: int = 200, noise: float = 0.1, seed: int | None = 0) -> tuple[np.ndarray,
-                                                                             np.ndarray]:
+def make_xor(n: int = 200, noise: float = 0.1, seed: Seed = None, *,
+             random_state: Seed = None) -> tuple[np.ndarray, np.ndarray]:
     """Points near the four corners (±1, ±1); class 1 where the signs differ (XOR)."""
     n = _count("make_xor", n)
     noise = _noise("make_xor", noise)
-    rng = np.random.default_rng(seed)
+    rng = _rng("make_xor", seed, random_state)
     corners = np.array([[1.0, 1.0], [-1.0, -1.0], [1.0, -1.0], [-1.0, 1.0]])
     which = np.repeat(np.arange(4), _split(n, 4))
     y = (which >= 2).astype(np.int64)

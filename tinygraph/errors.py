@@ -41,3 +41,7 @@ class GradcheckError(TinygraphError, AssertionError):
 
 class LoadError(TinygraphError, ValueError):
     """A saved file that does not fit the model or is not safe to load."""
+
+
+class ModuleError(TinygraphError, NotImplementedError):
+    """A module called without a forward method to run."""

@@ -16,18 +16,25 @@ A module you write names its members by attribute instead (self.fc1 = Linear(...
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import AbstractContextManager, nullcontext
-from typing import Any
+from typing import Any, NamedTuple, TypeVar
 
 import numpy as np
 
 from . import ops
 from .engine import Node, current_scope, scope
-from .errors import DTypeError, InputError, LoadError, ShapeError
+from .errors import (
+    DTypeError,
+    IndexOutOfRange,
+    InputError,
+    LoadError,
+    ModuleError,
+    ShapeError,
+)
+from .random import Seed, generator
 
 _LAYER = re.compile(r"^L\d+$")  # the names MLP and TensorMLP give their layers
-Seed = int | np.random.Generator | None
 
 # ---------------------------------------------------------------------------------------------
 # Activations as functions
@@ -111,8 +118,9 @@ def init_std(init: str, activation: str | None, nin: int, nout: int) -> float:
     raise InputError(f"init: unknown scheme {init!r}; choose 'auto', 'he' or 'xavier'")
 
 
-def _rng(seed: Seed) -> np.random.Generator:
-    return seed if isinstance(seed, np.random.Generator) else np.random.default_rng(seed)
+def _rng(seed: Seed, who: str) -> np.random.Generator:
+    """seed= as a generator; None draws from the global state (tg.manual_seed, np.random.seed)."""
+    return generator(seed, f"{who}: seed")
 
 
 def _draw(rng: np.random.Generator, shape: tuple[int, ...], init: str, scale: float | None,
@@ -165,26 +173,42 @@ def _set_name(module: Module, name: str | None, default: str) -> None:
     if name is not None and (not isinstance(name, str) or not name):
         raise InputError(f"{type(module).__name__}: name must be a non-empty string, got "
                          f"{name!r}")
-    module._auto_name = name is None
     module.name = default if name is None else name
+    module._auto_name = name is None
+
+
+class IncompatibleKeys(NamedTuple):
+    """What load_state_dict(strict=False) left out (PyTorch's names): the model's parameters
+    the state lacks and the state's keys the model does not have."""
+
+    missing_keys: list[str]
+    unexpected_keys: list[str]
+
+
+_M = TypeVar("_M", bound="Module")
 
 
 class Module:
-    """Base of all modules: parameters are the Node attributes that require a gradient, found
-    (with submodules, and lists, tuples or dicts of either) in attribute order; names are dotted.
+    """Base of all modules, as in PyTorch: calling a module runs its forward(...).
 
-    A module you write names its members by attribute: self.fc1 = Linear(2, 3) gives "fc1.W",
-    a list self.layers gives "layers.0.W", a dict self.heads = {"cls": ...} gives "heads.cls.W".
-    A built-in module assigned there without a name= also takes that path as its name and scope,
-    so its nodes are labelled (and drawn) "fc1.z", "layers.0.act", apart from its siblings' (items
-    added to a list after it is assigned keep their names as scopes). The built-in MLP,
-    TensorMLP, Layer and Neuron name their members by the members' own names ("L1.n0.w0"),
-    which are also the nodes' scopes.
+    Parameters are the Node attributes that require a gradient, found (with submodules, and
+    lists, tuples, dicts, ModuleLists or Sequentials of either) in attribute order; names are
+    dotted. A module you write names its members by attribute: self.fc1 = Linear(2, 3) gives
+    "fc1.W", a list self.layers gives "layers.0.W", a dict self.heads = {"cls": ...} gives
+    "heads.cls.W". A module assigned there without a name= (built-in or your own) also takes
+    that path as its name and scope, so its nodes are labelled (and drawn) "fc1.z",
+    "layers.0.act", apart from its siblings' (items added to a plain list after it is assigned
+    keep their names as scopes; a ModuleList names them). The built-in MLP, TensorMLP, Layer and
+    Neuron name their members by the members' own names ("L1.n0.w0"), which are also the nodes'
+    scopes.
+
+    Nothing needs setting up, so a subclass may call super().__init__() (as in PyTorch) or not.
     """
 
     name: str = ""
+    training: bool = True  # train() / eval() set it on every module
     _own_names = False  # name members by their own .name (the built-in containers), not by key
-    _auto_name = False  # name is the constructor's default: a user's module may replace it
+    _auto_name = True  # nameless or a default name: the path it is assigned to replaces it
     _home: str | None = None  # the scope current when the module was made
 
     def __new__(cls, *args: Any, **kwargs: Any) -> Module:
@@ -194,13 +218,31 @@ class Module:
         object.__setattr__(self, "_home", current_scope())
         return self
 
+    def __init__(self) -> None:
+        """Nothing to set up (a subclass may skip calling it)."""
+
+    def forward(self, *args: Any, **kwargs: Any) -> Any:
+        """The module's computation; a subclass defines it, and calling the module runs it."""
+        raise ModuleError(
+            f"{type(self).__name__} has no forward method: define forward(self, x) in the "
+            f"subclass; calling the module runs it, as in PyTorch")
+
+    def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        """forward(...), with the nodes it makes in the module's scope."""
+        if self.name:
+            with scope(self.name):
+                return self.forward(*args, **kwargs)
+        return self.forward(*args, **kwargs)
+
     def __setattr__(self, key: str, value: Any) -> None:
         adopt: list[tuple[str, Module]] = []
         if not self._own_names and not key.startswith("_"):
             # Checked (dict keys) before anything is assigned.
             adopt = [(path, it) for path, it in _entries(self, key, value)
-                     if isinstance(it, Module) and it._auto_name]
+                     if isinstance(it, Module) and it._auto_name and it is not self]
         object.__setattr__(self, key, value)
+        if key == "name":  # set by hand: an explicit name, kept
+            object.__setattr__(self, "_auto_name", False)
         for path, it in adopt:
             it._adopt(path)
 
@@ -231,7 +273,7 @@ class Module:
                     yield ((it.name or path) if own else path), it
 
     def named_parameters(self) -> list[tuple[str, Node]]:
-        """(dotted name, parameter) pairs, e.g. ("L1.n0.w0", node); each parameter once.
+        """(dotted name, parameter) pairs, e.g. ("fc1.W", node); each parameter once.
 
         Raises InputError if two different parameters would get the same name (state_dict and
         save would silently keep only one of them).
@@ -241,16 +283,20 @@ class Module:
         names: dict[str, Node] = {}
         # Depth first in attribute order, iteratively: one members iterator per open module.
         stack: list[tuple[str, Iterator[tuple[str, Node | Module]]]] = [("", self._members())]
+        open_: list[int] = [id(self)]  # the modules on the stack, against cycles
         while stack:
             prefix, members = stack[-1]
             item = next(members, None)
             if item is None:
                 stack.pop()
+                open_.pop()
                 continue
             name, m = item
             full = f"{prefix}{name}"
             if isinstance(m, Module):
-                stack.append((f"{full}.", m._members()))
+                if id(m) not in open_:
+                    stack.append((f"{full}.", m._members()))
+                    open_.append(id(m))
             elif id(m) not in seen:
                 if full in names:
                     other = names[full]
@@ -267,6 +313,83 @@ class Module:
         """Every learnable node, in named_parameters() order."""
         return [p for _, p in self.named_parameters()]
 
+    def named_modules(self) -> list[tuple[str, Module]]:
+        """(dotted name, module) for this module (named "") and every submodule, each once,
+        depth first in attribute order, as PyTorch's named_modules()."""
+        out: list[tuple[str, Module]] = [("", self)]
+        seen = {id(self)}
+        stack = [("", self._members())]
+        while stack:
+            prefix, members = stack[-1]
+            item = next(members, None)
+            if item is None:
+                stack.pop()
+                continue
+            name, m = item
+            if isinstance(m, Module) and id(m) not in seen:
+                seen.add(id(m))
+                out.append((f"{prefix}{name}", m))
+                stack.append((f"{prefix}{name}.", m._members()))
+        return out
+
+    def modules(self) -> list[Module]:
+        """This module and every submodule, each once, in named_modules() order."""
+        return [m for _, m in self.named_modules()]
+
+    def named_children(self) -> list[tuple[str, Module]]:
+        """(name, module) of the direct submodules, each once."""
+        out: list[tuple[str, Module]] = []
+        seen: set[int] = set()
+        for name, m in self._members():
+            if isinstance(m, Module) and id(m) not in seen:
+                seen.add(id(m))
+                out.append((name, m))
+        return out
+
+    def children(self) -> list[Module]:
+        """The direct submodules, each once."""
+        return [m for _, m in self.named_children()]
+
+    def apply(self: _M, fn: Callable[[Module], Any]) -> _M:
+        """Call fn on every submodule, then on this one (children first, as PyTorch's apply)."""
+        order: list[Module] = []
+        seen: set[int] = set()
+        stack: list[tuple[Module, bool]] = [(self, False)]
+        while stack:
+            m, done = stack.pop()
+            if done:
+                order.append(m)
+            elif id(m) not in seen:
+                seen.add(id(m))
+                stack.append((m, True))
+                stack.extend((c, False) for c in reversed(m.children()))
+        for m in order:
+            fn(m)
+        return self
+
+    def add_module(self, name: str, module: Module | None) -> None:
+        """Assign a submodule under a name given as a string (as setattr, with checks)."""
+        if not isinstance(name, str) or not name or "." in name or name.startswith("_"):
+            raise InputError(f"{type(self).__name__}.add_module: name must be a non-empty "
+                             f"string without '.' that does not start with '_', got {name!r}")
+        if module is not None and not isinstance(module, Module):
+            raise InputError(f"{type(self).__name__}.add_module({name!r}): expected a Module, "
+                             f"got a {type(module).__name__}")
+        setattr(self, name, module)
+
+    def train(self: _M, mode: bool = True) -> _M:
+        """Set .training on this module and every submodule (True: training, False: eval)."""
+        if not isinstance(mode, (bool, np.bool_)):
+            raise InputError(f"{type(self).__name__}.train: mode must be True or False, got "
+                             f"{mode!r}")
+        for m in self.modules():
+            object.__setattr__(m, "training", bool(mode))
+        return self
+
+    def eval(self: _M) -> _M:
+        """train(False): evaluation mode for this module and every submodule."""
+        return self.train(False)
+
     def weights(self) -> list[Node]:
         """The parameters that L2 regularization usually covers: all but biases and PReLU slopes."""
         return [p for n, p in self.named_parameters()
@@ -276,27 +399,34 @@ class Module:
         """Number of learnable scalars."""
         return sum(p.size for p in self.parameters())
 
-    def zero_grad(self) -> None:
-        """Forget every parameter's gradient."""
+    def zero_grad(self, set_to_none: bool = True) -> None:
+        """Forget every parameter's gradient (set_to_none=False: set it to zeros instead)."""
         for p in self.parameters():
-            p.grad = None
+            p.grad = None if set_to_none else (0.0 if p.is_scalar else np.zeros(p.shape,
+                                                                                 p.dtype))
 
     def state_dict(self) -> dict[str, np.ndarray]:
         """Copies of the parameters as float arrays (scalars as 0-d float64 arrays), by name."""
         return {n: np.array(p.data, dtype=p.dtype) for n, p in self.named_parameters()}
 
-    def load_state_dict(self, state: dict[str, Any]) -> None:
-        """Assign parameters from a state dict; everything is checked before anything changes."""
-        checked = check_state(self, state)
+    def load_state_dict(self, state: Mapping[str, Any], strict: bool = True) -> IncompatibleKeys:
+        """Assign parameters from a state dict; everything is checked before anything changes.
+
+        strict=True: the names must match exactly (LoadError naming the missing and unexpected
+        keys); strict=False loads the names both have and returns the others as
+        (missing_keys, unexpected_keys). Shapes, dtypes and finiteness are checked either way.
+        """
+        checked, keys = check_state(self, state, strict)
         for p, value in checked:
             p.data = value
+        return keys
 
     def extra_repr(self) -> str:
         return ""
 
     def __repr__(self) -> str:
         head = f"{type(self).__name__}({self.extra_repr()}"
-        subs = [(n, m) for n, m in self._members() if isinstance(m, Module)]
+        subs = self.named_children()
         if not subs or len(subs) > 8 and isinstance(self, Layer):
             return head + ")"
         lines = [head]
@@ -306,16 +436,21 @@ class Module:
         return "\n".join(lines) + "\n)"
 
 
-def check_state(model: Module, state: dict[str, Any]) -> list[tuple[Node, Any]]:
+def check_state(model: Module, state: Mapping[str, Any],
+                strict: bool = True) -> tuple[list[tuple[Node, Any]], IncompatibleKeys]:
     """Validate a state dict against model: names, shapes, dtypes, finiteness.
 
-    Returns (parameter, value) pairs ready to assign; raises LoadError naming the first parameter
-    that does not fit. Nothing is assigned here.
+    Returns (parameter, value) pairs ready to assign and the keys left out (only strict=False
+    allows any); raises LoadError naming the parameter that does not fit. Nothing is assigned
+    here.
     """
+    if not isinstance(state, Mapping):
+        raise LoadError(f"load_state_dict: expected a dict of arrays by parameter name, got a "
+                        f"{type(state).__name__}")
     params = dict(model.named_parameters())
     missing = [n for n in params if n not in state]
-    extra = [n for n in state if n not in params]
-    if missing or extra:
+    extra = [str(n) for n in state if n not in params]
+    if strict and (missing or extra):
         parts = []
         if missing:
             parts.append(f"missing {', '.join(map(repr, missing))}")
@@ -324,6 +459,8 @@ def check_state(model: Module, state: dict[str, Any]) -> list[tuple[Node, Any]]:
         raise LoadError(f"load: the state does not fit {type(model).__name__}: {'; '.join(parts)}")
     out: list[tuple[Node, Any]] = []
     for name, p in params.items():
+        if name not in state:
+            continue
         v = state[name]
         if not isinstance(v, np.ndarray):
             raise LoadError(f"load: parameter {name!r}: expected an array, got {type(v).__name__}")
@@ -336,7 +473,160 @@ def check_state(model: Module, state: dict[str, Any]) -> list[tuple[Node, Any]]:
         if not np.isfinite(v).all():
             raise LoadError(f"load: parameter {name!r} holds non-finite values (NaN or Inf)")
         out.append((p, float(v) if p.is_scalar else v))
-    return out
+    return out, IncompatibleKeys(missing, extra)
+
+
+# ---------------------------------------------------------------------------------------------
+# Containers: Sequential, ModuleList
+# ---------------------------------------------------------------------------------------------
+
+
+def _as_module(who: str, where: str, m: Any) -> Module:
+    if not isinstance(m, Module):
+        raise InputError(f"{who}: {where} must be a Module, got a {type(m).__name__}")
+    return m
+
+
+class Sequential(Module):
+    """Modules applied one after another, as PyTorch's nn.Sequential.
+
+    Sequential(m1, m2, ...) names them "0", "1", ... (parameters "0.W", scopes "0", ...);
+    Sequential({"fc1": m1, "act": m2}) by key. Indexable (an int gives the module, a slice a
+    Sequential of the same modules), len(), iteration, append().
+    """
+
+    def __init__(self, *modules: Module | Mapping[str, Module]) -> None:
+        self._mods: dict[str, Module] = {}
+        if len(modules) == 1 and isinstance(modules[0], Mapping):
+            for k, m in modules[0].items():
+                if not isinstance(k, str) or not k or "." in k:
+                    raise InputError(f"Sequential: names must be non-empty strings without '.',"
+                                     f" got {k!r}")
+                self._add(k, _as_module("Sequential", f"item {k!r}", m))
+        else:
+            for i, m in enumerate(modules):
+                self._add(str(i), _as_module("Sequential", f"argument {i}", m))
+
+    def _add(self, key: str, m: Module) -> None:
+        self._mods[key] = m
+        if m._auto_name and m is not self:
+            m._adopt(key)
+
+    def _members(self) -> Iterator[tuple[str, Node | Module]]:
+        yield from self._mods.items()
+
+    def append(self, module: Module) -> Sequential:
+        """Add a module at the end (named by its index)."""
+        self._add(str(len(self._mods)), _as_module("Sequential.append", "the argument", module))
+        return self
+
+    def forward(self, x: Any) -> Any:
+        """Each module's output is the next one's input."""
+        for m in self._mods.values():
+            x = m(x)
+        return x
+
+    def __getitem__(self, i: int | slice) -> Any:
+        items = list(self._mods.items())
+        if isinstance(i, slice):
+            return Sequential(dict(items[i]))
+        if not isinstance(i, (int, np.integer)) or isinstance(i, bool):
+            raise InputError(f"Sequential: index with an int or a slice, got {i!r}")
+        if not -len(items) <= i < len(items):
+            raise IndexOutOfRange(f"Sequential: index {i} out of range for {len(items)} modules")
+        return items[i][1]
+
+    def __len__(self) -> int:
+        return len(self._mods)
+
+    def __iter__(self) -> Iterator[Module]:
+        return iter(list(self._mods.values()))
+
+
+class ModuleList(Module):
+    """A list of modules whose parameters its owner finds, as PyTorch's nn.ModuleList.
+
+    Assigned to self.layers, its items are named "layers.0", "layers.1", ... (parameters
+    "layers.0.W"; that is also their scope). Not callable: loop over it in forward.
+    """
+
+    def __init__(self, modules: Iterable[Module] = ()) -> None:
+        self._list: list[Module] = []
+        self._named: set[int] = set()  # ids of the items it named (scope: its path + index)
+        self.extend(modules)
+
+    def _path(self, i: int) -> str:
+        return f"{self.name}.{i}" if self.name else str(i)
+
+    def _name(self, i: int, m: Module) -> None:
+        if m._auto_name and m is not self:
+            self._named.add(id(m))
+            m._adopt(self._path(i))
+        elif id(m) in self._named:  # moved by insert
+            m._adopt(self._path(i))
+
+    def _adopt(self, name: str) -> None:
+        # Not called itself, so no scope of its own: its items take the full path instead.
+        self.name = name
+        for i, m in enumerate(self._list):
+            if id(m) in self._named:
+                m._adopt(self._path(i))
+
+    def _members(self) -> Iterator[tuple[str, Node | Module]]:
+        for i, m in enumerate(self._list):
+            yield str(i), m
+
+    def forward(self, *args: Any, **kwargs: Any) -> Any:
+        raise ModuleError("ModuleList is not callable: loop over its modules in your forward "
+                          "(or use Sequential)")
+
+    def append(self, module: Module) -> ModuleList:
+        """Add a module at the end."""
+        m = _as_module("ModuleList.append", "the argument", module)
+        self._list.append(m)
+        self._name(len(self._list) - 1, m)
+        return self
+
+    def extend(self, modules: Iterable[Module]) -> ModuleList:
+        """Add modules at the end (all checked first)."""
+        if isinstance(modules, Module) and not isinstance(modules, (ModuleList, Sequential)):
+            raise InputError(f"ModuleList: expected an iterable of modules, got a "
+                             f"{type(modules).__name__}")
+        new = [_as_module("ModuleList", f"item {i}", m) for i, m in enumerate(modules)]
+        for m in new:
+            self.append(m)
+        return self
+
+    def insert(self, index: int, module: Module) -> None:
+        """Insert a module before index; the items after it are renumbered."""
+        self._list.insert(index, _as_module("ModuleList.insert", "the argument", module))
+        for i, m in enumerate(self._list):
+            self._name(i, m)
+
+    def _index(self, i: Any) -> int:
+        if not isinstance(i, (int, np.integer)) or isinstance(i, bool):
+            raise InputError(f"ModuleList: index with an int or a slice, got {i!r}")
+        if not -len(self._list) <= i < len(self._list):
+            raise IndexOutOfRange(f"ModuleList: index {i} out of range for {len(self._list)} "
+                                  "modules")
+        return int(i) % len(self._list)
+
+    def __getitem__(self, i: int | slice) -> Any:
+        if isinstance(i, slice):
+            return ModuleList(self._list[i])
+        return self._list[self._index(i)]
+
+    def __setitem__(self, i: int, module: Module) -> None:
+        m = _as_module("ModuleList", f"item {i}", module)
+        j = self._index(i)
+        self._list[j] = m
+        self._name(j, m)
+
+    def __len__(self) -> int:
+        return len(self._list)
+
+    def __iter__(self) -> Iterator[Module]:
+        return iter(list(self._list))
 
 
 # ---------------------------------------------------------------------------------------------
@@ -344,10 +634,9 @@ def check_state(model: Module, state: dict[str, Any]) -> list[tuple[Node, Any]]:
 # ---------------------------------------------------------------------------------------------
 
 
-def _activate(module: Module, f: Callable[..., Node], x: Any, *args: Any) -> Node:
-    # In the module's own scope, output named "act" as in the layers, so diagrams box it.
-    with module._scope():
-        out = f(x, *args)
+def _activate(f: Callable[..., Node], x: Any, *args: Any) -> Node:
+    # Output named "act" as in the layers (and, called, in the module's scope): diagrams box it.
+    out = f(x, *args)
     out.name = "act"
     return out
 
@@ -358,8 +647,8 @@ class Sigmoid(Module):
     def __init__(self, name: str | None = None) -> None:
         _set_name(self, name, "sigmoid")
 
-    def __call__(self, x: Any) -> Node:
-        return _activate(self, sigmoid, x)
+    def forward(self, x: Any) -> Node:
+        return _activate(sigmoid, x)
 
 
 class Tanh(Module):
@@ -368,8 +657,8 @@ class Tanh(Module):
     def __init__(self, name: str | None = None) -> None:
         _set_name(self, name, "tanh")
 
-    def __call__(self, x: Any) -> Node:
-        return _activate(self, tanh, x)
+    def forward(self, x: Any) -> Node:
+        return _activate(tanh, x)
 
 
 class ReLU(Module):
@@ -378,8 +667,8 @@ class ReLU(Module):
     def __init__(self, name: str | None = None) -> None:
         _set_name(self, name, "relu")
 
-    def __call__(self, x: Any) -> Node:
-        return _activate(self, relu, x)
+    def forward(self, x: Any) -> Node:
+        return _activate(relu, x)
 
 
 class LeakyReLU(Module):
@@ -390,8 +679,8 @@ class LeakyReLU(Module):
         _set_name(self, name, "leaky_relu")
         self.slope = float(slope)
 
-    def __call__(self, x: Any) -> Node:
-        return _activate(self, leaky_relu, x, self.slope)
+    def forward(self, x: Any) -> Node:
+        return _activate(leaky_relu, x, self.slope)
 
     def extra_repr(self) -> str:
         return f"slope={self.slope}"
@@ -408,8 +697,8 @@ class PReLU(Module):
         with scope(self.name):
             self.a = Node(np.full(num, float(init), dtype=dtype), name="a")
 
-    def __call__(self, x: Any) -> Node:
-        return _activate(self, prelu, x, self.a)
+    def forward(self, x: Any) -> Node:
+        return _activate(prelu, x, self.a)
 
     def extra_repr(self) -> str:
         return f"num={self.a.size}"
@@ -469,7 +758,7 @@ class Neuron(Module):
         act = _check_activation("Neuron", activation)
         pieces = _check_size("Neuron", "k", k) if act == "maxout" else 1
         if weights is None:  # (pieces, nin): piece j's weights
-            weights = _draw(_rng(seed), (pieces, nin), init, scale, act, nin, 1)
+            weights = _draw(_rng(seed, "Neuron"), (pieces, nin), init, scale, act, nin, 1)
         else:
             weights = _check_weights(name or "n0", weights, pieces, nin)
         _set_name(self, name, "n0")
@@ -497,11 +786,9 @@ class Neuron(Module):
             z = z + wi * xi
         return z
 
-    def __call__(self, x: Any) -> Node:
+    def forward(self, x: Any) -> Node:
         """The neuron's output for one sample (a sequence of nin numbers or scalar nodes)."""
-        x = _as_inputs(f"Neuron {self.name!r}", x, self.nin)
-        with scope(self.name):
-            return self._forward(x)
+        return self._forward(_as_inputs(f"Neuron {self.name!r}", x, self.nin))
 
     def _forward(self, x: Sequence[Any]) -> Node:
         z = self._sum(self.w, self.b, x)
@@ -551,7 +838,7 @@ class Layer(Module):
         _set_name(self, name, "L1")
         self.nin, self.nout, self.activation = nin, nout, act
         # Drawn as the tensor level draws them, so TensorMLP(seed=s) has the same weights.
-        W = _draw(_rng(seed), (pieces, nin, nout), init, scale, act, nin, nout)
+        W = _draw(_rng(seed, "Layer"), (pieces, nin, nout), init, scale, act, nin, nout)
         with scope(self.name):
             slope = None
             if act == "prelu" and shared_slope:
@@ -561,14 +848,13 @@ class Layer(Module):
                 for j in range(nout)
             ]
 
-    def __call__(self, x: Any) -> list[Node]:
+    def forward(self, x: Any) -> list[Node]:
         """The layer's nout outputs for one sample."""
         x = _as_inputs(f"Layer {self.name!r}", x, self.nin)
         out = []
-        with scope(self.name):
-            for n in self.neurons:
-                with scope(n.name):
-                    out.append(n._forward(x))
+        for n in self.neurons:
+            with scope(n.name):
+                out.append(n._forward(x))
         return out
 
     def extra_repr(self) -> str:
@@ -587,7 +873,7 @@ def _stack(who: str, make: Callable[..., Module], nin: int, sizes: Sequence[int]
     dims = [_check_size(who, "nin", nin)] + [_check_size(who, "a layer size", s) for s in sizes]
     _check_activation(who, activation)  # even when every layer is the output layer
     _check_activation(who, output_activation)
-    rng = _rng(seed)  # one generator for all layers, so each draws after the previous
+    rng = _rng(seed, who)  # one generator for all layers, so each draws after the previous
     n = len(dims) - 1
     return [make(dims[i], dims[i + 1], activation if i < n - 1 else output_activation,
                  name=f"L{i + 1}", seed=rng, **kw)
@@ -644,16 +930,15 @@ class MLP(_Stack, Module):
         self.layers = _stack("MLP", Layer, nin, sizes, activation, output_activation, seed,
                              init=init, scale=scale, k=k, shared_slope=shared_slope)
 
-    def __call__(self, x: Any) -> Node | list[Node]:
+    def forward(self, x: Any) -> Node | list[Node]:
+        """One sample's output (a node, or a list of nout), or (N, nout) for a 2-D array."""
         if isinstance(x, np.ndarray) and x.ndim == 2:
             if x.shape[1] != self.nin:
                 raise ShapeError(f"MLP: layer 'L1' expects {self.nin} inputs per sample, got "
                                  f"an array of shape {x.shape}")
-            with self._scope():
-                rows = [self._one(row) for row in x.tolist()]
+            rows = [self._one(row) for row in x.tolist()]
             return ops.stack([ops.stack(r if isinstance(r, list) else [r]) for r in rows])
-        with self._scope():
-            return self._one(x)
+        return self._one(x)
 
     def _one(self, x: Any) -> Node | list[Node]:
         for layer in self.layers:
@@ -681,7 +966,8 @@ class Linear(Module):
         nin, nout, act, pieces = _layer_args("Linear", nin, nout, activation, k)
         _set_name(self, name, "L1")
         self.nin, self.nout, self.activation = nin, nout, act
-        W = _draw(_rng(seed), (pieces, nin, nout), init, scale, act, nin, nout).astype(dtype)
+        W = _draw(_rng(seed, "Linear"), (pieces, nin, nout), init, scale, act, nin,
+                  nout).astype(dtype)
         with scope(self.name):
             if act == "maxout":
                 self.W = Node(W, name="W")
@@ -692,28 +978,27 @@ class Linear(Module):
             if act == "prelu":
                 self.a = Node(np.full(1 if shared_slope else nout, 0.25, dtype=dtype), name="a")
 
-    def __call__(self, x: Any) -> Node:
+    def forward(self, x: Any) -> Node:
         """x @ W + b, then the activation; x of shape (nin,) or (batch, nin)."""
         shape = x.shape if isinstance(x, (Node, np.ndarray)) else np.shape(x)
         if len(shape) not in (1, 2) or shape[-1] != self.nin:
             raise ShapeError(f"Linear {self.name!r}: expected input of shape (batch, {self.nin}) "
                              f"or ({self.nin},), got shape {tuple(shape)}")
-        with scope(self.name):
-            act = self.activation
-            if act == "maxout":
-                b = self.b if len(shape) == 1 else ops.reshape(self.b, (self.b.shape[0], 1,
-                                                                         self.nout))
-                z = ops.matmul(x, self.W) + b  # (k, batch, nout): all pieces at once
-                z.name = "z"
-                out = ops.max(z, axis=0)
-            else:
-                z = ops.linear(x, self.W, self.b)  # one node: z = x @ W + b
-                z.name = "z"
-                if act is None:
-                    return z
-                out = prelu(z, self.a) if act == "prelu" else _SIMPLE[act](z)
-            out.name = "act"
-            return out
+        act = self.activation
+        if act == "maxout":
+            b = self.b if len(shape) == 1 else ops.reshape(self.b, (self.b.shape[0], 1,
+                                                                     self.nout))
+            z = ops.matmul(x, self.W) + b  # (k, batch, nout): all pieces at once
+            z.name = "z"
+            out = ops.max(z, axis=0)
+        else:
+            z = ops.linear(x, self.W, self.b)  # one node: z = x @ W + b
+            z.name = "z"
+            if act is None:
+                return z
+            out = prelu(z, self.a) if act == "prelu" else _SIMPLE[act](z)
+        out.name = "act"
+        return out
 
     def extra_repr(self) -> str:
         return f"{self.nin} -> {self.nout}, {self.activation or 'linear'}"
@@ -741,10 +1026,10 @@ class TensorMLP(_Stack, Module):
                              seed, init=init, scale=scale, k=k, shared_slope=shared_slope,
                              dtype=dtype)
 
-    def __call__(self, x: Any) -> Node:
-        with self._scope():
-            for layer in self.layers:
-                x = layer(x)
+    def forward(self, x: Any) -> Node:
+        """(batch, nin) -> (batch, nout), layer after layer."""
+        for layer in self.layers:
+            x = layer(x)
         return x
 
 
