@@ -102,6 +102,38 @@ def _np_linear(x: Any, *ps: Any, act: str | None, shared: bool = False, nout: in
     }[act]()
 
 
+# --- containers: Sequential, and a user's module over a ModuleList --------------------------
+
+
+def _two_layers(W1: tg.Node, b1: tg.Node, W2: tg.Node, b2: tg.Node) -> list[nn.Module]:
+    """Linear -> Tanh -> Linear holding the checker's nodes as parameters."""
+    l1, l2 = nn.Linear(*W1.shape, seed=0), nn.Linear(*W2.shape, seed=0)
+    l1.W, l1.b, l2.W, l2.b = W1, b1, W2, b2
+    return [l1, nn.Tanh(), l2]
+
+
+class _Looped(nn.Module):
+    def __init__(self, layers: list[nn.Module]) -> None:
+        super().__init__()
+        self.layers = nn.ModuleList(layers)
+
+    def forward(self, x: tg.Node) -> tg.Node:
+        for m in self.layers:
+            x = m(x)
+        return x
+
+
+@st.composite
+def _mlp_case(data: st.DrawFn) -> Case:
+    b_, nin, h, nout = (data(st.integers(1, 3)) for _ in range(4))
+    return Case(tuple(data(tgs.arrays(s, -2, 2))
+                      for s in [(b_, nin), (nin, h), (h,), (h, nout), (nout,)]))
+
+
+def _np_mlp(x: Any, W1: Any, b1: Any, W2: Any, b2: Any) -> Any:
+    return np.tanh(x @ W1 + b1) @ W2 + b2
+
+
 # --- scalar neuron rows ---------------------------------------------------------------------
 
 
@@ -242,6 +274,10 @@ NN_SPECS: list[OpSpec] = [
            ("nn.Neuron", "nn.Layer", "nn.MLP"),
            ("x, w, b in [-2, 2]; ReLU-family z and maxout piece gaps >= 0.05 from 0",))
       for a in ACTS],
+    _row("nn.Sequential", lambda x, *ps: nn.Sequential(*_two_layers(*ps))(x), _mlp_case(),
+         _np_mlp, ("nn.Sequential",)),
+    _row("nn.ModuleList", lambda x, *ps: _Looped(_two_layers(*ps))(x), _mlp_case(), _np_mlp,
+         ("nn.ModuleList",), ("a user's Module looping over a ModuleList in forward",)),
     _row("nn.prelu", lambda x, a: nn.prelu(x, a),
          st.builds(lambda x, a: Case((x, a)), tgs.arrays((3, 2), -3, 3, avoid=[0.0], gap=0.05),
                    tgs.arrays((2,), 0.05, 0.5)),
