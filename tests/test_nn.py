@@ -385,3 +385,264 @@ def test_every_layer_activation_and_loss_has_a_spec_row():
                and getattr(getattr(losses, n), "__module__", "") == "tinygraph.losses"
                and n != "accuracy"}  # accuracy is a metric, not differentiable
     assert public - covered == set()
+
+
+# --- PyTorch-style modules: forward, containers, modes, state dicts -----------------------------
+
+
+class _Block(nn.Module):
+    def __init__(self, n: int) -> None:
+        super().__init__()
+        self.fc = nn.Linear(n, n, seed=n)
+        self.act = nn.Tanh()
+
+    def forward(self, x):
+        return self.act(self.fc(x))
+
+
+class _Deep(nn.Module):
+    def __init__(self) -> None:  # no super().__init__(): it works all the same
+        self.fc1 = nn.Linear(2, 3, seed=0)
+        self.blocks = nn.ModuleList([_Block(3), _Block(3)])
+        self.seq = nn.Sequential(nn.Linear(3, 3, seed=1), nn.ReLU(), nn.Linear(3, 1, seed=2))
+
+    def forward(self, x):
+        x = self.fc1(x)
+        for b in self.blocks:
+            x = b(x)
+        return self.seq(x)
+
+
+def test_calling_a_module_runs_forward_with_names_and_scopes_by_path():
+    net = _Deep()
+    names = ["fc1.W", "fc1.b", "blocks.0.fc.W", "blocks.0.fc.b", "blocks.1.fc.W",
+             "blocks.1.fc.b", "seq.0.W", "seq.0.b", "seq.2.W", "seq.2.b"]
+    assert [n for n, _ in net.named_parameters()] == names
+    assert [p.label for p in net.parameters()] == names  # scopes follow the path
+    x = np.array([[0.5, -1.0], [2.0, 0.1]])
+    out = net(x)
+    assert out.label == "seq.2.z" and out.shape == (2, 1)
+    made = {n.label for n in tg.walk(out) if n.op is not None}
+    assert {"fc1.z", "blocks.0.fc.z", "blocks.0.act.act", "blocks.1.act.act", "seq.1.act"} <= made
+    # the same maths by hand
+    h = x @ net.fc1.W.data + net.fc1.b.data
+    for b in net.blocks:
+        h = np.tanh(h @ b.fc.W.data + b.fc.b.data)
+    h = np.maximum(h @ net.seq[0].W.data + net.seq[0].b.data, 0)
+    np.testing.assert_allclose(out.data, h @ net.seq[2].W.data + net.seq[2].b.data, rtol=1e-12)
+    # built-in modules run through forward too, and calling it directly gives the same values
+    np.testing.assert_array_equal(net.fc1.forward(x).data, net.fc1(x).data)
+
+
+def test_a_module_without_forward_says_to_define_it():
+    class Net(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.fc = nn.Linear(2, 1)
+
+    with pytest.raises(tg.ModuleError, match=r"Net has no forward method: define forward"):
+        Net()(np.ones(2))
+    with pytest.raises(NotImplementedError):  # what PyTorch users catch
+        nn.Module()(1.0)
+    with pytest.raises(tg.ModuleError, match="ModuleList is not callable"):
+        nn.ModuleList([nn.ReLU()])(np.ones(2))
+
+
+def test_modules_named_modules_children_and_apply():
+    net = _Deep()
+    named = [n for n, _ in net.named_modules()]
+    assert named == ["", "fc1", "blocks", "blocks.0", "blocks.0.fc", "blocks.0.act", "blocks.1",
+                     "blocks.1.fc", "blocks.1.act", "seq", "seq.0", "seq.1", "seq.2"]
+    assert net.modules()[0] is net and len(net.modules()) == len(named)
+    assert [n for n, _ in net.named_children()] == ["fc1", "blocks", "seq"]
+    assert net.children() == [net.fc1, net.blocks, net.seq]
+    seen = []
+    assert net.apply(lambda m: seen.append(m)) is net
+    assert seen[-1] is net and seen.index(net.blocks[0].fc) < seen.index(net.blocks[0])
+    assert len(seen) == len(named)
+    shared = nn.Linear(2, 2)
+    net.a = shared
+    net.b = shared  # one module reached twice is listed once, under its first name
+    assert [n for n, m in net.named_modules() if m is shared] == ["a"]
+    net.me = net  # and a module holding itself does not loop
+    assert len(net.modules()) == len(named) + 1 and len(net.parameters()) == 12
+
+
+def test_sequential_indexing_len_iteration_and_names():
+    a, r, b = nn.Linear(2, 4, seed=0), nn.ReLU(), nn.Linear(4, 1, seed=1)
+    seq = nn.Sequential(a, r, b)
+    assert len(seq) == 3 and list(seq) == [a, r, b] and seq[0] is a and seq[-1] is b
+    assert [n for n, _ in seq.named_parameters()] == ["0.W", "0.b", "2.W", "2.b"]
+    head = seq[:2]
+    assert isinstance(head, nn.Sequential) and list(head) == [a, r]
+    x = np.ones((3, 2))
+    np.testing.assert_array_equal(seq(x).data, b(head(x)).data)
+    keyed = nn.Sequential({"hidden": nn.Linear(2, 4, seed=0), "act": nn.Tanh()})
+    assert [n for n, _ in keyed.named_parameters()] == ["hidden.W", "hidden.b"]
+    assert keyed(x).label == "act.act"
+    keyed.append(nn.Linear(4, 1))
+    assert [n for n, _ in keyed.named_parameters()][-1] == "2.b"
+    np.testing.assert_array_equal(nn.Sequential()(x), x)  # empty: the identity
+    with pytest.raises(tg.InputError, match="Sequential: argument 1 must be a Module, got a int"):
+        nn.Sequential(a, 3)
+    with pytest.raises(tg.IndexOutOfRange, match="index 3 out of range for 3 modules"):
+        seq[3]
+    with pytest.raises(tg.InputError, match="names must be non-empty strings"):
+        nn.Sequential({"a.b": nn.ReLU()})
+
+
+def test_module_list_append_extend_insert_and_setitem():
+    class Net(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.layers = nn.ModuleList()
+
+    net = Net()
+    net.layers.append(nn.Linear(2, 2, seed=0)).extend([nn.Linear(2, 2, seed=1)])
+    assert [n for n, _ in net.named_parameters()] == ["layers.0.W", "layers.0.b",
+                                                     "layers.1.W", "layers.1.b"]
+    assert [p.label for p in net.parameters()] == [n for n, _ in net.named_parameters()]
+    first = net.layers[0]
+    net.layers.insert(0, nn.Linear(2, 2, seed=2))  # renumbered, as in PyTorch
+    assert net.layers[1] is first and first.W.label == "layers.1.W"
+    assert first(np.ones(2)).label == "layers.1.z"
+    net.layers[2] = nn.Linear(2, 3)
+    assert net.layers[2].W.shape == (2, 3) and net.layers[2].W.label == "layers.2.W"
+    assert len(net.layers) == 3 and len(list(net.layers)) == 3
+    assert isinstance(net.layers[1:], nn.ModuleList) and len(net.layers[1:]) == 2
+    with pytest.raises(tg.InputError, match="ModuleList.append: the argument must be a Module"):
+        net.layers.append(tg.Node(1.0))
+    with pytest.raises(tg.InputError, match="ModuleList: item 1 must be a Module"):
+        net.layers.extend([nn.ReLU(), "relu"])
+    assert len(net.layers) == 3  # extend checks everything first
+    with pytest.raises(tg.IndexOutOfRange):
+        net.layers[-4]
+
+
+def test_train_and_eval_set_training_on_every_module():
+    net = _Deep()
+    assert all(m.training for m in net.modules())
+    assert net.eval() is net
+    assert not any(m.training for m in net.modules())
+    net.seq.train()
+    assert net.seq[1].training and not net.training and not net.blocks[0].training
+    net.train()
+    assert all(m.training for m in net.modules())
+    with pytest.raises(tg.InputError, match=r"_Deep\.train: mode must be True or False"):
+        net.train("no")
+
+
+def test_zero_grad_to_none_or_zeros():
+    net = _Deep()
+    tg.sum(net(np.ones((2, 2)))).backward()
+    assert all(p.grad is not None for p in net.parameters())
+    net.zero_grad(set_to_none=False)
+    assert all(np.array_equal(p.grad, np.zeros(p.shape)) for p in net.parameters())
+    net.zero_grad()
+    assert all(p.grad is None for p in net.parameters())
+
+
+def test_add_module():
+    net = _Deep()
+    net.add_module("extra", nn.Linear(1, 1))
+    assert [n for n, _ in net.named_parameters()][-2:] == ["extra.W", "extra.b"]
+    with pytest.raises(tg.InputError, match="add_module: name must be"):
+        net.add_module("a.b", nn.ReLU())
+    with pytest.raises(tg.InputError, match=r"add_module\('x'\): expected a Module, got a str"):
+        net.add_module("x", "relu")
+
+
+def test_load_state_dict_strict_and_not_strict():
+    net = _Deep()
+    state = _Deep().state_dict()
+    for v in state.values():
+        v += 1.0
+    before = net.state_dict()
+    partial = {k: v for k, v in state.items() if not k.startswith("seq.")}
+    partial["old.W"] = np.zeros(2)
+    with pytest.raises(tg.LoadError, match=r"missing 'seq\.0\.W', .*'seq\.2\.b'; unexpected "
+                                           r"'old\.W'"):
+        net.load_state_dict(partial)
+    assert all(np.array_equal(before[k], v) for k, v in net.state_dict().items())
+    keys = net.load_state_dict(partial, strict=False)
+    assert keys.missing_keys == ["seq.0.W", "seq.0.b", "seq.2.W", "seq.2.b"]
+    assert keys.unexpected_keys == ["old.W"]
+    after = net.state_dict()
+    assert all(np.array_equal(after[k], partial[k]) for k in partial if k != "old.W")
+    assert all(np.array_equal(after[k], before[k]) for k in keys.missing_keys)
+    # a bad shape is an error even when not strict, and nothing changes
+    bad = dict(state)
+    bad["seq.2.W"] = np.zeros((1, 3))
+    with pytest.raises(tg.LoadError, match=r"'seq\.2\.W' has shape \(1, 3\), the model's is "
+                                           r"\(3, 1\)"):
+        net.load_state_dict(bad, strict=False)
+    assert all(np.array_equal(after[k], v) for k, v in net.state_dict().items())
+    assert net.load_state_dict(state) == ([], [])
+    with pytest.raises(tg.LoadError, match="expected a dict of arrays by parameter name, got a "
+                                           "list"):
+        net.load_state_dict(list(state.values()))
+    state["fc1.W"][0, 0] = 99.0  # the model keeps its own copy
+    assert net.fc1.W.data[0, 0] != 99.0
+
+
+def test_old_style_modules_with_call_still_work():
+    net = _TwoLayers()  # defines __call__, never calls super().__init__()
+    assert net(np.ones((1, 2))).shape == (1, 1)
+    assert [n for n, _ in net.named_modules()] == ["", "fc1", "fc2"]
+
+
+# --- reproducibility: tg.manual_seed and np.random.seed -----------------------------------------
+
+
+@pytest.fixture
+def _fork_rng():
+    with tg.random.fork_rng():
+        yield
+
+
+def _draws():
+    """Everything drawn without seed=: module weights at both levels and every data helper."""
+    out = [nn.MLP(2, [3, 1]).state_dict()["L1.n0.w0"], nn.TensorMLP(2, [4, 1]).layers[0].W.data,
+           nn.Linear(3, 2).W.data, nn.Neuron(3).w[0].data, nn.Layer(2, 2).neurons[1].w[0].data]
+    for make in (tg.data.make_moons, tg.data.make_circles, tg.data.make_spiral,
+                 tg.data.make_blobs, tg.data.make_xor):
+        out.append(make(20)[0])
+    return out
+
+
+def _same(a, b):
+    return all(np.array_equal(x, y) for x, y in zip(a, b, strict=True))
+
+
+def test_manual_seed_makes_default_draws_reproducible(_fork_rng):
+    tg.manual_seed(0)
+    first = _draws()
+    tg.manual_seed(0)
+    assert _same(first, _draws())
+    tg.manual_seed(1)
+    other = _draws()
+    assert not any(np.array_equal(x, y) for x, y in zip(first, other, strict=True))
+    np.random.seed(0)  # numpy's habit works as well: the same global state
+    assert _same(first, _draws())
+    tg.manual_seed(0)
+    a, b = nn.Linear(3, 3), nn.Linear(3, 3)  # later draws continue the stream, as in PyTorch
+    assert not np.array_equal(a.W.data, b.W.data)
+
+
+def test_seed_arguments_keep_working_and_leave_the_global_state_alone(_fork_rng):
+    tg.manual_seed(5)
+    state = np.random.get_state()[1].copy()
+    assert np.array_equal(nn.Linear(3, 2, seed=7).W.data, nn.Linear(3, 2, seed=7).W.data)
+    assert np.array_equal(tg.data.make_moons(10, seed=3)[0],
+                          tg.data.make_moons(10, random_state=3)[0])
+    g = np.random.default_rng(1)
+    assert nn.MLP(2, [2], seed=g).num_parameters() == 6
+    assert np.array_equal(np.random.get_state()[1], state)
+    with pytest.raises(tg.InputError, match=r"manual_seed: seed must be an int in \[0, 2\*\*32\)"):
+        tg.manual_seed(-1)
+    with pytest.raises(tg.InputError, match="manual_seed: seed must be"):
+        tg.manual_seed(1.5)
+    with pytest.raises(tg.InputError, match="Linear: seed: seed must be a non-negative int"):
+        nn.Linear(2, 2, seed="x")
+    with pytest.raises(tg.InputError, match="make_moons: give seed= or random_state="):
+        tg.data.make_moons(10, seed=1, random_state=1)

@@ -1059,9 +1059,5 @@ def scalar_to_tensor_state(state: dict[str, np.ndarray], model: TensorMLP) -> di
 
 
 def iter_modules(model: Module) -> Iterable[Module]:
-    """model and all its submodules, depth first, in attribute order."""
-    stack = [model]
-    while stack:
-        m = stack.pop()
-        yield m
-        stack.extend(reversed([s for _, s in m._members() if isinstance(s, Module)]))
+    """model and all its submodules, each once, depth first, in attribute order."""
+    return model.modules()
