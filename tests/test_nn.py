@@ -646,3 +646,25 @@ def test_seed_arguments_keep_working_and_leave_the_global_state_alone(_fork_rng)
         nn.Linear(2, 2, seed="x")
     with pytest.raises(tg.InputError, match="make_moons: give seed= or random_state="):
         tg.data.make_moons(10, seed=1, random_state=1)
+
+
+def test_parameters_as_attributes_take_their_names():
+    class Affine(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.w = nn.Parameter(np.ones((2, 3)))  # PyTorch's spelling of tg.Node(...)
+            self.b = tg.Node(np.zeros(3))
+            self.fixed = tg.Node(np.ones(3), requires_grad=False)  # a constant: not a parameter
+
+        def forward(self, x):
+            return x @ self.w + self.b * self.fixed
+
+    class Net(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.inner = Affine()
+
+    net = Net()
+    assert [(n, p.label) for n, p in net.named_parameters()] == [("inner.w", "inner.w"),
+                                                                 ("inner.b", "inner.b")]
+    assert net.inner(np.ones((1, 2))).data.tolist() == [[2.0, 2.0, 2.0]]

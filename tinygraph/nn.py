@@ -240,6 +240,8 @@ class Module:
             # Checked (dict keys) before anything is assigned.
             adopt = [(path, it) for path, it in _entries(self, key, value)
                      if isinstance(it, Module) and it._auto_name and it is not self]
+            if type(value) is Node and value.name is None and value.requires_grad:
+                value.name = key  # an unnamed parameter takes its attribute's name (diagrams)
         object.__setattr__(self, key, value)
         if key == "name":  # set by hand: an explicit name, kept
             object.__setattr__(self, "_auto_name", False)
@@ -474,6 +476,12 @@ def check_state(model: Module, state: Mapping[str, Any],
             raise LoadError(f"load: parameter {name!r} holds non-finite values (NaN or Inf)")
         out.append((p, float(v) if p.is_scalar else v))
     return out, IncompatibleKeys(missing, extra)
+
+
+def Parameter(data: Any, name: str | None = None) -> Node:  # noqa: N802 - PyTorch's spelling
+    """A learnable node, as PyTorch's nn.Parameter: the same as tg.Node(data), which requires a
+    gradient already; a module finds it by attribute."""
+    return Node(data, name=name, requires_grad=True)
 
 
 # ---------------------------------------------------------------------------------------------
