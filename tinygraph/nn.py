@@ -9,8 +9,9 @@ pre-activation "z" and activation output "act"; a Linear layer has "W" (nin, nou
 "z" and "act". The output layer has no activation by default (class scores). Given the same seed,
 MLP and TensorMLP draw the same weights, so they compute the same outputs and gradients.
 
-A module you write names its members by attribute instead (self.fc1 = Linear(...) gives
-"fc1.W"); see Module.
+A module you write works as in PyTorch: subclass Module, assign layers as attributes (named by
+attribute: self.fc1 = Linear(...) gives "fc1.W"), define forward, call it; Sequential and
+ModuleList hold modules in order. See Module.
 """
 
 from __future__ import annotations
