@@ -178,3 +178,13 @@ def test_manual_seed_makes_the_whole_script_reproducible():
     X2, s2 = run(1)
     assert np.array_equal(X0, X1) and all(np.array_equal(s0[k], s1[k]) for k in s0)
     assert not np.array_equal(X0, X2) and not np.array_equal(s0["fc1.W"], s2["fc1.W"])
+
+
+def test_diagnose_reads_a_pytorch_style_model_by_path():
+    from tinygraph import diagnostics
+
+    tg.manual_seed(4)
+    X, y = data.make_moons(30)
+    report = diagnostics.diagnose(Net(hidden=5), X, y, loss=losses.softmax_cross_entropy)
+    rows = {d.layer: d.units for d in report.layers}
+    assert rows["fc1"] == 5 and rows["body.0"] == 5 and rows["heads.0"] == 2

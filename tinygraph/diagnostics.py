@@ -20,7 +20,7 @@ import numpy as np
 
 from .engine import Node, walk
 from .errors import InputError
-from .nn import Module, iter_modules, layer_of
+from .nn import Module, layer_of
 from .thresholds import DEFAULT, Thresholds
 
 ACTIVATION_OPS = ("relu", "leaky_relu", "sigmoid", "tanh")
@@ -263,7 +263,10 @@ def diagnose(model: Module, X: Any, y: Any = None,
                 p.grad = g
     names = list(dict.fromkeys(layer_of(name) or name for name, _ in model.named_parameters()))
     names += [k for k in acts if k not in names]
-    widths = {m.name: getattr(m, "nout", 0) for m in iter_modules(model)}
+    # A layer's scope is its own name, or its path when it sits in a user's module or container.
+    named = model.named_modules()
+    widths = {m.name: getattr(m, "nout", 0) for _, m in named}
+    widths.update((path, getattr(m, "nout", 0)) for path, m in named if path)
     layers = []
     for name in names:
         d = acts.get(name) or LayerDiagnostics(name, units=widths.get(name, 0))
