@@ -479,7 +479,9 @@ def test_sequential_indexing_len_iteration_and_names():
     np.testing.assert_array_equal(seq(x).data, b(head(x)).data)
     keyed = nn.Sequential({"hidden": nn.Linear(2, 4, seed=0), "act": nn.Tanh()})
     assert [n for n, _ in keyed.named_parameters()] == ["hidden.W", "hidden.b"]
-    assert keyed(x).label == "act.act"
+    assert keyed(x).label == "act.act" and keyed.hidden is keyed[0]
+    with pytest.raises(AttributeError, match="no attribute 'nope'"):
+        _ = keyed.nope
     keyed.append(nn.Linear(4, 1))
     assert [n for n, _ in keyed.named_parameters()][-1] == "2.b"
     np.testing.assert_array_equal(nn.Sequential()(x), x)  # empty: the identity
@@ -583,6 +585,18 @@ def test_load_state_dict_strict_and_not_strict():
         net.load_state_dict(list(state.values()))
     state["fc1.W"][0, 0] = 99.0  # the model keeps its own copy
     assert net.fc1.W.data[0, 0] != 99.0
+
+
+def test_deepcopy_gives_an_independent_module():
+    import copy
+
+    net = _Deep()
+    twin = copy.deepcopy(net)
+    x = np.ones((2, 2))
+    np.testing.assert_array_equal(twin(x).data, net(x).data)
+    assert [n for n, _ in twin.named_parameters()] == [n for n, _ in net.named_parameters()]
+    twin.seq[2].W.data = np.zeros((3, 1))
+    assert not np.array_equal(twin(x).data, net(x).data)
 
 
 def test_old_style_modules_with_call_still_work():

@@ -524,6 +524,13 @@ class Sequential(Module):
     def _members(self) -> Iterator[tuple[str, Node | Module]]:
         yield from self._mods.items()
 
+    def __getattr__(self, key: str) -> Module:
+        # Only called when the usual lookup fails: seq.fc1 for Sequential({"fc1": ...}).
+        mods = self.__dict__.get("_mods")
+        if mods is not None and key in mods:
+            return mods[key]
+        raise AttributeError(f"'Sequential' object has no attribute {key!r}")
+
     def append(self, module: Module) -> Sequential:
         """Add a module at the end (named by its index)."""
         self._add(str(len(self._mods)), _as_module("Sequential.append", "the argument", module))
