@@ -485,8 +485,10 @@ def test_sequential_indexing_len_iteration_and_names():
     keyed.append(nn.Linear(4, 1))
     assert [n for n, _ in keyed.named_parameters()][-1] == "2.b"
     np.testing.assert_array_equal(nn.Sequential()(x), x)  # empty: the identity
+    fresh = nn.Linear(2, 2)
     with pytest.raises(tg.InputError, match="Sequential: argument 1 must be a Module, got a int"):
-        nn.Sequential(a, 3)
+        nn.Sequential(fresh, 3)
+    assert fresh.name == "L1" and fresh.W.label == "L1.W"  # left as it was
     with pytest.raises(tg.IndexOutOfRange, match="index 3 out of range for 3 modules"):
         seq[3]
     with pytest.raises(tg.InputError, match="names must be non-empty strings"):

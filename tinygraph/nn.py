@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
-from contextlib import AbstractContextManager, nullcontext
 from typing import Any, NamedTuple, TypeVar
 
 import numpy as np
@@ -262,10 +261,6 @@ class Module:
         self.name = name
         self._auto_name = False
 
-    def _scope(self) -> AbstractContextManager[Any]:
-        """The scope this module's nodes are made in: its name, if it has one."""
-        return scope(self.name) if self.name else nullcontext()
-
     def _members(self) -> Iterator[tuple[str, Node | Module]]:
         own = self._own_names
         for key, v in vars(self).items():
@@ -507,14 +502,17 @@ class Sequential(Module):
     def __init__(self, *modules: Module | Mapping[str, Module]) -> None:
         self._mods: dict[str, Module] = {}
         if len(modules) == 1 and isinstance(modules[0], Mapping):
-            for k, m in modules[0].items():
+            items = list(modules[0].items())
+            for k, m in items:
                 if not isinstance(k, str) or not k or "." in k:
                     raise InputError(f"Sequential: names must be non-empty strings without '.',"
                                      f" got {k!r}")
-                self._add(k, _as_module("Sequential", f"item {k!r}", m))
+                _as_module("Sequential", f"item {k!r}", m)
         else:
-            for i, m in enumerate(modules):
-                self._add(str(i), _as_module("Sequential", f"argument {i}", m))
+            items = [(str(i), _as_module("Sequential", f"argument {i}", m))
+                     for i, m in enumerate(modules)]
+        for k, m in items:  # all checked first: no module is renamed for a failed call
+            self._add(k, m)
 
     def _add(self, key: str, m: Module) -> None:
         self._mods[key] = m
