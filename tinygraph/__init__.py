@@ -29,6 +29,7 @@ from .errors import (
     IndexOutOfRange,
     InputError,
     LoadError,
+    ReadOnlyError,
     ShapeError,
     TinygraphError,
 )
@@ -77,7 +78,7 @@ __all__ = [
     "is_grad_enabled", "no_grad", "primitive", "scope", "toposort", "vjp_message", "walk",
     "zero_grad",
     "AnomalyError", "AxisError", "DTypeError", "GradcheckError", "GraphError", "IndexOutOfRange",
-    "InputError", "LoadError", "ShapeError", "TinygraphError",
+    "InputError", "LoadError", "ReadOnlyError", "ShapeError", "TinygraphError",
     "abs", "add", "clip", "concat", "div", "dot", "exp", "getitem", "leaky_relu", "linear", "log",
     "log_sigmoid", "log_softmax", "logsumexp", "matmul", "max", "maximum", "mean", "min",
     "minimum", "mul", "neg", "pow", "relu", "reshape", "sigmoid", "softmax", "softplus", "sqrt",
@@ -85,7 +86,7 @@ __all__ = [
 ]
 
 # Modules, losses, optimizers, data, diagnostics and save/load, all built on the ops above.
-from . import data, diagnostics, losses, nn, optim  # noqa: E402
+from . import data, diagnostics, interop, losses, nn, optim  # noqa: E402
 from .io import load, save  # noqa: E402
 
-__all__ += ["data", "diagnostics", "losses", "nn", "optim", "load", "save"]
+__all__ += ["data", "diagnostics", "interop", "losses", "nn", "optim", "load", "save"]

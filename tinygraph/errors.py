@@ -41,3 +41,7 @@ class GradcheckError(TinygraphError, AssertionError):
 
 class LoadError(TinygraphError, ValueError):
     """A saved file that does not fit the model or is not safe to load."""
+
+
+class ReadOnlyError(TinygraphError, ValueError):
+    """Writing into a node's data in place (node.data[i] = v): assign new data instead."""
