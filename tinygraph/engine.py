@@ -635,12 +635,14 @@ class LeafData(np.ndarray):
     arrays, and so are its copies (.copy(), .astype()). tinygraph itself reads node._data.
     """
 
-    _owner: Node | None = None  # the node, for in-place updates and error messages
-    _whole = False  # True only on the view node.data returns (not on slices of it)
+    # _owner: the node, for in-place updates and error messages; _whole: True only on the view
+    # node.data returns, not on slices of it
+    __slots__ = ("_owner", "_whole")
 
     def __array_finalize__(self, obj: Any) -> None:
-        if obj is not None:  # slices, reshapes, .T: still read-only, still naming the node
-            self._owner = getattr(obj, "_owner", None)
+        # slices, reshapes, .T: still read-only, still naming the node
+        self._owner = getattr(obj, "_owner", None)
+        self._whole = False
 
     def __array_ufunc__(self, ufunc: Any, method: str, *inputs: Any, **kwargs: Any) -> Any:
         out = kwargs.get("out")
