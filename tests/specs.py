@@ -150,6 +150,20 @@ def _matmul_case(data: st.DrawFn) -> Case:
 
 
 @st.composite
+def _dot_case(data: st.DrawFn) -> Case:
+    """np.dot's operand ranks: scalars, vectors, matrices and stacks of them (0-3 axes each)."""
+    na, nb = data(st.integers(0, 3)), data(st.integers(0, 3))
+    k, side = data(st.integers(1, 3)), st.integers(1, 3)
+    if na == 0 or nb == 0:
+        sa = tuple(data(side) for _ in range(na))
+        sb = tuple(data(side) for _ in range(nb))
+    else:
+        sa = tuple(data(side) for _ in range(na - 1)) + (k,)
+        sb = (k,) if nb == 1 else tuple(data(side) for _ in range(nb - 2)) + (k, data(side))
+    return Case((data(tgs.arrays(sa, -3, 3)), data(tgs.arrays(sb, -3, 3))))
+
+
+@st.composite
 def _linear_case(data: st.DrawFn) -> Case:
     """x (nin,), (batch, nin) or (k, batch, nin); w (nin, nout); b (nout,) or broadcastable."""
     nin, nout = data(st.integers(1, 4)), data(st.integers(1, 4))
@@ -291,21 +305,47 @@ def _ew2(name: str, ref: Callable, *doms: Dom, covers: Sequence[str], **forms: C
 # .T only reverses the axes: that form ignores a drawn permutation.
 _T = _forms(f=tg.transpose, T=lambda x, axes: x.T if axes is None else tg.transpose(x, axes))
 _GETITEM = _forms(f=tg.getitem, op=lambda x, index: x[index])
-_MATMUL = _forms(f=tg.matmul, op=lambda a, b: a @ b)
+_MATMUL = _forms(f=tg.matmul, op=lambda a, b: a @ b, np=np.matmul)
+_DOT = _forms(f=tg.dot, np=np.dot, method=lambda a, b: a.dot(b))
+_RESHAPE = _forms(f=lambda x, shape: tg.reshape(x, shape), np=lambda x, shape: np.reshape(x, shape),
+                  method=lambda x, shape: x.reshape(shape))
+_CONCAT = _forms(f=lambda *xs, axis: tg.concat(xs, axis),
+                 np=lambda *xs, axis: np.concatenate(xs, axis))
+_STACK = _forms(f=lambda *xs, axis: tg.stack(xs, axis), np=lambda *xs, axis: np.stack(xs, axis))
+_CLIP = _forms(f=tg.clip, np=lambda x, lo=None, hi=None: np.clip(x, lo, hi))
+
+
+def _pair(name: str, ref: Callable, **forms: Callable) -> OpSpec:
+    """maximum / minimum: two inputs that never tie, in each spelling."""
+    fn = _forms(**forms)
+    return OpSpec(name, fn, _with_form(_tie_free_pair(), fn), lambda a, b, form: ref(a, b),
+                  (NO_TIE,) * 2, (name, f"np.{name}"), elementwise=True)
+
+
+def _reduce(name: str, ref: Callable, cases: st.SearchStrategy[Case], domains: tuple[str, ...],
+            covers: tuple[str, ...], **forms: Callable) -> OpSpec:
+    """A reduction in each spelling: tg.f, np.f (np.amax...), np.ufunc.reduce, the method."""
+    fn = _forms(**forms)
+    return OpSpec(name, fn, _with_form(cases, fn),
+                  lambda x, axis, keepdims, form: ref(x, axis, keepdims=keepdims), domains,
+                  (name, *covers))
+
 
 CORE_SPECS: list[OpSpec] = [
     # --- elementwise binary: function and operator spellings in one row ---
-    _ew2("add", np.add, R, R, covers=["add", "__add__"], f=tg.add, op=lambda a, b: a + b),
-    _ew2("sub", np.subtract, R, R, covers=["sub", "__sub__"], f=tg.sub, op=lambda a, b: a - b),
-    _ew2("mul", np.multiply, R, R, covers=["mul", "__mul__"], f=tg.mul, op=lambda a, b: a * b),
-    _ew2("div", np.divide, R, NONZERO, covers=["div", "__truediv__"], f=tg.div,
-         op=lambda a, b: a / b),
-    _ew2("pow", np.power, POS, dom(-3, 3), covers=["pow", "__pow__"], f=tg.pow,
-         op=lambda a, b: a**b),
-    OpSpec("maximum", tg.maximum, _tie_free_pair(), np.maximum, (NO_TIE,) * 2,
-           elementwise=True),
-    OpSpec("minimum", tg.minimum, _tie_free_pair(), np.minimum, (NO_TIE,) * 2,
-           elementwise=True),
+    _ew2("add", np.add, R, R, covers=["add", "__add__", "np.add"], f=tg.add,
+         op=lambda a, b: a + b, np=np.add),
+    _ew2("sub", np.subtract, R, R, covers=["sub", "__sub__", "np.subtract"], f=tg.sub,
+         op=lambda a, b: a - b, np=np.subtract),
+    _ew2("mul", np.multiply, R, R, covers=["mul", "__mul__", "np.multiply"], f=tg.mul,
+         op=lambda a, b: a * b, np=np.multiply),
+    _ew2("div", np.divide, R, NONZERO, covers=["div", "__truediv__", "np.divide",
+                                               "np.true_divide"],
+         f=tg.div, op=lambda a, b: a / b, np=np.divide, np_true=np.true_divide),
+    _ew2("pow", np.power, POS, dom(-3, 3), covers=["pow", "__pow__", "np.power"], f=tg.pow,
+         op=lambda a, b: a**b, np=np.power),
+    _pair("maximum", np.maximum, f=tg.maximum, np=np.maximum),
+    _pair("minimum", np.minimum, f=tg.minimum, np=np.minimum),
     _ew("x**3 (negative base)", lambda a: a**3, lambda a: np.power(a, 3.0), R,
         covers=["__pow__"]),
     # --- operators with a raw constant on the other side (reflected operators) ---
@@ -322,13 +362,20 @@ CORE_SPECS: list[OpSpec] = [
            ("[-3, 3]; c in [0.1, 10]",),
            covers=("__rpow__",)),
     # --- elementwise unary ---
-    _ew2("neg", np.negative, R, covers=["neg", "__neg__", "__pos__"], f=tg.neg,
-         op=lambda x: -x, pos=lambda x: +(-x)),
-    _ew("exp", tg.exp, np.exp, dom(-10, 5)),
-    _ew("log", tg.log, np.log, POS),
-    _ew("sqrt", tg.sqrt, np.sqrt, POS),
-    _ew2("abs", np.abs, KINK0, covers=["abs", "__abs__"], f=tg.abs, op=lambda x: abs(x)),
-    _ew("tanh", tg.tanh, np.tanh, R),
+    _ew2("neg", np.negative, R, covers=["neg", "__neg__", "__pos__", "np.negative",
+                                        "np.positive"],
+         f=tg.neg, op=lambda x: -x, pos=lambda x: +(-x), np=np.negative,
+         np_pos=lambda x: np.positive(np.negative(x))),
+    _ew2("exp", np.exp, dom(-10, 5), covers=["exp", "np.exp"], f=tg.exp, np=np.exp,
+         method=lambda x: x.exp()),
+    _ew2("log", np.log, POS, covers=["log", "np.log"], f=tg.log, np=np.log),
+    _ew2("sqrt", np.sqrt, POS, covers=["sqrt", "np.sqrt"], f=tg.sqrt, np=np.sqrt),
+    _ew2("abs", np.abs, KINK0, covers=["abs", "__abs__", "np.absolute", "np.fabs"], f=tg.abs,
+         op=lambda x: abs(x), np=np.abs, np_fabs=np.fabs),
+    _ew2("tanh", np.tanh, R, covers=["tanh", "np.tanh"], f=tg.tanh, np=np.tanh,
+         method=lambda x: x.tanh()),
+    _ew2("square", np.square, R, covers=["np.square"], np=np.square),
+    _ew2("reciprocal", np.reciprocal, NONZERO, covers=["np.reciprocal"], np=np.reciprocal),
     _ew("sigmoid", tg.sigmoid, _np_sigmoid, dom(-30, 30)),
     _ew("relu", tg.relu, lambda x: np.maximum(x, 0.0), KINK0),
     _ew("softplus", tg.softplus, lambda x: np.logaddexp(0.0, x), dom(-30, 30)),
@@ -337,48 +384,62 @@ CORE_SPECS: list[OpSpec] = [
            elementwise_case(KINK0, kwargs={"alpha": 0.1}) | elementwise_case(KINK0),
            lambda x, alpha=0.01: np.where(x > 0, x, alpha * x), (_dom_str(KINK0),),
            elementwise=True),
-    OpSpec("clip", tg.clip, elementwise_case(dom(-3, 3, [-1.0, 1.0]), kwargs={"lo": -1.0,
-                                                                          "hi": 1.0})
-           | elementwise_case(dom(-3, 3, [0.5]), kwargs={"lo": 0.5})
-           | elementwise_case(dom(-3, 3, [0.5]), kwargs={"hi": 0.5}),
-           lambda x, lo=None, hi=None: np.clip(x, lo, hi), ("[-3, 3] away from the bounds",),
-           elementwise=True),
-    _ew("where", lambda a, b: tg.where(a > 0, a, b),
-        lambda a, b: np.where(np.asarray(a) > 0, a, b), KINK0, R),
+    OpSpec("clip", _CLIP,
+           _with_form(elementwise_case(dom(-3, 3, [-1.0, 1.0]), kwargs={"lo": -1.0, "hi": 1.0})
+                      | elementwise_case(dom(-3, 3, [0.5]), kwargs={"lo": 0.5})
+                      | elementwise_case(dom(-3, 3, [0.5]), kwargs={"hi": 0.5}), _CLIP),
+           lambda x, lo=None, hi=None, form="f": np.clip(x, lo, hi),
+           ("[-3, 3] away from the bounds",), covers=("clip", "np.clip"), elementwise=True),
+    _ew2("where", lambda a, b: np.where(np.asarray(a) > 0, a, b), KINK0, R,
+         covers=["where", "np.where"], f=lambda a, b: tg.where(a > 0, a, b),
+         np=lambda a, b: np.where(a > 0, a, b)),
     # --- reductions ---
-    OpSpec("sum", tg.sum, reduction_case(),
-           lambda x, axis, keepdims: np.sum(x, axis, keepdims=keepdims), ("[-5, 5]",)),
-    OpSpec("mean", tg.mean, reduction_case(),
-           lambda x, axis, keepdims: np.mean(x, axis, keepdims=keepdims), ("[-5, 5]",)),
-    OpSpec("max", tg.max, reduction_case(separated=True),
-           lambda x, axis, keepdims: np.max(x, axis, keepdims=keepdims),
-           ("all elements at least 0.01 apart",)),
-    OpSpec("min", tg.min, reduction_case(separated=True),
-           lambda x, axis, keepdims: np.min(x, axis, keepdims=keepdims),
-           ("all elements at least 0.01 apart",)),
+    _reduce("sum", np.sum, reduction_case(), ("[-5, 5]",), ("np.sum", "np.add.reduce"),
+            f=tg.sum, np=np.sum,
+            method=lambda x, axis, keepdims: x.sum(axis, keepdims),
+            np_reduce=lambda x, axis, keepdims: np.add.reduce(x, axis, keepdims=keepdims)),
+    _reduce("mean", np.mean, reduction_case(), ("[-5, 5]",), ("np.mean",), f=tg.mean,
+            np=np.mean),
+    _reduce("max", np.max, reduction_case(separated=True), ("all elements at least 0.01 apart",),
+            ("np.max", "np.amax", "np.maximum.reduce"), f=tg.max, np=np.max, np_amax=np.amax,
+            np_reduce=lambda x, axis, keepdims: np.maximum.reduce(x, axis, keepdims=keepdims)),
+    _reduce("min", np.min, reduction_case(separated=True), ("all elements at least 0.01 apart",),
+            ("np.min", "np.amin", "np.minimum.reduce"), f=tg.min, np=np.min, np_amin=np.amin,
+            np_reduce=lambda x, axis, keepdims: np.minimum.reduce(x, axis, keepdims=keepdims)),
     OpSpec("logsumexp", tg.logsumexp, reduction_case(dom(-20, 20)), _np_lse, ("[-20, 20]",)),
-    OpSpec("dot", tg.dot, _same_shape_case(2), lambda a, b: np.sum(a * b), ("[-5, 5]",) * 2),
+    OpSpec("dot", _DOT, _with_form(_dot_case(), _DOT), lambda a, b, form: np.dot(a, b),
+           ("[-3, 3]",) * 2, covers=("dot", "np.dot")),
+    OpSpec("np.outer", np.outer, _same_shape_case(2), np.outer, ("[-5, 5]",) * 2),
     # --- normalizers ---
     OpSpec("log_softmax", tg.log_softmax, _softmax_case(),
            lambda x, axis: x - _np_lse(x, axis, True), ("[-20, 20]",)),
     OpSpec("softmax", tg.softmax, _softmax_case(),
            lambda x, axis: np.exp(x - _np_lse(x, axis, True)), ("[-20, 20]",)),
     # --- shape ops ---
-    OpSpec("reshape", lambda x, shape: tg.reshape(x, shape), _reshape_case(),
-           lambda x, shape: np.reshape(x, shape), ("[-10, 10]",)),
+    OpSpec("reshape", _RESHAPE, _with_form(_reshape_case(), _RESHAPE),
+           lambda x, shape, form: np.reshape(x, shape), ("[-10, 10]",),
+           covers=("reshape", "np.reshape")),
     OpSpec("transpose", _T, _with_form(_transpose_case(), _T),
            lambda x, axes, form: np.transpose(x, axes), ("[-10, 10]",),
-           covers=("transpose", "T")),
+           covers=("transpose", "T", "np.transpose")),
+    OpSpec("np.ravel", np.ravel, _same_shape_case(1), np.ravel, ("[-5, 5]",)),
+    OpSpec("np.squeeze", np.squeeze, _same_shape_case(1), np.squeeze, ("[-5, 5]",)),
+    OpSpec("np.expand_dims", lambda x: np.expand_dims(x, 0), _same_shape_case(1),
+           lambda x: np.expand_dims(x, 0), ("[-5, 5]",)),
+    OpSpec("np.swapaxes", lambda x: np.swapaxes(x, 0, -1), _same_shape_case(1),
+           lambda x: np.swapaxes(x, 0, -1), ("[-5, 5]",)),
     OpSpec("getitem", _GETITEM, _with_form(_getitem_case(), _GETITEM),
            lambda x, index, form: x[index], ("[-10, 10]",), covers=("getitem", "__getitem__")),
-    OpSpec("concat", lambda *xs, axis: tg.concat(xs, axis), _join_case(False),
-           lambda *xs, axis: np.concatenate(xs, axis), ("[-10, 10] each",), covers=("concat",)),
-    OpSpec("stack", lambda *xs, axis: tg.stack(xs, axis), _join_case(True),
-           lambda *xs, axis: np.stack(xs, axis), ("[-10, 10] each",), covers=("stack",)),
+    OpSpec("concat", _CONCAT, _with_form(_join_case(False), _CONCAT),
+           lambda *xs, axis, form: np.concatenate(xs, axis), ("[-10, 10] each",),
+           covers=("concat", "np.concatenate")),
+    OpSpec("stack", _STACK, _with_form(_join_case(True), _STACK),
+           lambda *xs, axis, form: np.stack(xs, axis), ("[-10, 10] each",),
+           covers=("stack", "np.stack")),
     # --- matmul ---
     OpSpec("matmul", _MATMUL, _with_form(_matmul_case(), _MATMUL),
            lambda a, b, form: np.matmul(a, b), ("[-3, 3]",) * 2,
-           covers=("matmul", "__matmul__")),
+           covers=("matmul", "__matmul__", "np.matmul")),
     OpSpec("linear", tg.linear, _linear_case(), lambda x, w, b: np.matmul(x, w) + b,
            ("[-3, 3]",) * 3, covers=("linear",)),
     OpSpec("c@x", lambda x, c: c @ x,

@@ -16,7 +16,7 @@ def test_replace_data_takes_a_fresh_array_without_copying_and_locks_it() -> None
     w = tg.Node(np.ones(3))
     new = np.arange(3.0)
     replace_data(w, new)
-    assert w.data is new
+    assert w._data is new
     assert not new.flags.writeable
 
 

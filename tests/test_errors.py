@@ -89,10 +89,8 @@ def test_backward_with_a_gradient_of_the_wrong_shape() -> None:
 
 
 @pytest.mark.parametrize(("data", "desc"), [
-    (np.array([1, 2]), "int64"),
-    (np.array([True]), "bool"),
-    (True, "bool"),
     (1 + 2j, "complex"),
+    (np.complex128(1j), "complex128"),
     (np.array([1j]), "complex128"),
     (np.array([object()]), "object"),
     (np.array(["x"]), "<U1"),
@@ -107,8 +105,8 @@ def test_data_that_is_not_float(data: object, desc: str) -> None:
 
 
 def test_non_float_operands_in_ops_are_named() -> None:
-    with _raises(DTypeError, TypeError, "add", "int64"):
-        A + np.ones((2, 3), dtype=int)
+    with _raises(DTypeError, TypeError, "add", "complex128"):
+        A + np.ones((2, 3), dtype=complex)
     with _raises(DTypeError, TypeError, "where", "boolean"):
         tg.where(np.ones(3), B[:3], 0.0)
 

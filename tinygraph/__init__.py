@@ -30,6 +30,7 @@ from .errors import (
     InputError,
     LoadError,
     ModuleError,
+    ReadOnlyError,
     ShapeError,
     TinygraphError,
 )
@@ -78,7 +79,7 @@ __all__ = [
     "is_grad_enabled", "no_grad", "primitive", "scope", "toposort", "vjp_message", "walk",
     "zero_grad",
     "AnomalyError", "AxisError", "DTypeError", "GradcheckError", "GraphError", "IndexOutOfRange",
-    "InputError", "LoadError", "ModuleError", "ShapeError", "TinygraphError",
+    "InputError", "LoadError", "ModuleError", "ReadOnlyError", "ShapeError", "TinygraphError",
     "abs", "add", "clip", "concat", "div", "dot", "exp", "getitem", "leaky_relu", "linear", "log",
     "log_sigmoid", "log_softmax", "logsumexp", "matmul", "max", "maximum", "mean", "min",
     "minimum", "mul", "neg", "pow", "relu", "reshape", "sigmoid", "softmax", "softplus", "sqrt",
@@ -86,9 +87,9 @@ __all__ = [
 ]
 
 # Modules, losses, optimizers, data, diagnostics and save/load, all built on the ops above.
-from . import data, diagnostics, losses, nn, optim, random  # noqa: E402
+from . import data, diagnostics, interop, losses, nn, optim, random  # noqa: E402
 from .io import load, save  # noqa: E402
 from .random import manual_seed  # noqa: E402
 
-__all__ += ["data", "diagnostics", "losses", "nn", "optim", "random", "load", "save",
+__all__ += ["data", "diagnostics", "interop", "losses", "nn", "optim", "random", "load", "save",
             "manual_seed"]

@@ -14,13 +14,13 @@ import math
 import operator
 import os
 import sys
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any
 
 import numpy as np
 
-from .errors import AnomalyError, AxisError, DTypeError, GraphError, ShapeError
+from .errors import AnomalyError, AxisError, DTypeError, GraphError, ReadOnlyError, ShapeError
 
 Data = float | np.ndarray
 
@@ -119,21 +119,32 @@ def primitive(
 
 def _bad_dtype(what: str, desc: str) -> DTypeError:
     return DTypeError(
-        f"{what}: got {desc}; tinygraph holds floating-point data (a Python number, a list of "
-        "numbers, or a float32/float64 array). Convert it first, e.g. with .astype(np.float64)."
+        f"{what}: got {desc}; tinygraph holds real numbers (Python or numpy numbers and bools, "
+        "lists of them, or int, bool, float32 or float64 arrays). Convert it first, e.g. with "
+        ".astype(np.float64)."
     )
 
 
+# numpy scalars that are numbers exactly like Python's (complex ones are not: no order, no VJP)
+_NP_NUMBERS = (np.floating, np.integer, np.bool_)
+
+
 def as_data(data: Any, what: str = "Node") -> Data:
-    """Turn a number, list or array into what a Node holds: a Python float or a float ndarray."""
+    """Turn a number, list or array into what a Node holds: a Python float or a float ndarray.
+
+    Python and numpy numbers and bools become Python floats; int and bool arrays become float64
+    (a node holds floats: Node(np.arange(3)) is a float64 vector).
+    """
     t = type(data)
     if t is float:
         return data
-    if t is int:
+    if t is int or t is bool:
         return float(data)
     if isinstance(data, np.ndarray):
         kind = data.dtype.kind
-        if kind != "f" or data.dtype.itemsize not in (4, 8):
+        if kind in "biu":
+            data = data.astype(np.float64)
+        elif kind != "f" or data.dtype.itemsize not in (4, 8):
             raise _bad_dtype(what, f"an array of dtype {data.dtype}")
         if data.ndim == 0:
             return float(data)
@@ -141,17 +152,20 @@ def as_data(data: Any, what: str = "Node") -> Data:
         arr.flags.writeable = False
         return arr
     if isinstance(data, np.generic):
-        if isinstance(data, np.floating):
+        if isinstance(data, _NP_NUMBERS):
             return float(data)
         raise _bad_dtype(what, f"a numpy {type(data).__name__}")
-    if isinstance(data, float):  # float subclasses
+    if isinstance(data, (float, int)):  # float and int subclasses
         return float(data)
     if isinstance(data, (list, tuple)):
+        if any(isinstance(x, Node) for x in data):
+            raise DTypeError(f"{what}: got a list of Nodes; tg.stack(nodes) makes one tensor node "
+                             "of them (and keeps the graph)")
         try:
             arr = np.array(data)
         except ValueError as e:  # ragged lists
             raise ShapeError(f"{what}: cannot make an array from this list ({e})") from None
-        if arr.dtype.kind in "iu" or (arr.dtype.kind == "f" and arr.size == 0):
+        if arr.dtype.kind in "biu" or (arr.dtype.kind == "f" and arr.size == 0):
             arr = arr.astype(np.float64)
         if arr.dtype.kind != "f":
             raise _bad_dtype(what, f"a list that makes an array of dtype {arr.dtype}")
@@ -176,20 +190,27 @@ def _dtype(d: Data) -> str:
 class Node:
     """A value in the graph: a Python float or a float ndarray, with its gradient after backward.
 
-    Node(data, name=None, requires_grad=True). Numbers, lists and arrays mixed into operators are
-    wrapped as constants (requires_grad=False), for which no gradient work is done.
+    Node(data, name=None, requires_grad=True, *, label=None). Numbers, bools, lists and arrays
+    mixed into operators are wrapped as constants (requires_grad=False), for which no gradient
+    work is done. label= is micrograd's name for name=.
     """
 
     # Parents live in slots _a, _b (and _more for three or more) rather than in a tuple: one
     # GC-tracked object per node instead of two halves the cyclic collector's work on big graphs.
     __slots__ = ("_data", "grad", "name", "scope", "requires_grad", "_a", "_b", "_more", "_prim",
                  "attrs", "_ctime", "_mtime", "_site")
-    # Make numpy defer to our reflected operators: array + node and np.float64 * node give a Node.
-    __array_ufunc__ = None
+    # == and != are elementwise (like <), so hashing stays by identity, as in PyTorch: nodes are
+    # dict keys and set members. Nothing in tinygraph compares nodes with ==.
+    __hash__ = object.__hash__
 
-    def __init__(self, data: Any, name: str | None = None, requires_grad: bool = True) -> None:
+    def __init__(self, data: Any, name: str | None = None, requires_grad: bool = True, *,
+                 label: str | None = None) -> None:
+        if label is not None and label != "":  # micrograd's Value(..., label='') default
+            if name is not None and name != label:
+                raise TypeError(f"Node: name={name!r} and label={label!r} differ; give one")
+            name = label
         if isinstance(data, Node):
-            data = data.data
+            data = data._data
         _init(self, as_data(data, f"Node({name!r})" if name else "Node"), None, (), None,
               bool(requires_grad))
         self.name = name
@@ -197,11 +218,24 @@ class Node:
     # --- data, with a modification time so that backward can spot a stale graph --------------
     @property
     def data(self) -> Data:
-        """The value: a Python float or a read-only float ndarray."""
-        return self._data
+        """The value: a Python float or a read-only float ndarray.
+
+        An array comes as a read-only view whose in-place operators make a new array, so that
+        p.data -= lr * p.grad assigns new data (through the setter, like p.data = new); writing
+        into it (p.data[0] = 1) raises a ReadOnlyError naming the node.
+        """
+        d = self._data
+        if type(d) is float:
+            return d
+        v = d.view(LeafData)
+        v._owner = self
+        v._whole = True
+        return v
 
     @data.setter
     def data(self, value: Any) -> None:
+        if type(value) is LeafData and value._owner is self and value.base is self._data:
+            return  # p.data -= v: LeafData's operator has already replaced the data
         new = as_data(value, f"{self.describe()}.data")
         old = self._data
         if type(old) is not float and _shape(new) != old.shape:
@@ -282,12 +316,12 @@ class Node:
             who = f"the output of {self._prim.name}"
         else:
             who = "a constant" if not self.requires_grad else "an unnamed node"
-        if type(self.data) is float:
+        if type(self._data) is float:
             return f"{who} (scalar)"
-        return f"{who} (shape {self.data.shape}, {self.data.dtype})"
+        return f"{who} (shape {self._data.shape}, {self._data.dtype})"
 
     def __repr__(self) -> str:
-        parts = [f"data={_short(self.data)}"]
+        parts = [f"data={_short(self._data)}"]
         if self.grad is not None:
             parts.append(f"grad={_short(self.grad)}")
         if self.name is not None:
@@ -300,28 +334,53 @@ class Node:
 
     def item(self) -> float:
         """The value as a Python float (for a scalar or a one-element tensor)."""
-        if type(self.data) is float:
-            return self.data
-        if self.data.size != 1:
-            raise ShapeError(f"item: {self.describe()} has more than one element")
-        return float(self.data.reshape(()))
+        d = self._data
+        if type(d) is float:
+            return d
+        if d.size != 1:
+            raise ShapeError(f"item: {self.describe()} has {d.size} elements, not one")
+        return float(d.reshape(()))
 
     def numpy(self) -> np.ndarray:
         """A writable copy of the data as an array."""
-        return np.array(self.data, dtype=self.dtype)
+        return np.array(self._data, dtype=self.dtype)
+
+    # --- Python conversions: one-element nodes only, like numpy arrays --------------------------
+    def _one(self, what: str) -> float:
+        d = self._data
+        if type(d) is float:
+            return d
+        if d.size != 1:
+            raise ShapeError(
+                f"{what}: the truth value or number of {self.describe()} is ambiguous: it has "
+                f"{d.size} elements, not one (as numpy says: the truth value of an array with "
+                "more than one element is ambiguous; use .data.any() or .data.all())"
+            )
+        return float(d.reshape(()))
+
+    def __bool__(self) -> bool:
+        return bool(self._one("bool()"))
 
     def __float__(self) -> float:
-        return self.item()
+        return self._one("float()")
+
+    def __int__(self) -> int:
+        return int(self._one("int()"))
+
+    def __format__(self, spec: str) -> str:
+        if not spec:
+            return str(self)
+        return format(self._one(f"format(..., {spec!r})"), spec)
 
     def __len__(self) -> int:
-        if type(self.data) is float:
+        if type(self._data) is float:
             raise TypeError(f"len() of a scalar node: {self.describe()}")
-        return len(self.data)
+        return len(self._data)
 
     def __iter__(self) -> Iterator[Node]:
-        if type(self.data) is float:
+        if type(self._data) is float:
             raise TypeError(f"iteration over a scalar node: {self.describe()}")
-        return (self[i] for i in range(len(self.data)))
+        return (self[i] for i in range(len(self._data)))
 
     def __setitem__(self, key: Any, value: Any) -> None:
         raise GraphError(
@@ -329,20 +388,182 @@ class Node:
             "build a new node instead, e.g. with where()"
         )
 
-    # Comparisons give plain booleans/bool arrays (for masks and where()), not nodes. == and != keep
-    # identity semantics (and the default hash) so nodes can be dict keys.
+    # Comparisons, == and != included, give plain booleans/bool arrays (for masks and where()),
+    # not nodes: nothing to differentiate. Hashing stays by identity (see __hash__ above).
     def __lt__(self, other: Any) -> Any:
-        return self.data < _raw(other)
+        return self._data < _raw(other)
 
     def __le__(self, other: Any) -> Any:
-        return self.data <= _raw(other)
+        return self._data <= _raw(other)
 
     def __gt__(self, other: Any) -> Any:
-        return self.data > _raw(other)
+        return self._data > _raw(other)
 
     def __ge__(self, other: Any) -> Any:
-        return self.data >= _raw(other)
+        return self._data >= _raw(other)
 
+    def __eq__(self, other: Any) -> Any:  # type: ignore[override]
+        return self._data == _raw(other)
+
+    def __ne__(self, other: Any) -> Any:  # type: ignore[override]
+        return self._data != _raw(other)
+
+    # --- operators: one primitive each, from the op table ops.py binds into this module -------
+    # (defined here rather than attached at import so that IDEs and type checkers see them; the
+    # arithmetic ones call binary()/unary() directly: they are the hot path of scalar graphs)
+    def __add__(self, other: Any) -> Node:
+        return binary(_ADD, self, other)
+
+    def __radd__(self, other: Any) -> Node:
+        return binary(_ADD, other, self)
+
+    def __sub__(self, other: Any) -> Node:
+        return binary(_SUB, self, other)
+
+    def __rsub__(self, other: Any) -> Node:
+        return binary(_SUB, other, self)
+
+    def __mul__(self, other: Any) -> Node:
+        return binary(_MUL, self, other)
+
+    def __rmul__(self, other: Any) -> Node:
+        return binary(_MUL, other, self)
+
+    def __truediv__(self, other: Any) -> Node:
+        return binary(_DIV, self, other)
+
+    def __rtruediv__(self, other: Any) -> Node:
+        return binary(_DIV, other, self)
+
+    def __pow__(self, other: Any) -> Node:
+        return binary(_POW, self, other)
+
+    def __rpow__(self, other: Any) -> Node:
+        return binary(_POW, other, self)
+
+    def __matmul__(self, other: Any) -> Node:
+        return _ops.matmul(self, other)
+
+    def __rmatmul__(self, other: Any) -> Node:
+        return _ops.matmul(other, self)
+
+    def __neg__(self) -> Node:
+        return unary(_NEG, self)
+
+    def __pos__(self) -> Node:
+        return self
+
+    def __abs__(self) -> Node:
+        return unary(_ABS, self)
+
+    def __getitem__(self, index: Any) -> Node:
+        return _ops.getitem(self, index)
+
+    @property
+    def T(self) -> Node:  # noqa: N802 - numpy's name
+        """The transpose (axes reversed)."""
+        return _ops.transpose(self)
+
+    # --- ops as methods (the functions of the same name in tinygraph) -------------------------
+    def add(self, other: Any) -> Node:
+        return binary(_ADD, self, other)
+
+    def sub(self, other: Any) -> Node:
+        return binary(_SUB, self, other)
+
+    def mul(self, other: Any) -> Node:
+        return binary(_MUL, self, other)
+
+    def div(self, other: Any) -> Node:
+        return binary(_DIV, self, other)
+
+    def pow(self, other: Any) -> Node:
+        return binary(_POW, self, other)
+
+    def maximum(self, other: Any) -> Node:
+        return _ops.maximum(self, other)
+
+    def minimum(self, other: Any) -> Node:
+        return _ops.minimum(self, other)
+
+    def exp(self) -> Node:
+        return unary(_EXP, self)
+
+    def log(self) -> Node:
+        return unary(_LOG, self)
+
+    def sqrt(self) -> Node:
+        return unary(_SQRT, self)
+
+    def abs(self) -> Node:
+        return unary(_ABS, self)
+
+    def tanh(self) -> Node:
+        return unary(_TANH, self)
+
+    def sigmoid(self) -> Node:
+        return unary(_SIGMOID, self)
+
+    def relu(self) -> Node:
+        return unary(_RELU, self)
+
+    def softplus(self) -> Node:
+        return unary(_SOFTPLUS, self)
+
+    def leaky_relu(self, alpha: float = 0.01) -> Node:
+        return _ops.leaky_relu(self, alpha)
+
+    def log_sigmoid(self) -> Node:
+        return _ops.log_sigmoid(self)
+
+    def clip(self, lo: float | None = None, hi: float | None = None) -> Node:
+        return _ops.clip(self, lo, hi)
+
+    def sum(self, axis: Any = None, keepdims: bool = False) -> Node:
+        return _ops.sum(self, axis, keepdims)
+
+    def mean(self, axis: Any = None, keepdims: bool = False) -> Node:
+        return _ops.mean(self, axis, keepdims)
+
+    def max(self, axis: Any = None, keepdims: bool = False) -> Node:
+        return _ops.max(self, axis, keepdims)
+
+    def min(self, axis: Any = None, keepdims: bool = False) -> Node:
+        return _ops.min(self, axis, keepdims)
+
+    def logsumexp(self, axis: Any = None, keepdims: bool = False) -> Node:
+        return _ops.logsumexp(self, axis, keepdims)
+
+    def log_softmax(self, axis: int = -1) -> Node:
+        return _ops.log_softmax(self, axis)
+
+    def softmax(self, axis: int = -1) -> Node:
+        return _ops.softmax(self, axis)
+
+    def reshape(self, *shape: Any) -> Node:
+        return _ops.reshape(self, *shape)
+
+    def transpose(self, axes: Any = None) -> Node:
+        return _ops.transpose(self, axes)
+
+    def matmul(self, other: Any) -> Node:
+        return _ops.matmul(self, other)
+
+    def dot(self, other: Any) -> Node:
+        return _ops.dot(self, other)
+
+    def linear(self, w: Any, b: Any) -> Node:
+        return _ops.linear(self, w, b)
+
+    # --- numpy: its ufuncs and functions called on a node run tinygraph's ops (interop.py) ----
+    def __array_ufunc__(self, ufunc: Any, method: str, *inputs: Any, **kwargs: Any) -> Any:
+        return _interop.array_ufunc(ufunc, method, inputs, kwargs)
+
+    def __array_function__(self, func: Any, types: Any, args: Any, kwargs: Any) -> Any:
+        return _interop.array_function(func, types, args, kwargs)
+
+    def __array__(self, dtype: Any = None, copy: Any = None) -> np.ndarray:
+        return _interop.to_array(self, dtype, copy)
 
     # --- graph ------------------------------------------------------------------------------
     def detach(self) -> Node:
@@ -366,7 +587,132 @@ class Node:
 
 
 def _raw(x: Any) -> Any:
-    return x.data if isinstance(x, Node) else x
+    return x._data if isinstance(x, Node) else x
+
+
+# Filled by ops.py (the op table) and interop.py when they are imported: Node's operators and
+# methods above dispatch through these, which keeps this module free of any particular op.
+_ops: Any = None
+_interop: Any = None
+_ADD: Primitive
+_SUB: Primitive
+_MUL: Primitive
+_DIV: Primitive
+_POW: Primitive
+_NEG: Primitive
+_ABS: Primitive
+_EXP: Primitive
+_LOG: Primitive
+_SQRT: Primitive
+_TANH: Primitive
+_SIGMOID: Primitive
+_RELU: Primitive
+_SOFTPLUS: Primitive
+
+
+def _bind_ops(ops: Any) -> None:
+    """Called once by ops.py with itself: the primitives Node's operators and methods use."""
+    global _ops, _ADD, _SUB, _MUL, _DIV, _POW, _NEG, _ABS, _EXP, _LOG, _SQRT, _TANH, _SIGMOID
+    global _RELU, _SOFTPLUS
+    _ops = ops
+    _ADD, _SUB, _MUL, _DIV, _POW = ops.ADD, ops.SUB, ops.MUL, ops.DIV, ops.POW
+    _NEG, _ABS, _EXP, _LOG, _SQRT = ops.NEG, ops.ABS, ops.EXP, ops.LOG, ops.SQRT
+    _TANH, _SIGMOID, _RELU, _SOFTPLUS = ops.TANH, ops.SIGMOID, ops.RELU, ops.SOFTPLUS
+
+
+# ---------------------------------------------------------------------------------------------
+# node.data for tensor nodes: a read-only view whose in-place operators assign new data
+# ---------------------------------------------------------------------------------------------
+
+
+class LeafData(np.ndarray):
+    """What node.data returns for a tensor node: a read-only view of the node's array.
+
+    An ndarray in every way but two. Its in-place operators (+=, -=, *=, /=, **=) give the node
+    new data, as `p.data = p.data - v` would: `p.data -= lr * p.grad` works at both levels, keeps
+    the node's dtype, and graphs built before it are stale. Writing into it (`p.data[0] = 1`,
+    `out=p.data`) raises a ReadOnlyError that names the node. numpy's results on it are plain
+    arrays, and so are its copies (.copy(), .astype()). tinygraph itself reads node._data.
+    """
+
+    # _owner: the node, for in-place updates and error messages; _whole: True only on the view
+    # node.data returns, not on slices of it
+    __slots__ = ("_owner", "_whole")
+
+    def __array_finalize__(self, obj: Any) -> None:
+        # slices, reshapes, .T: still read-only, still naming the node
+        self._owner = getattr(obj, "_owner", None)
+        self._whole = False
+
+    def __array_ufunc__(self, ufunc: Any, method: str, *inputs: Any, **kwargs: Any) -> Any:
+        out = kwargs.get("out")
+        if out:
+            for o in out:
+                if isinstance(o, LeafData) and not o.flags.writeable:
+                    raise _read_only(o, f"np.{ufunc.__name__}(..., out=...)")
+            kwargs["out"] = tuple(_plain(o) for o in out)
+        return getattr(ufunc, method)(*[_plain(x) for x in inputs], **kwargs)
+
+    def _inplace(self, ufunc: Any, other: Any, symbol: str) -> Any:
+        if self.flags.writeable:  # a copy that kept this type (np.concatenate...): plain numpy
+            ufunc(_plain(self), _raw(other), out=_plain(self))
+            return self
+        owner = self._owner
+        if owner is None or not self._whole or self.base is not owner._data:
+            raise _read_only(self, f"{symbol}= on a part or an earlier value of it")
+        new = ufunc(_plain(self), _raw(other))
+        if new.dtype != self.dtype:  # in place keeps the dtype (float32 stays float32)
+            new = new.astype(self.dtype)
+        replace_data(owner, new)
+        return owner.data  # Python then assigns it back to owner.data: a no-op (see the setter)
+
+    def __iadd__(self, other: Any) -> Any:
+        return self._inplace(np.add, other, "+")
+
+    def __isub__(self, other: Any) -> Any:
+        return self._inplace(np.subtract, other, "-")
+
+    def __imul__(self, other: Any) -> Any:
+        return self._inplace(np.multiply, other, "*")
+
+    def __itruediv__(self, other: Any) -> Any:
+        return self._inplace(np.true_divide, other, "/")
+
+    def __ipow__(self, other: Any) -> Any:
+        return self._inplace(np.power, other, "**")
+
+    def __setitem__(self, key: Any, value: Any) -> None:
+        if not self.flags.writeable:
+            raise _read_only(self, "item assignment")
+        np.ndarray.__setitem__(self, key, value)
+
+    def copy(self, order: Any = "C") -> np.ndarray:  # type: ignore[override]
+        return _plain(self).copy(order)
+
+    def astype(self, *args: Any, **kwargs: Any) -> np.ndarray:  # type: ignore[override]
+        return _plain(self).astype(*args, **kwargs)
+
+    def __copy__(self) -> np.ndarray:
+        return _plain(self).copy()
+
+    def __deepcopy__(self, memo: Any) -> np.ndarray:
+        return _plain(self).copy()
+
+    def __reduce__(self) -> Any:
+        return _plain(self).copy().__reduce__()
+
+
+def _plain(x: Any) -> Any:
+    return x.view(np.ndarray) if isinstance(x, LeafData) else x
+
+
+def _read_only(v: LeafData, what: str) -> ReadOnlyError:
+    who = v._owner.describe() if v._owner is not None else "a node"
+    return ReadOnlyError(
+        f"{what}: the data of {who} is read-only (a graph may still use it). Give the node new "
+        "data instead: p.data = new, or p.data -= v (also +=, *=, /=); a graph built before "
+        "then raises at backward()."
+    )
 
 
 def _short(d: Data) -> str:
@@ -411,15 +757,22 @@ def _init(n: Node, data: Data, prim: Primitive | None, parents: tuple, attrs: di
 _CONSTS: dict[float, Node] = {}
 
 
-def _number(x: Any, what: str) -> Node:
-    """A constant node for an operand that is not a node.
+def _number(x: Any, what: str, like: Any = None) -> Node:
+    """A constant node for an operand that is not a node; like is the other operand.
 
     Python numbers are shared through a small cache: a chain like x*1.0001 + 0.0001 repeated 10^6
     times then holds two constants instead of 2·10^6. Constants are immutable leaves, so sharing
-    them is invisible to gradients (zero is not cached: 0.0 and -0.0 compare equal).
+    them is invisible to gradients (zero is not cached: 0.0 and -0.0 compare equal). numpy
+    numbers and bools are numbers like Python's; int and bool arrays take like's float dtype.
     """
     t = type(x)
-    if (t is float or t is int) and x:
+    if t is not float and t is not int:
+        if not isinstance(x, _NUMBERS):
+            if type(x) is np.ndarray and x.dtype.kind == "f":
+                return const(x, what)
+            return const(_promoted(x, _float_dtype((like,))), what)
+        x = float(x)
+    if x:
         n = _CONSTS.get(x)
         if n is None:
             if len(_CONSTS) >= 4096:
@@ -428,6 +781,48 @@ def _number(x: Any, what: str) -> Node:
             n.scope = None
         return n
     return const(x, what)
+
+
+_NUMBERS = (float, int, np.floating, np.integer, np.bool_)  # bool is an int
+
+
+def _float_dtype(xs: Iterable[Any]) -> np.dtype:
+    """The float dtype int and bool arrays take among operands xs: that of the float arrays
+    among them (float32 stays float32, as in PyTorch), float64 when there are none."""
+    dt = None
+    for x in xs:
+        d = x._data if isinstance(x, Node) else x
+        if type(d) is np.ndarray or isinstance(d, np.ndarray):
+            if d.dtype.kind == "f" and d.dtype.itemsize in (4, 8):
+                dt = d.dtype if dt is None else np.promote_types(dt, d.dtype)
+    return _F64 if dt is None else dt
+
+
+def _promoted(x: Any, dtype: np.dtype) -> Any:
+    """x with int and bool arrays (or lists of ints and bools) cast to dtype; the rest as is."""
+    if isinstance(x, (list, tuple)) and x and not any(isinstance(v, Node) for v in x):
+        try:
+            arr = np.asarray(x)
+        except ValueError:
+            return x  # ragged: as_data names the problem
+        x = arr if arr.dtype.kind in "biu" else x
+    if isinstance(x, np.ndarray) and x.dtype.kind in "biu":
+        return x.astype(dtype)
+    return x
+
+
+def operands(args: Sequence[Any], op: str) -> tuple[Node, ...]:
+    """Nodes for an op's operands: raw numbers and arrays become constants, int and bool arrays
+    with the float dtype of the others (see _float_dtype)."""
+    dt = None
+    out = []
+    for i, a in enumerate(args):
+        if not isinstance(a, Node):
+            if dt is None:
+                dt = _float_dtype(args)
+            a = const(_promoted(a, dt), f"{op}: operand {i + 1}")
+        out.append(a)
+    return tuple(out)
 
 
 def const(x: Any, what: str = "constant") -> Node:
@@ -489,8 +884,7 @@ def apply(prim: Primitive, *args: Any, **attrs: Any) -> Node:
     rg = False
     for a in args:
         if not isinstance(a, Node):
-            nodes = tuple([a if isinstance(a, Node) else const(a, f"{prim.name}: operand {i + 1}")
-                           for i, a in enumerate(args)])
+            nodes = operands(args, prim.name)
             break
     xs = tuple([n._data for n in nodes])
     out = _forward(prim, xs, attrs, nodes)
@@ -512,9 +906,9 @@ def apply(prim: Primitive, *args: Any, **attrs: Any) -> Node:
 def binary(prim: Primitive, a: Any, b: Any) -> Node:
     """apply() for two operands, the hot path of scalar graphs (a + b, a * b)."""
     if not isinstance(a, Node):
-        a = _number(a, f"{prim.name}: left operand")
+        a = _number(a, f"{prim.name}: left operand", b)
     if not isinstance(b, Node):
-        b = _number(b, f"{prim.name}: right operand")
+        b = _number(b, f"{prim.name}: right operand", a)
     x = a._data
     y = b._data
     if type(x) is float and type(y) is float:
@@ -793,20 +1187,23 @@ def _fit(gi: Any, p: Node, node: Node, i: int) -> Data:
 
 def _root_grad(root: Node, grad: Any) -> Data:
     if grad is None:
-        if type(root.data) is not float:
+        d = root._data
+        if type(d) is float:
+            return 1.0
+        if d.size != 1:
             raise GraphError(
-                f"backward: the root, {root.describe()}, is not a scalar; pass grad= with its "
-                f"shape {root.shape} (e.g. np.ones({root.shape}))"
+                f"backward: the root, {root.describe()}, is not a scalar ({d.size} elements); pass "
+                f"grad= with its shape {root.shape} (e.g. np.ones({root.shape}))"
             )
-        return 1.0
-    g = as_data(grad.data if isinstance(grad, Node) else grad, "backward: grad")
+        return np.ones(d.shape, d.dtype)  # any one-element output: (1, 1) scores, (1,) sums
+    g = as_data(grad._data if isinstance(grad, Node) else grad, "backward: grad")
     if _shape(g) != root.shape:
         raise ShapeError(
             f"backward: grad has shape {_shape(g)} but the root, {root.describe()}, has shape "
             f"{root.shape}"
         )
-    if type(g) is not float and g.dtype != root.data.dtype:
-        g = g.astype(root.data.dtype)
+    if type(g) is not float and g.dtype != root._data.dtype:
+        g = g.astype(root._data.dtype)
     return g
 
 

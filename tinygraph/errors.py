@@ -45,3 +45,5 @@ class LoadError(TinygraphError, ValueError):
 
 class ModuleError(TinygraphError, NotImplementedError):
     """A module called without a forward method to run."""
+class ReadOnlyError(TinygraphError, ValueError):
+    """Writing into a node's data in place (node.data[i] = v): assign new data instead."""

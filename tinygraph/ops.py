@@ -15,11 +15,13 @@ from __future__ import annotations
 import builtins
 import math
 import operator
+import sys
 from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
 
+from . import engine
 from .engine import (
     PRIMITIVES,
     Node,
@@ -28,6 +30,7 @@ from .engine import (
     binary,
     check_axis,
     const,
+    operands,
     unary,
 )
 from .errors import AxisError, DTypeError, IndexOutOfRange, ShapeError
@@ -522,7 +525,7 @@ def getitem(x: Any, index: Any) -> Node:
 
 def concat(xs: Sequence[Any], axis: int = 0) -> Node:
     """Join nodes along an existing axis."""
-    nodes = [_node(x, "concat") for x in xs]
+    nodes = list(operands(xs, "concat"))
     if not nodes:
         raise ValueError("concat: needs at least one node")
     for n in nodes:
@@ -541,7 +544,7 @@ def concat(xs: Sequence[Any], axis: int = 0) -> Node:
 
 def matmul(a: Any, b: Any) -> Node:
     """Matrix product: 1-D, 2-D and batched (numpy's rules)."""
-    a, b = _node(a, "matmul"), _node(b, "matmul")
+    a, b = operands((a, b), "matmul")
     if a.is_scalar or b.is_scalar:
         raise ShapeError(f"matmul: operands must have at least one axis, got {a.describe()} "
                          f"and {b.describe()}; use * for scalars")
@@ -556,7 +559,7 @@ def matmul(a: Any, b: Any) -> Node:
 def linear(x: Any, w: Any, b: Any) -> Node:
     """x @ w + b as one node: a fully-connected layer's pre-activation (w: (nin, nout))."""
     if not (isinstance(x, Node) and isinstance(w, Node) and isinstance(b, Node)):
-        x, w, b = _node(x, "linear"), _node(w, "linear"), _node(b, "linear")
+        x, w, b = operands((x, w, b), "linear")
     xs, ws = x.shape, w.shape
     if len(ws) != 2 or not xs or xs[-1] != ws[0]:
         raise ShapeError(f"linear: expected x of shape (..., nin) and w of shape (nin, nout), got "
@@ -620,7 +623,7 @@ def softmax(x: Any, axis: int = -1) -> Node:
 
 def stack(xs: Sequence[Any], axis: int = 0) -> Node:
     """Join nodes along a new axis (scalar nodes stack into a vector)."""
-    nodes = [_node(x, "stack") for x in xs]
+    nodes = list(operands(xs, "stack"))
     if not nodes:
         raise ValueError("stack: needs at least one node")
     shape = nodes[0].shape
@@ -637,38 +640,24 @@ def stack(xs: Sequence[Any], axis: int = 0) -> Node:
 
 
 def dot(a: Any, b: Any) -> Node:
-    """Sum of a * b (the weighted sum of a neuron)."""
-    return sum(mul(a, b))
+    """np.dot: a product for a scalar operand, the inner product of two vectors, the matrix
+    product of matrices, and for N-d arrays the sum product over a's last axis and b's
+    second-to-last (b's only axis when b is 1-d)."""
+    a, b = operands((a, b), "dot")
+    if a.ndim == 0 or b.ndim == 0:
+        return mul(a, b)
+    if b.ndim <= 2 or a.ndim == 1:
+        return matmul(a, b)  # np.matmul agrees with np.dot here
+    k = a.shape[-1]
+    if b.shape[-2] != k:
+        raise ShapeError(f"dot: shapes do not align: {a.describe()} and {b.describe()} "
+                         f"({k} != {b.shape[-2]})")
+    # N-d · M-d: every pair of a's rows and b's (..., k, m) blocks, as one matrix product
+    nb = b.ndim
+    bt = transpose(b, (nb - 2,) + tuple(range(nb - 2)) + (nb - 1,))  # (k, ..., m)
+    out = matmul(reshape(a, (-1, k)), reshape(bt, (k, -1)))
+    return reshape(out, a.shape[:-1] + b.shape[:-2] + b.shape[-1:])
 
 
-# ---------------------------------------------------------------------------------------------
-# Operators on Node
-# ---------------------------------------------------------------------------------------------
-
-
-def _attach() -> None:
-    N = Node
-    N.__add__ = lambda a, b: binary(ADD, a, b)
-    N.__radd__ = lambda a, b: binary(ADD, b, a)
-    N.__sub__ = lambda a, b: binary(SUB, a, b)
-    N.__rsub__ = lambda a, b: binary(SUB, b, a)
-    N.__mul__ = lambda a, b: binary(MUL, a, b)
-    N.__rmul__ = lambda a, b: binary(MUL, b, a)
-    N.__truediv__ = lambda a, b: binary(DIV, a, b)
-    N.__rtruediv__ = lambda a, b: binary(DIV, b, a)
-    N.__pow__ = lambda a, b: binary(POW, a, b)
-    N.__rpow__ = lambda a, b: binary(POW, b, a)
-    N.__matmul__ = matmul
-    N.__rmatmul__ = lambda a, b: matmul(b, a)
-    N.__neg__ = lambda a: unary(NEG, a)
-    N.__pos__ = lambda a: a
-    N.__abs__ = abs
-    N.__getitem__ = getitem
-    N.T = property(lambda a: transpose(a))
-    for f in (add, sub, mul, div, pow, maximum, minimum, exp, log, sqrt, abs, tanh, sigmoid, relu,
-              softplus, leaky_relu, clip, sum, max, min, mean, logsumexp, reshape, transpose,
-              log_sigmoid, log_softmax, softmax, matmul, dot, linear):
-        setattr(N, f.__name__, f)
-
-
-_attach()
+# Node's operators and methods (defined in its class body) dispatch through this table.
+engine._bind_ops(sys.modules[__name__])

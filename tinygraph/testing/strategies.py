@@ -6,6 +6,8 @@
 - broadcastable_shapes: mutually broadcastable shape sets, 0-d and size-1 axes included;
 - broadcastable_arrays: inputs of such shapes, ready for an elementwise op;
 - matmul_shapes: operand shapes for every rank pair matmul accepts;
+- numbers / int_arrays: operands tinygraph treats as numbers (Python and numpy numbers and
+  bools of every real kind) and int/bool arrays (promoted to the other operand's float dtype);
 - graphs: small random expression DAGs with reused nodes, as a builder and its inputs.
 """
 
@@ -24,7 +26,7 @@ from ..engine import Node
 
 __all__ = [
     "floats_in", "arrays", "separated_arrays", "broadcastable_shapes", "broadcastable_arrays",
-    "matmul_shapes",
+    "matmul_shapes", "numbers", "int_arrays", "NUMBER_KINDS", "INT_ARRAY_DTYPES",
     "graphs", "Graph",
 ]
 
@@ -118,6 +120,58 @@ def broadcastable_arrays(draw: st.DrawFn, n: int = 2, lo: float = -10.0, hi: flo
     """n inputs of mutually broadcastable shapes (0-d ones as floats), elements as in arrays()."""
     shapes = draw(broadcastable_shapes(n, 0, max_dims, 1, max_side))
     return tuple(draw(arrays(s, lo, hi, avoid, gap)) for s in shapes)
+
+
+# Every real scalar kind tinygraph takes as a number, exactly like a Python float.
+NUMBER_KINDS: tuple[type, ...] = (
+    int, float, bool, np.bool_, np.int8, np.int16, np.int32, np.int64, np.uint8, np.uint16,
+    np.uint32, np.uint64, np.float16, np.float32, np.float64,
+)
+# Array dtypes that an operand array may have besides float32/float64: promoted like PyTorch.
+INT_ARRAY_DTYPES: tuple[type, ...] = (np.bool_, np.int8, np.int16, np.int32, np.int64, np.uint8,
+                                      np.uint16, np.uint32, np.uint64)
+
+
+def numbers(kinds: Sequence[type] = NUMBER_KINDS, lo: int = -3, hi: int = 3,
+            nonzero: bool = False) -> st.SearchStrategy[Any]:
+    """A number of one of kinds (Python or numpy scalar), its value an integer in [lo, hi]
+    (clipped to the kind's range: 0 or 1 for bools, >= 0 for unsigned ones), so every kind
+    holds it exactly. nonzero: never 0 (a denominator)."""
+
+    def make(kv: tuple[type, int]) -> Any:
+        kind, v = kv
+        if kind in (bool, np.bool_):
+            v = 1 if nonzero else v % 2
+        elif kind not in (int, float) and np.dtype(kind).kind == "u":
+            v = abs(v)
+        if nonzero and v == 0:
+            v = 1
+        return kind(v)
+
+    return st.tuples(st.sampled_from(list(kinds)), st.integers(lo, hi)).map(make)
+
+
+def int_arrays(shape: tuple[int, ...] | st.SearchStrategy[tuple[int, ...]],
+               dtypes: Sequence[type] = INT_ARRAY_DTYPES, lo: int = -3, hi: int = 3,
+               nonzero: bool = False) -> st.SearchStrategy[np.ndarray]:
+    """Integer or bool arrays of shape, values in [lo, hi] (>= 0 unsigned, 0/1 bool);
+    nonzero: no zeros."""
+    shapes = shape if isinstance(shape, st.SearchStrategy) else st.just(tuple(shape))
+
+    @st.composite
+    def draw(data: st.DrawFn, s: tuple[int, ...]) -> np.ndarray:
+        dt = np.dtype(data(st.sampled_from(list(dtypes))))
+        n = int(np.prod(s)) if s else 1
+        vals = np.array(data(st.lists(st.integers(lo, hi), min_size=n, max_size=n)), dtype=int)
+        if dt.kind == "b":
+            vals = np.ones(n, dtype=int) if nonzero else vals % 2
+        elif dt.kind == "u":
+            vals = np.abs(vals)
+        if nonzero:
+            vals[vals == 0] = 1
+        return vals.astype(dt).reshape(s)
+
+    return shapes.flatmap(draw)
 
 
 @st.composite
