@@ -41,3 +41,14 @@ class GradcheckError(TinygraphError, AssertionError):
 
 class LoadError(TinygraphError, ValueError):
     """A saved file that does not fit the model or is not safe to load."""
+
+
+class ArgTypeError(TinygraphError, TypeError):
+    """An argument of the wrong type (a str where a number goes, a number where a name goes)."""
+
+
+class NotFound(TinygraphError, KeyError):
+    """A lookup by name that found nothing (a layer in a report, a node in a view)."""
+
+    def __str__(self) -> str:  # KeyError would show the message quoted, as a repr
+        return str(self.args[0]) if self.args else ""
