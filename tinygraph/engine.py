@@ -215,6 +215,8 @@ class Node:
 
     @data.setter
     def data(self, value: Any) -> None:
+        if self._mtime < 0:
+            raise _frozen(self)
         new = as_data(value, f"{self.describe()}.data")
         old = self._data
         if type(old) is not float and _shape(new) != old.shape:
@@ -448,7 +450,15 @@ def const(x: Any, what: str = "constant") -> Node:
     """Wrap a raw number or array as a constant leaf (no gradient)."""
     n = _new(Node)
     _init(n, as_data(x, what), None, (), None, False)
+    n._mtime = -1  # frozen: shared through _number's cache, so the data setter refuses it
     return n
+
+
+def _frozen(node: Node) -> GraphError:
+    return GraphError(
+        f"data: {node.describe()} is a constant made from a raw number or array (maybe shared by "
+        "every op that used the same number) and cannot be given new data; use a leaf "
+        "Node(value, requires_grad=False) for a constant you want to replace")
 
 
 # ---------------------------------------------------------------------------------------------
@@ -1029,6 +1039,8 @@ def replace_data(node: Node, new: Any) -> None:
     become stale, exactly as with the setter.
     """
     old = node._data
+    if node._mtime < 0:
+        raise _frozen(node)
     if (type(new) is np.ndarray and type(old) is np.ndarray and new.base is None
             and new.dtype == old.dtype and new.shape == old.shape):
         new.flags.writeable = False
