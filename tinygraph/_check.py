@@ -2,8 +2,8 @@
 
     "<op>: <parameter> must be <what>, got <value>"
 
-A value of the wrong type raises ArgTypeError (a TypeError); a number out of range, NaN or
-infinite raises InputError (a ValueError). Both are TinygraphErrors.
+A value of the wrong type raises ArgTypeError (an InputError that is also a TypeError); a number
+out of range, NaN or infinite raises InputError (a ValueError). Both are TinygraphErrors.
 """
 
 from __future__ import annotations
@@ -55,13 +55,16 @@ def check_float(op: str, name: str, value: Any, *, lo: float | None = None,
 def check_int(op: str, name: str, value: Any, *, lo: int | None = None,
               hi: int | None = None) -> int:
     """value as an int: an int or numpy integer (not a bool or a float), within [lo, hi]."""
+    what = ("a positive int" if lo == 1 else "a non-negative int" if lo == 0 else "an int")
+    if lo is not None and lo not in (0, 1):
+        what += f" >= {lo}"
+    if hi is not None:
+        what += f" <= {hi}"
     if not isinstance(value, (int, np.integer)) or isinstance(value, (bool, np.bool_)):
-        raise ArgTypeError(f"{op}: {name} must be an int, got {show(value)}")
+        raise ArgTypeError(f"{op}: {name} must be {what}, got {show(value)}")
     v = int(value)
-    if lo is not None and v < lo:
-        raise InputError(f"{op}: {name} must be >= {lo}, got {v}")
-    if hi is not None and v > hi:
-        raise InputError(f"{op}: {name} must be <= {hi}, got {v}")
+    if (lo is not None and v < lo) or (hi is not None and v > hi):
+        raise InputError(f"{op}: {name} must be {what}, got {v}")
     return v
 
 
@@ -78,9 +81,9 @@ def check_str(op: str, name: str, value: Any, *, optional: bool = False,
     if value is None and optional:
         return None
     if not isinstance(value, str):
-        raise ArgTypeError(f"{op}: {name} must be a str, got {show(value)}")
+        raise ArgTypeError(f"{op}: {name} must be a string, got {show(value)}")
     if not empty and not value:
-        raise InputError(f"{op}: {name} must be a non-empty str, got ''")
+        raise InputError(f"{op}: {name} must be a non-empty string, got ''")
     return value
 
 
@@ -90,3 +93,22 @@ def check_choice(op: str, name: str, value: Any, choices: tuple) -> Any:
         raise InputError(f"{op}: {name} must be one of {', '.join(map(repr, choices))}, "
                          f"got {show(value)}")
     return value
+
+
+def check_seed(op: str, name: str, value: Any) -> Any:
+    """A seed: None, a non-negative int or a numpy Generator."""
+    if value is None or isinstance(value, np.random.Generator):
+        return value
+    return check_int(op, name, value, lo=0)
+
+
+def check_dtype(op: str, name: str, value: Any) -> np.dtype:
+    """A floating dtype (np.float32, 'float64', ...)."""
+    try:
+        dt = np.dtype(value)
+    except TypeError:
+        dt = None
+    if value is None or dt is None or dt.kind != "f":
+        raise ArgTypeError(f"{op}: {name} must be a float dtype such as np.float32 or "
+                           f"np.float64, got {show(value)}")
+    return dt

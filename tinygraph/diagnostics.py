@@ -19,7 +19,7 @@ from typing import Any
 import numpy as np
 
 from .engine import Node, walk
-from .errors import InputError
+from .errors import InputError, NotFound
 from .nn import Module, iter_modules, layer_of
 from .thresholds import DEFAULT, Thresholds
 
@@ -78,7 +78,7 @@ class Report:
         for d in self.layers:
             if d.layer == layer:
                 return d
-        raise KeyError(f"diagnostics: no layer {layer!r}; have {[d.layer for d in self.layers]}")
+        raise NotFound(f"diagnostics: no layer {layer!r}; have {[d.layer for d in self.layers]}")
 
     def to_dicts(self) -> list[dict[str, Any]]:
         """The report as plain data (one dict per layer)."""

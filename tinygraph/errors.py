@@ -43,8 +43,9 @@ class LoadError(TinygraphError, ValueError):
     """A saved file that does not fit the model or is not safe to load."""
 
 
-class ArgTypeError(TinygraphError, TypeError):
-    """An argument of the wrong type (a str where a number goes, a number where a name goes)."""
+class ArgTypeError(InputError, TypeError):
+    """An argument of the wrong type (a str where a number goes, a number where a name goes):
+    an InputError like any bad argument, and a TypeError."""
 
 
 class NotFound(TinygraphError, KeyError):
