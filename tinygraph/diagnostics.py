@@ -243,6 +243,14 @@ def diagnose(model: Module, X: Any, y: Any = None,
 
     The model's own .grad values are restored afterwards, so diagnosing never disturbs training.
     """
+    if not isinstance(model, Module):
+        raise InputError(f"diagnose: model must be a tinygraph.nn Module, got "
+                         f"{type(model).__name__}")
+    if loss is not None and not callable(loss):
+        raise InputError(f"diagnose: loss must be callable, got {type(loss).__name__}")
+    if not isinstance(thresholds, Thresholds):
+        raise InputError(f"diagnose: thresholds must be a tinygraph.thresholds.Thresholds, got "
+                         f"{type(thresholds).__name__}")
     out = model(X)
     roots = _roots(out) if not isinstance(out, list) else out
     acts = activation_stats(roots, thresholds)

@@ -117,6 +117,12 @@ def primitive(
     the backward would otherwise recompute). The engine checks what each VJP returns (shape,
     dtype) and names the op when it is wrong.
     """
+    check_str("primitive", "name", name, empty=False)
+    for what, f in (("fwd", fwd), *((f"vjps[{i}]", v) for i, v in enumerate(vjps)),
+                    ("scalar", scalar if scalar is not None else fwd)):
+        if not callable(f):
+            raise ArgTypeError(f"primitive {name!r}: {what} must be callable, got "
+                               f"{type(f).__name__}")
     if name in PRIMITIVES and PRIMITIVES[name].builtin:
         raise GraphError(f"primitive {name!r}: a built-in op already has this name")
     prim = Primitive(name, fwd, vjps, scalar=scalar, symbol=symbol, saves=saves)
@@ -1171,6 +1177,8 @@ def check_axis(op: str, node: Node, axis: Any) -> tuple[int, ...] | None:
     if axis is None:
         return None
     nd = node.ndim
+    if not isinstance(axis, (int, np.integer, tuple, list)):
+        raise AxisError(f"{op}: axis must be an int or tuple of ints, got {axis!r:.60}")
     axes = (axis,) if isinstance(axis, (int, np.integer)) else tuple(axis)
     out = []
     for a in axes:

@@ -591,6 +591,8 @@ def _stack(who: str, make: Callable[..., Module], nin: int, sizes: Sequence[int]
     if not sizes:
         raise InputError(f"{who}: give at least one layer size")
     dims = [_check_size(who, "nin", nin)] + [_check_size(who, "a layer size", s) for s in sizes]
+    if kw.get("scale") is not None:  # named by this constructor, not by its first layer
+        check_float(who, "scale", kw["scale"], lo=0.0)
     _check_activation(who, activation)  # even when every layer is the output layer
     _check_activation(who, output_activation)
     rng = _rng(seed, who)  # one generator for all layers, so each draws after the previous

@@ -518,6 +518,10 @@ def transpose(x: Any, axes: Sequence[int] | None = None) -> Node:
     """Permute axes (reverse them by default)."""
     x = _node(x, "transpose")
     if axes is not None:
+        if (not isinstance(axes, (tuple, list))
+                or not all(isinstance(a, (int, np.integer)) and not isinstance(a, bool)
+                           for a in axes)):
+            raise AxisError(f"transpose: axes must be a tuple of ints, got {axes!r:.60}")
         axes = tuple(int(a) % _bmax(x.ndim, 1) if -x.ndim <= a < x.ndim else a for a in axes)
         if sorted(axes) != list(range(x.ndim)):
             raise AxisError(f"transpose: axes {axes} are not a permutation for {x.describe()}")

@@ -19,7 +19,7 @@ import numpy as np
 from . import losses
 from ._check import check_bool, check_float, check_int, check_seed, show
 from .engine import Node, replace_data
-from .errors import ArgTypeError, GraphError, InputError
+from .errors import ArgTypeError, GraphError, InputError, ShapeError
 
 
 def _check_params(who: str, params: Iterable[Node]) -> list[Node]:
@@ -57,8 +57,16 @@ class Optimizer:
 
     def step(self) -> None:
         """Update every parameter that has a gradient (those without one are left alone)."""
+        # Gradients are checked before any state (step count, momenta) changes, and every new
+        # value is computed before any is assigned, so a failure leaves no half-stepped model.
+        for i, p in enumerate(self.params):
+            g = p.grad
+            if g is None:
+                continue
+            if np.shape(g) != p.shape or not isinstance(g, (float, np.ndarray)):
+                raise ShapeError(f"{type(self).__name__}.step: parameter {i} ({p.describe()}) "
+                                 f"has a gradient of shape {np.shape(g)}, not {p.shape}")
         self.t += 1
-        # Compute every new value before assigning any, so a failure leaves no half-stepped model.
         new = [(p, self._update(i, p.data, p.grad)) for i, p in enumerate(self.params)
                if p.grad is not None]
         for p, value in new:
