@@ -22,6 +22,7 @@ from .engine import (
 )
 from .errors import (
     AnomalyError,
+    ArgTypeError,
     AxisError,
     DTypeError,
     GradcheckError,
@@ -30,6 +31,7 @@ from .errors import (
     InputError,
     LoadError,
     ModuleError,
+    NotFound,
     ReadOnlyError,
     ShapeError,
     TinygraphError,
@@ -78,8 +80,9 @@ __all__ = [
     "PRIMITIVES", "Node", "Primitive", "backward", "const", "current_scope", "detect_anomaly",
     "is_grad_enabled", "no_grad", "primitive", "scope", "toposort", "vjp_message", "walk",
     "zero_grad",
-    "AnomalyError", "AxisError", "DTypeError", "GradcheckError", "GraphError", "IndexOutOfRange",
-    "InputError", "LoadError", "ModuleError", "ReadOnlyError", "ShapeError", "TinygraphError",
+    "AnomalyError", "ArgTypeError", "AxisError", "DTypeError", "GradcheckError", "GraphError",
+    "IndexOutOfRange", "InputError", "LoadError", "ModuleError", "NotFound", "ReadOnlyError",
+    "ShapeError", "TinygraphError",
     "abs", "add", "clip", "concat", "div", "dot", "exp", "getitem", "leaky_relu", "linear", "log",
     "log_sigmoid", "log_softmax", "logsumexp", "matmul", "max", "maximum", "mean", "min",
     "minimum", "mul", "neg", "pow", "relu", "reshape", "sigmoid", "softmax", "softplus", "sqrt",

@@ -14,6 +14,7 @@ from typing import Any
 
 import numpy as np
 
+from ._check import check_bool, check_float, check_int
 from .errors import InputError, ShapeError
 from .random import Seed, generator
 
@@ -22,17 +23,12 @@ from .random import Seed, generator
 # ---------------------------------------------------------------------------------------------
 
 
-def _count(who: str, n: Any) -> int:
-    if not isinstance(n, (int, np.integer)) or isinstance(n, bool) or n < 1:
-        raise InputError(f"{who}: the number of samples must be a positive int, got {n!r}")
-    return int(n)
+def _count(who: str, n: Any, what: str = "n") -> int:
+    return check_int(who, what, n, lo=1)
 
 
-def _noise(who: str, noise: float) -> float:
-    noise = float(noise)
-    if not noise >= 0:
-        raise InputError(f"{who}: noise must be >= 0, got {noise}")
-    return noise
+def _noise(who: str, noise: float, what: str = "noise") -> float:
+    return check_float(who, what, noise, lo=0.0)
 
 
 def _rng(who: str, seed: Seed, random_state: Seed) -> np.random.Generator:
@@ -52,9 +48,10 @@ def _split(n: int, k: int) -> list[int]:
 def make_moons(n: int = 200, noise: float = 0.1, seed: Seed = None, *,
                random_state: Seed = None) -> tuple[np.ndarray, np.ndarray]:
     """Two interleaving half circles (classes 0 and 1), as sklearn's make_moons."""
-    n = _count("make_moons", n)
-    noise = _noise("make_moons", noise)
-    rng = _rng("make_moons", seed, random_state)
+    who = "make_moons"
+    n = _count(who, n)
+    noise = _noise(who, noise)
+    rng = _rng(who, seed, random_state)
     n0, n1 = _split(n, 2)
     t0 = np.linspace(0, np.pi, n0)
     t1 = np.linspace(0, np.pi, n1)
@@ -67,11 +64,11 @@ def make_circles(n: int = 200, noise: float = 0.05, factor: float = 0.5,
                  seed: Seed = None, *,
                  random_state: Seed = None) -> tuple[np.ndarray, np.ndarray]:
     """An outer circle (class 0) around an inner one of radius factor (class 1)."""
-    n = _count("make_circles", n)
-    noise = _noise("make_circles", noise)
-    if not 0 < factor < 1:
-        raise InputError(f"make_circles: factor must be in (0, 1), got {factor}")
-    rng = _rng("make_circles", seed, random_state)
+    who = "make_circles"
+    n = _count(who, n)
+    noise = _noise(who, noise)
+    factor = check_float(who, "factor", factor, lo=0.0, hi=1.0, lo_open=True, hi_open=True)
+    rng = _rng(who, seed, random_state)
     n0, n1 = _split(n, 2)
     t0 = np.linspace(0, 2 * np.pi, n0, endpoint=False)
     t1 = np.linspace(0, 2 * np.pi, n1, endpoint=False)
@@ -84,10 +81,11 @@ def make_spiral(n: int = 300, classes: int = 3, noise: float = 0.2,
                 seed: Seed = None, *,
                 random_state: Seed = None) -> tuple[np.ndarray, np.ndarray]:
     """CS231n's spiral: `classes` arms, radius 0..1, angle noise of std `noise` (radians)."""
-    n = _count("make_spiral", n)
-    noise = _noise("make_spiral", noise)
-    classes = _count("make_spiral (classes)", classes)
-    rng = _rng("make_spiral", seed, random_state)
+    who = "make_spiral"
+    n = _count(who, n)
+    noise = _noise(who, noise)
+    classes = _count(who, classes, "classes")
+    rng = _rng(who, seed, random_state)
     Xs, ys = [], []
     for j, m in enumerate(_split(n, classes)):
         r = np.linspace(0.0, 1.0, m)
@@ -101,15 +99,22 @@ def make_blobs(n: int = 200, centers: int | np.ndarray = 3, std: float = 1.0,
                seed: Seed = None, *,
                random_state: Seed = None) -> tuple[np.ndarray, np.ndarray]:
     """Gaussian blobs around given centres (k, 2), or k centres drawn in [-5, 5]²."""
-    n = _count("make_blobs", n)
-    std = _noise("make_blobs (std)", std)
-    rng = _rng("make_blobs", seed, random_state)
+    who = "make_blobs"
+    n = _count(who, n)
+    std = _noise(who, std, "std")
+    rng = _rng(who, seed, random_state)
     if isinstance(centers, (int, np.integer)):
-        c = rng.uniform(-5, 5, size=(_count("make_blobs (centers)", centers), 2))
+        c = rng.uniform(-5, 5, size=(_count(who, centers, "centers"), 2))
     else:
-        c = np.asarray(centers, dtype=np.float64)
+        try:
+            c = np.asarray(centers, dtype=np.float64)
+        except (TypeError, ValueError):
+            raise InputError(f"make_blobs: centers must be an int or an array of shape (k, 2), "
+                             f"got {centers!r:.60}") from None
         if c.ndim != 2 or c.shape[1] != 2 or len(c) == 0:
             raise ShapeError(f"make_blobs: centers must have shape (k, 2), got {c.shape}")
+        if not np.isfinite(c).all():
+            raise InputError("make_blobs: centers must be finite")
     sizes = _split(n, len(c))
     y = np.repeat(np.arange(len(c), dtype=np.int64), sizes)
     return c[y] + rng.normal(scale=std, size=(n, 2)), y
@@ -118,9 +123,10 @@ def make_blobs(n: int = 200, centers: int | np.ndarray = 3, std: float = 1.0,
 def make_xor(n: int = 200, noise: float = 0.1, seed: Seed = None, *,
              random_state: Seed = None) -> tuple[np.ndarray, np.ndarray]:
     """Points near the four corners (±1, ±1); class 1 where the signs differ (XOR)."""
-    n = _count("make_xor", n)
-    noise = _noise("make_xor", noise)
-    rng = _rng("make_xor", seed, random_state)
+    who = "make_xor"
+    n = _count(who, n)
+    noise = _noise(who, noise)
+    rng = _rng(who, seed, random_state)
     corners = np.array([[1.0, 1.0], [-1.0, -1.0], [1.0, -1.0], [-1.0, 1.0]])
     which = np.repeat(np.arange(4), _split(n, 4))
     y = (which >= 2).astype(np.int64)
@@ -187,7 +193,7 @@ class Standardize(Preprocessor):
     """(X - μ) / σ per feature; a constant feature (σ <= eps) is only centred."""
 
     def __init__(self, eps: float = 1e-12) -> None:
-        self.eps = float(eps)
+        self.eps = check_float("Standardize", "eps", eps, lo=0.0)
         self.mean_: np.ndarray | None = None
         self.std_: np.ndarray | None = None
 
@@ -211,9 +217,7 @@ def _eig(who: str, X: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 
 
 def _k(who: str, k: Any) -> int:
-    if not isinstance(k, (int, np.integer)) or isinstance(k, bool) or k < 1:
-        raise InputError(f"{who}: k must be a positive int, got {k!r}")
-    return int(k)
+    return check_int(who, "k", k, lo=1)
 
 
 def _principal(who: str, X: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -251,9 +255,7 @@ class Whiten(PCA):
 
     def __init__(self, k: int | None = None, eps: float = 0.0) -> None:
         self.k = None if k is None else _k("Whiten", k)  # None: every dimension of the data
-        self.eps = float(eps)
-        if not self.eps >= 0:
-            raise InputError(f"Whiten: eps must be >= 0, got {eps}")
+        self.eps = check_float("Whiten", "eps", eps, lo=0.0)
         self.mean_ = self.components_ = self.variances_ = None
 
     def _fit(self, X: np.ndarray) -> None:
@@ -276,8 +278,8 @@ class MeanImage(Preprocessor):
     mean per channel (channel_axis of each image, e.g. -1 for (H, W, C), 0 for (C, H, W))."""
 
     def __init__(self, per_channel: bool = False, channel_axis: int = -1) -> None:
-        self.per_channel = bool(per_channel)
-        self.channel_axis = int(channel_axis)
+        self.per_channel = check_bool("MeanImage", "per_channel", per_channel)
+        self.channel_axis = check_int("MeanImage", "channel_axis", channel_axis)
         self.mean_: np.ndarray | None = None
 
     def _fit(self, X: np.ndarray) -> None:

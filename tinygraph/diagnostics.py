@@ -19,7 +19,7 @@ from typing import Any
 import numpy as np
 
 from .engine import Node, walk
-from .errors import InputError
+from .errors import InputError, NotFound
 from .nn import Module, layer_of
 from .thresholds import DEFAULT, Thresholds
 
@@ -78,7 +78,7 @@ class Report:
         for d in self.layers:
             if d.layer == layer:
                 return d
-        raise KeyError(f"diagnostics: no layer {layer!r}; have {[d.layer for d in self.layers]}")
+        raise NotFound(f"diagnostics: no layer {layer!r}; have {[d.layer for d in self.layers]}")
 
     def to_dicts(self) -> list[dict[str, Any]]:
         """The report as plain data (one dict per layer)."""
@@ -243,6 +243,14 @@ def diagnose(model: Module, X: Any, y: Any = None,
 
     The model's own .grad values are restored afterwards, so diagnosing never disturbs training.
     """
+    if not isinstance(model, Module):
+        raise InputError(f"diagnose: model must be a tinygraph.nn Module, got "
+                         f"{type(model).__name__}")
+    if loss is not None and not callable(loss):
+        raise InputError(f"diagnose: loss must be callable, got {type(loss).__name__}")
+    if not isinstance(thresholds, Thresholds):
+        raise InputError(f"diagnose: thresholds must be a tinygraph.thresholds.Thresholds, got "
+                         f"{type(thresholds).__name__}")
     out = model(X)
     roots = _roots(out) if not isinstance(out, list) else out
     acts = activation_stats(roots, thresholds)

@@ -8,6 +8,7 @@ primitives, undoes broadcasting, and walks the graph backwards in topological or
 
 from __future__ import annotations
 
+import contextvars
 import gc
 import itertools
 import math
@@ -20,19 +21,31 @@ from typing import Any
 
 import numpy as np
 
-from .errors import AnomalyError, AxisError, DTypeError, GraphError, ReadOnlyError, ShapeError
+from ._check import check_str
+from .errors import (
+    AnomalyError,
+    ArgTypeError,
+    AxisError,
+    DTypeError,
+    GraphError,
+    IndexOutOfRange,
+    ReadOnlyError,
+    ShapeError,
+)
 
 Data = float | np.ndarray
 
-# Global modes. Plain module variables: they are read on every node creation, so no lookups
-# through objects or thread-locals on that path.
-_grad_enabled = True
+# The modes (grad enabled, scope path, anomaly detection) belong to the running thread (and to
+# the asyncio task): one context variable holding an immutable (grad, scope, anomaly) tuple, read
+# once per node creation (a ContextVar.get is about as cheap as a thread-local read gets). A new
+# thread starts from the defaults: grad on, no scope, no anomaly detection.
+_MODES: contextvars.ContextVar[tuple[bool, str | None, bool]] = contextvars.ContextVar(
+    "tinygraph_modes", default=(True, None, False))
+_modes = _MODES.get
 # One clock ticks at every node creation and every replacement of a node's .data. A node's
 # parents were made before it (lower _ctime), which gives backward its order; a parent whose
 # _mtime is later than a child's _ctime changed after the child used it (a stale graph).
 _clock = itertools.count(1)
-_scope: str | None = None
-_anomaly = False
 
 _PKG_DIR = os.path.dirname(os.path.abspath(__file__))
 _new = object.__new__
@@ -105,6 +118,12 @@ def primitive(
     the backward would otherwise recompute). The engine checks what each VJP returns (shape,
     dtype) and names the op when it is wrong.
     """
+    check_str("primitive", "name", name, empty=False)
+    for what, f in (("fwd", fwd), *((f"vjps[{i}]", v) for i, v in enumerate(vjps)),
+                    ("scalar", scalar if scalar is not None else fwd)):
+        if not callable(f):
+            raise ArgTypeError(f"primitive {name!r}: {what} must be callable, got "
+                               f"{type(f).__name__}")
     if name in PRIMITIVES and PRIMITIVES[name].builtin:
         raise GraphError(f"primitive {name!r}: a built-in op already has this name")
     prim = Primitive(name, fwd, vjps, scalar=scalar, symbol=symbol, saves=saves)
@@ -207,8 +226,9 @@ class Node:
                  label: str | None = None) -> None:
         if label is not None and label != "":  # micrograd's Value(..., label='') default
             if name is not None and name != label:
-                raise TypeError(f"Node: name={name!r} and label={label!r} differ; give one")
+                raise ArgTypeError(f"Node: name={name!r} and label={label!r} differ; give one")
             name = label
+        check_str("Node", "name", name, optional=True)
         if isinstance(data, Node):
             data = data._data
         _init(self, as_data(data, f"Node({name!r})" if name else "Node"), None, (), None,
@@ -234,6 +254,8 @@ class Node:
 
     @data.setter
     def data(self, value: Any) -> None:
+        if self._mtime < 0:
+            raise _frozen(self)
         if type(value) is LeafData and value._owner is self and value.base is self._data:
             return  # p.data -= v: LeafData's operator has already replaced the data
         new = as_data(value, f"{self.describe()}.data")
@@ -260,7 +282,7 @@ class Node:
     def parents(self, ps: tuple[Node, ...]) -> None:
         ps = tuple(ps)
         if not all(isinstance(p, Node) for p in ps):
-            raise TypeError("parents: every parent must be a Node")
+            raise ArgTypeError("parents: every parent must be a Node")
         self._a = ps[0] if ps else None
         self._b = ps[1] if len(ps) == 2 else None
         self._more = ps if len(ps) > 2 else None
@@ -374,12 +396,12 @@ class Node:
 
     def __len__(self) -> int:
         if type(self._data) is float:
-            raise TypeError(f"len() of a scalar node: {self.describe()}")
+            raise ArgTypeError(f"len() of a scalar node: {self.describe()}")
         return len(self._data)
 
     def __iter__(self) -> Iterator[Node]:
         if type(self._data) is float:
-            raise TypeError(f"iteration over a scalar node: {self.describe()}")
+            raise ArgTypeError(f"iteration over a scalar node: {self.describe()}")
         return (self[i] for i in range(len(self._data)))
 
     def __setitem__(self, key: Any, value: Any) -> None:
@@ -735,11 +757,12 @@ def _site() -> str:
 
 
 def _init(n: Node, data: Data, prim: Primitive | None, parents: tuple, attrs: dict | None,
-          requires_grad: bool) -> None:
+          requires_grad: bool, modes: tuple | None = None) -> None:
+    _, scope_, anomaly = modes or _modes()
     n._data = data
     n.grad = None
     n.name = None
-    n.scope = _scope
+    n.scope = scope_
     n.requires_grad = requires_grad
     # The parents setter, without its checks: apply() passes nodes only.
     k = len(parents)
@@ -750,7 +773,7 @@ def _init(n: Node, data: Data, prim: Primitive | None, parents: tuple, attrs: di
     n.attrs = attrs
     n._ctime = next(_clock)
     n._mtime = 0
-    if _anomaly:  # left unset otherwise: an unset slot costs the cyclic collector nothing
+    if anomaly:  # left unset otherwise: an unset slot costs the cyclic collector nothing
         n._site = _site()
 
 
@@ -829,7 +852,15 @@ def const(x: Any, what: str = "constant") -> Node:
     """Wrap a raw number or array as a constant leaf (no gradient)."""
     n = _new(Node)
     _init(n, as_data(x, what), None, (), None, False)
+    n._mtime = -1  # frozen: shared through _number's cache, so the data setter refuses it
     return n
+
+
+def _frozen(node: Node) -> GraphError:
+    return GraphError(
+        f"data: {node.describe()} is a constant made from a raw number or array (maybe shared by "
+        "every op that used the same number) and cannot be given new data; use a leaf "
+        "Node(value, requires_grad=False) for a constant you want to replace")
 
 
 # ---------------------------------------------------------------------------------------------
@@ -888,17 +919,18 @@ def apply(prim: Primitive, *args: Any, **attrs: Any) -> Node:
             break
     xs = tuple([n._data for n in nodes])
     out = _forward(prim, xs, attrs, nodes)
-    if _grad_enabled:
+    modes = _modes()
+    if modes[0]:
         for n in nodes:
             if n.requires_grad:
                 rg = True
                 break
     n = _new(Node)
     if rg:
-        _init(n, out, prim, nodes, attrs or None, True)
+        _init(n, out, prim, nodes, attrs or None, True, modes)
     else:
-        _init(n, out, None, (), None, False)
-    if _anomaly:
+        _init(n, out, None, (), None, False, modes)
+    if modes[2]:
         _check_forward(prim, xs, out, n)
     return n
 
@@ -918,15 +950,16 @@ def binary(prim: Primitive, a: Any, b: Any) -> Node:
             out = _forward(prim, (x, y), {}, (a, b))
     else:
         out = _forward(prim, (x, y), {}, (a, b))
+    grad_on, scope_, anomaly = _modes()
     n = _new(Node)
     n._data = out
     n.grad = None
     n.name = None
-    n.scope = _scope
+    n.scope = scope_
     n.attrs = None
     n._ctime = next(_clock)
     n._mtime = 0
-    if _grad_enabled and (a.requires_grad or b.requires_grad):
+    if grad_on and (a.requires_grad or b.requires_grad):
         n.requires_grad = True
         n._a = a
         n._b = b
@@ -936,7 +969,7 @@ def binary(prim: Primitive, a: Any, b: Any) -> Node:
         n.requires_grad = False
         n._a = n._b = n._more = None
         n._prim = None
-    if _anomaly:
+    if anomaly:
         n._site = _site()
         _check_forward(prim, (x, y), out, n)
     return n
@@ -954,15 +987,16 @@ def unary(prim: Primitive, a: Any) -> Node:
             out = _forward(prim, (x,), {}, (a,))
     else:
         out = _normalize(prim.fwd(x), prim)
+    grad_on, scope_, anomaly = _modes()
     n = _new(Node)
     n._data = out
     n.grad = None
     n.name = None
-    n.scope = _scope
+    n.scope = scope_
     n.attrs = None
     n._ctime = next(_clock)
     n._mtime = 0
-    if _grad_enabled and a.requires_grad:
+    if grad_on and a.requires_grad:
         n.requires_grad = True
         n._a = a
         n._b = None
@@ -972,7 +1006,7 @@ def unary(prim: Primitive, a: Any) -> Node:
         n.requires_grad = False
         n._a = n._b = n._more = None
         n._prim = None
-    if _anomaly:
+    if anomaly:
         n._site = _site()
         _check_forward(prim, (x,), out, n)
     return n
@@ -1124,7 +1158,8 @@ def vjp_message(node: Node, i: int, g: Any = None) -> Data:
         raise GraphError(f"vjp_message: {node.describe()} has no gradient; call backward() first")
     parents = node.parents
     if not 0 <= i < len(parents):
-        raise IndexError(f"vjp_message: {node.describe()} has {len(parents)} parents, not {i + 1}")
+        raise IndexOutOfRange(
+            f"vjp_message: {node.describe()} has {len(parents)} parents, not {i + 1}")
     xs = tuple(p._data for p in parents)
     out = node._data
     if type(g) is float and type(out) is float and all(type(x) is float for x in xs):
@@ -1233,7 +1268,7 @@ def _backward(root: Node, grad: Any) -> None:
     order = toposort(root)
     cots: dict[Node, Any] = {root: g0}
     owned: set[Node] = set()  # nodes whose cotangent array was made by this pass's own sums
-    anomaly = _anomaly
+    anomaly = _modes()[2]
     ndarray = np.ndarray  # a local: read for every gradient
     get = cots.get
     for node in reversed(order):
@@ -1408,6 +1443,8 @@ def replace_data(node: Node, new: Any) -> None:
     become stale, exactly as with the setter.
     """
     old = node._data
+    if node._mtime < 0:
+        raise _frozen(node)
     if (type(new) is np.ndarray and type(old) is np.ndarray and new.base is None
             and new.dtype == old.dtype and new.shape == old.shape):
         new.flags.writeable = False
@@ -1427,62 +1464,73 @@ def replace_data(node: Node, new: Any) -> None:
 
 @contextmanager
 def no_grad() -> Iterator[None]:
-    """Inside this block, ops record no parents: results are constants."""
-    global _grad_enabled
-    prev = _grad_enabled
-    _grad_enabled = False
+    """Inside this block, ops record no parents: results are constants.
+
+    Per thread (and per asyncio task), like PyTorch's grad mode: another thread's graphs keep
+    recording, and a thread started inside the block starts with grad enabled.
+    """
+    grad_on, scope_, anomaly = prev = _modes()
+    _MODES.set((False, scope_, anomaly))
     try:
         yield
     finally:
-        _grad_enabled = prev
+        # Restore only our own flag: a scope entered and left inside the block is gone by now.
+        _, scope_, anomaly = _modes()
+        _MODES.set((prev[0], scope_, anomaly))
 
 
 def is_grad_enabled() -> bool:
-    return _grad_enabled
+    """Whether ops record their parents in the calling thread (False inside no_grad())."""
+    return _modes()[0]
 
 
 class scope:  # noqa: N801 - used like a function: `with tg.scope("L1"):`
     """Stamp a scope path ('L1', then 'L1.n2' when nested) on every node created inside.
 
-    A class rather than a generator context manager: modules enter one per layer and neuron on
-    every forward pass, and this costs a third as much.
+    Per thread (and per asyncio task): nodes another thread creates meanwhile get that thread's
+    own scope. A class rather than a generator context manager: modules enter one per layer and
+    neuron on every forward pass, and this costs a third as much.
     """
 
     __slots__ = ("name", "_prev")
 
     def __init__(self, name: str) -> None:
-        if not isinstance(name, str) or not name:
-            raise TypeError(f"scope: the name must be a non-empty string, got {name!r}")
-        self.name = name
+        self.name = check_str("scope", "name", name, empty=False)
         self._prev: str | None = None
 
     def __enter__(self) -> str:
-        global _scope
-        prev = self._prev = _scope
-        _scope = f"{prev}.{self.name}" if prev else self.name
-        return _scope
+        grad_on, prev, anomaly = _modes()
+        self._prev = prev
+        path = f"{prev}.{self.name}" if prev else self.name
+        _MODES.set((grad_on, path, anomaly))
+        return path
 
     def __exit__(self, *exc: object) -> None:
-        global _scope
-        _scope = self._prev
+        grad_on, _, anomaly = _modes()
+        _MODES.set((grad_on, self._prev, anomaly))
 
 
 def current_scope() -> str | None:
-    return _scope
+    """The calling thread's scope path ('L1.n2'), or None outside any scope."""
+    return _modes()[1]
 
 
 @contextmanager
 def detect_anomaly() -> Iterator[None]:
     """Raise AnomalyError at the first op whose inputs were finite and whose output or local
-    gradient was not, naming the op and the file:line that created the node."""
-    global _anomaly
-    prev = _anomaly
-    _anomaly = True
+    gradient was not, naming the op and the file:line that created the node.
+
+    Per thread (and per asyncio task), like no_grad().
+    """
+    prev = _modes()[2]
+    grad_on, scope_, _ = _modes()
+    _MODES.set((grad_on, scope_, True))
     try:
         with np.errstate(all="ignore"):
             yield
     finally:
-        _anomaly = prev
+        grad_on, scope_, _ = _modes()
+        _MODES.set((grad_on, scope_, prev))
 
 
 def _nonfinite(d: Any) -> tuple[bool, bool]:
@@ -1527,6 +1575,8 @@ def check_axis(op: str, node: Node, axis: Any) -> tuple[int, ...] | None:
     if axis is None:
         return None
     nd = node.ndim
+    if not isinstance(axis, (int, np.integer, tuple, list)):
+        raise AxisError(f"{op}: axis must be an int or tuple of ints, got {axis!r:.60}")
     axes = (axis,) if isinstance(axis, (int, np.integer)) else tuple(axis)
     out = []
     for a in axes:

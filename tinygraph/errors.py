@@ -45,5 +45,19 @@ class LoadError(TinygraphError, ValueError):
 
 class ModuleError(TinygraphError, NotImplementedError):
     """A module called without a forward method to run."""
+
+
 class ReadOnlyError(TinygraphError, ValueError):
     """Writing into a node's data in place (node.data[i] = v): assign new data instead."""
+
+
+class ArgTypeError(InputError, TypeError):
+    """An argument of the wrong type (a str where a number goes, a number where a name goes):
+    an InputError like any bad argument, and a TypeError."""
+
+
+class NotFound(TinygraphError, KeyError):
+    """A lookup by name that found nothing (a layer in a report, a node in a view)."""
+
+    def __str__(self) -> str:  # KeyError would show the message quoted, as a repr
+        return str(self.args[0]) if self.args else ""

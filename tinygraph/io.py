@@ -18,7 +18,8 @@ from typing import Any
 
 import numpy as np
 
-from .errors import LoadError
+from ._check import show
+from .errors import ArgTypeError, InputError, LoadError
 from .nn import Module
 
 FORMAT = "tinygraph-params"
@@ -29,6 +30,9 @@ _META = "__tinygraph_meta__"  # a uint8 array holding the JSON metadata
 def save(model: Module, path: str | os.PathLike[str],
          metadata: dict[str, Any] | None = None) -> None:
     """Write model's parameters to path (.npz) atomically, with optional JSON-able metadata."""
+    path = _check_args("save", model, path)
+    if metadata is not None and not isinstance(metadata, dict):
+        raise ArgTypeError(f"save: metadata must be a dict or None, got {show(metadata)}")
     state = model.state_dict()
     if _META in state:
         raise LoadError(f"save: a parameter is named {_META!r}, which the file format reserves")
@@ -55,6 +59,19 @@ def save(model: Module, path: str | os.PathLike[str],
         if os.path.exists(tmp):
             os.remove(tmp)
         raise
+
+
+def _check_args(who: str, model: Any, path: Any) -> str:
+    """The path as a str, after checking the argument types (a path, and a Module to save or
+    load)."""
+    if not isinstance(model, Module):
+        raise ArgTypeError(f"{who}: model must be a tinygraph.nn Module, got {show(model)}")
+    if not isinstance(path, (str, os.PathLike)):
+        raise ArgTypeError(f"{who}: path must be a str or os.PathLike, got {show(path)}")
+    path = os.fspath(path)
+    if not isinstance(path, str) or not path or "\0" in path:
+        raise InputError(f"{who}: path must be a non-empty file name, got {show(path)}")
+    return path
 
 
 def _umask() -> int:
@@ -120,6 +137,7 @@ def load(model: Module, path: str | os.PathLike[str]) -> dict[str, Any]:
     Names, shapes, dtypes and finiteness are all checked first: on any mismatch a LoadError names
     the parameter and the model is left unchanged. A missing file raises FileNotFoundError.
     """
+    path = _check_args("load", model, path)
     state, meta = read(path)
     model.load_state_dict(state)
     return meta.get("user", {})

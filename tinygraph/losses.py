@@ -13,6 +13,7 @@ from typing import Any
 import numpy as np
 
 from . import ops
+from ._check import check_float
 from .engine import Node
 from .errors import InputError, ShapeError
 
@@ -81,8 +82,8 @@ def binary_hinge(scores: Any, y: Any, margin: float = 1.0, reduction: str = "mea
     if (t == -1).any() and (t == 0).any():
         raise InputError(f"{who}: labels mix -1 and 0; use {{-1, +1}} or {{0, 1}}")
     sign = np.where(t > 0, 1.0, -1.0).astype(s.dtype)
-    return _reduce(who, ops.relu(float(margin) - s * (sign if sign.ndim else float(sign))),
-                   reduction)
+    margin = check_float(who, "margin", margin)
+    return _reduce(who, ops.relu(margin - s * (sign if sign.ndim else float(sign))), reduction)
 
 
 def _class_scores(who: str, scores: Any, y: Any) -> tuple[Node, np.ndarray]:
@@ -93,20 +94,36 @@ def _class_scores(who: str, scores: Any, y: Any) -> tuple[Node, np.ndarray]:
     if s.ndim != 2:
         raise ShapeError(f"{who}: expected scores of shape (N, C), got {s.describe()}")
     n, c = s.shape
-    lab = np.asarray(y.data if isinstance(y, Node) else y).reshape(-1)
+    if n == 0 or c == 0:
+        missing = "samples" if n == 0 else "classes"
+        raise ShapeError(f"{who}: scores {s.describe()} have no {missing}; the softmax needs at "
+                         "least one of each")
+    lab = _labels(who, y, n, f"{n} rows of scores {s.describe()}")
     if lab.dtype.kind == "f":
         if not (np.isfinite(lab) & (lab == np.round(lab))).all():
             raise InputError(f"{who}: class labels must be integers, got {lab[:5]!r}...")
         lab = lab.astype(np.int64)
     if lab.dtype.kind not in "iu":
         raise InputError(f"{who}: class labels must be integers, got dtype {lab.dtype}")
-    if lab.shape[0] != n:
-        raise ShapeError(f"{who}: {lab.shape[0]} labels for {n} rows of scores {s.describe()}")
     if n and (np.minimum.reduce(lab) < 0 or np.maximum.reduce(lab) >= c):  # two C calls
         i = int(np.flatnonzero((lab < 0) | (lab >= c))[0])
         raise InputError(f"{who}: class index {int(lab[i])} at sample {i} is out of range for "
                          f"{c} classes (valid: 0..{c - 1})")
+    # A private read-only copy: the node's backward reads the labels, and the caller may change
+    # their array before calling backward().
+    lab = np.array(lab, dtype=np.int64)
+    lab.flags.writeable = False
     return s, lab
+
+
+def _labels(who: str, y: Any, n: int, what: str) -> np.ndarray:
+    """Labels of shape (n,) or (n, 1) as (n,): a (2, 2) array for 4 rows is an error, not
+    silently flattened."""
+    lab = np.asarray(y.data if isinstance(y, Node) else y)
+    if not (lab.shape == (n,) or lab.shape == (n, 1) or (n == 1 and lab.ndim == 0)):
+        raise ShapeError(f"{who}: {lab.size} labels for {what} (labels of shape {lab.shape}; "
+                         f"expected ({n},) or ({n}, 1))")
+    return lab.reshape(-1)
 
 
 def softmax_cross_entropy(scores: Any, y: Any, reduction: str = "mean") -> Node:
@@ -132,7 +149,7 @@ def multiclass_hinge(scores: Any, y: Any, margin: float = 1.0, reduction: str = 
     correct = ops.reshape(ops.getitem(s, (rows, lab)), (len(lab), 1))  # (N, 1)
     others = np.ones(s.shape, dtype=s.dtype)
     others[rows, lab] = 0.0  # the correct class is not a margin violation against itself
-    margins = ops.relu(s - correct + float(margin)) * others
+    margins = ops.relu(s - correct + check_float(who, "margin", margin)) * others
     return _reduce(who, ops.sum(margins, axis=1), reduction)
 
 
@@ -166,11 +183,12 @@ def l2(params: Iterable[Node], lam: float) -> Node:
     The 1/2 is the notes' convention; without it (as in micrograd's demo, alpha·Σ w²) pass
     lam = 2·alpha. Usually given model.weights() (biases are not regularized).
     """
+    lam = check_float("l2", "lam", lam, lo=0.0)
     ps = [p if isinstance(p, Node) else ops.const(p, "l2: parameter") for p in params]
     if not ps:
         raise InputError("l2: no parameters given")
     # One node over all parameters (the fused primitive): no w·w temporaries, gradient λ·w.
-    out = ops.apply(ops.L2, *ps, lam=float(lam))
+    out = ops.apply(ops.L2, *ps, lam=lam)
     out.name = "l2"
     return out
 
@@ -179,9 +197,12 @@ def accuracy(scores: Any, y: Any) -> float:
     """Fraction of samples classified right: sign of (N,)/(N, 1) scores, else argmax of (N, C)."""
     s = np.asarray(scores.data if isinstance(scores, Node) else
                    [x.data for x in scores] if isinstance(scores, Sequence) else scores)
-    lab = np.asarray(y.data if isinstance(y, Node) else y).reshape(-1)
     if s.ndim == 2 and s.shape[1] == 1:
         s = s[:, 0]
+    if s.ndim > 2:
+        raise ShapeError(f"accuracy: expected scores of shape (N,), (N, 1) or (N, C), got "
+                         f"{s.shape}")
+    lab = _labels("accuracy", y, s.shape[0] if s.ndim else 1, f"scores of shape {s.shape}")
     pred = (s > 0).astype(int) if s.ndim <= 1 else s.argmax(axis=1)
     truth = (lab > 0).astype(int) if s.ndim <= 1 else lab
     if np.size(pred) != truth.size:

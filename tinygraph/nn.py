@@ -23,8 +23,10 @@ from typing import Any, NamedTuple, TypeVar
 import numpy as np
 
 from . import ops
+from ._check import check_dtype, check_float, check_int, check_str, show
 from .engine import Node, current_scope, scope
 from .errors import (
+    ArgTypeError,
     DTypeError,
     IndexOutOfRange,
     InputError,
@@ -58,7 +60,7 @@ def relu(x: Any) -> Node:
 
 def leaky_relu(x: Any, slope: float = 0.01) -> Node:
     """x for x > 0, slope·x otherwise (the notes' fix for dying ReLUs)."""
-    return ops.leaky_relu(x, slope)
+    return ops.leaky_relu(x, check_float("leaky_relu", "slope", slope))
 
 
 def prelu(x: Any, a: Node | float) -> Node:
@@ -93,6 +95,7 @@ _HE = {"relu", "leaky_relu", "prelu", "maxout"}
 
 
 def _check_activation(who: str, activation: str | None) -> str | None:
+    check_str(who, "activation", activation, optional=True)
     if activation is None or activation == "linear":
         return None
     if activation not in ACTIVATIONS:
@@ -109,6 +112,7 @@ def init_std(init: str, activation: str | None, nin: int, nout: int) -> float:
     "he": sqrt(2 / nin) (ReLU family); "xavier": sqrt(2 / (nin + nout)) (Glorot; sigmoid, tanh,
     linear); "auto" picks by activation.
     """
+    check_str("init", "init", init)
     if init == "auto":
         init = "he" if activation in _HE else "xavier"
     if init == "he":
@@ -124,16 +128,15 @@ def _rng(seed: Seed, who: str) -> np.random.Generator:
 
 
 def _draw(rng: np.random.Generator, shape: tuple[int, ...], init: str, scale: float | None,
-          activation: str | None, nin: int, nout: int) -> np.ndarray:
+          activation: str | None, nin: int, nout: int, who: str = "init") -> np.ndarray:
     """Initial weights ~ N(0, std²), std from init or, when given, the explicit scale."""
-    std = init_std(init, activation, nin, nout) if scale is None else float(scale)
+    std = (init_std(init, activation, nin, nout) if scale is None
+           else check_float(who, "scale", scale, lo=0.0))
     return rng.standard_normal(shape) * std
 
 
 def _check_size(who: str, what: str, n: Any) -> int:
-    if not isinstance(n, (int, np.integer)) or isinstance(n, bool) or n < 1:
-        raise InputError(f"{who}: {what} must be a positive int, got {n!r}")
-    return int(n)
+    return check_int(who, what, n, lo=1)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -170,9 +173,7 @@ def _entries(owner: Module, key: str, v: Any) -> Iterator[tuple[str, Any]]:
 
 def _set_name(module: Module, name: str | None, default: str) -> None:
     """A built-in module's name; left at the default, a user's module may rename it (Module)."""
-    if name is not None and (not isinstance(name, str) or not name):
-        raise InputError(f"{type(module).__name__}: name must be a non-empty string, got "
-                         f"{name!r}")
+    check_str(type(module).__name__, "name", name, optional=True, empty=False)
     module.name = default if name is None else name
     module._auto_name = name is None
 
@@ -691,7 +692,7 @@ class LeakyReLU(Module):
 
     def __init__(self, slope: float = 0.01, name: str | None = None) -> None:
         _set_name(self, name, "leaky_relu")
-        self.slope = float(slope)
+        self.slope = check_float("LeakyReLU", "slope", slope)
 
     def forward(self, x: Any) -> Node:
         return _activate(leaky_relu, x, self.slope)
@@ -707,9 +708,11 @@ class PReLU(Module):
     def __init__(self, num: int = 1, init: float = 0.25, name: str | None = None,
                  dtype: Any = np.float64) -> None:
         num = _check_size("PReLU", "num", num)
+        init = check_float("PReLU", "init", init)
+        dtype = check_dtype("PReLU", "dtype", dtype)
         _set_name(self, name, "prelu")
         with scope(self.name):
-            self.a = Node(np.full(num, float(init), dtype=dtype), name="a")
+            self.a = Node(np.full(num, init, dtype=dtype), name="a")
 
     def forward(self, x: Any) -> Node:
         return _activate(prelu, x, self.a)
@@ -772,7 +775,8 @@ class Neuron(Module):
         act = _check_activation("Neuron", activation)
         pieces = _check_size("Neuron", "k", k) if act == "maxout" else 1
         if weights is None:  # (pieces, nin): piece j's weights
-            weights = _draw(_rng(seed, "Neuron"), (pieces, nin), init, scale, act, nin, 1)
+            weights = _draw(_rng(seed, "Neuron"), (pieces, nin), init, scale, act, nin, 1,
+                            "Neuron")
         else:
             weights = _check_weights(name or "n0", weights, pieces, nin)
         _set_name(self, name, "n0")
@@ -852,7 +856,7 @@ class Layer(Module):
         _set_name(self, name, "L1")
         self.nin, self.nout, self.activation = nin, nout, act
         # Drawn as the tensor level draws them, so TensorMLP(seed=s) has the same weights.
-        W = _draw(_rng(seed, "Layer"), (pieces, nin, nout), init, scale, act, nin, nout)
+        W = _draw(_rng(seed, "Layer"), (pieces, nin, nout), init, scale, act, nin, nout, "Layer")
         with scope(self.name):
             slope = None
             if act == "prelu" and shared_slope:
@@ -881,10 +885,14 @@ def _stack(who: str, make: Callable[..., Module], nin: int, sizes: Sequence[int]
     """Layers "L1".."Ln" of an MLP: activation on the hidden ones, output_activation on the last."""
     if isinstance(sizes, (int, np.integer)):
         sizes = [sizes]
+    if not isinstance(sizes, (list, tuple, np.ndarray)):
+        raise ArgTypeError(f"{who}: sizes must be a list of layer widths, got {show(sizes)}")
     sizes = list(sizes)
     if not sizes:
         raise InputError(f"{who}: give at least one layer size")
     dims = [_check_size(who, "nin", nin)] + [_check_size(who, "a layer size", s) for s in sizes]
+    if kw.get("scale") is not None:  # named by this constructor, not by its first layer
+        check_float(who, "scale", kw["scale"], lo=0.0)
     _check_activation(who, activation)  # even when every layer is the output layer
     _check_activation(who, output_activation)
     rng = _rng(seed, who)  # one generator for all layers, so each draws after the previous
@@ -980,8 +988,9 @@ class Linear(Module):
         nin, nout, act, pieces = _layer_args("Linear", nin, nout, activation, k)
         _set_name(self, name, "L1")
         self.nin, self.nout, self.activation = nin, nout, act
-        W = _draw(_rng(seed, "Linear"), (pieces, nin, nout), init, scale, act, nin,
-                  nout).astype(dtype)
+        dtype = check_dtype("Linear", "dtype", dtype)
+        W = _draw(_rng(seed, "Linear"), (pieces, nin, nout), init, scale, act, nin, nout,
+                  "Linear").astype(dtype)
         with scope(self.name):
             if act == "maxout":
                 self.W = Node(W, name="W")

@@ -7,7 +7,12 @@ derivative code.
 
 Conventions at kinks (pinned in the tests): relu'(0) = 0, abs'(0) = 0, sqrt'(0) = inf; ties in
 max/min/maximum/minimum split the gradient equally; clip passes the gradient at its bounds; an
-all -inf row of logsumexp gets a zero gradient.
+all -inf row of logsumexp gets a zero gradient; d(a**b)/da is 0 where b == 0 (also at a = 0) and
+d(a**b)/db is 0 where a == 0 and b >= 0 (PyTorch's values).
+
+Arrays an op's backward reads besides its inputs (index arrays, where()'s condition, class
+labels) are private read-only copies: changing the caller's array afterwards cannot change a
+gradient.
 """
 
 from __future__ import annotations
@@ -22,6 +27,7 @@ from typing import Any
 import numpy as np
 
 from . import engine
+from ._check import check_float
 from .engine import (
     PRIMITIVES,
     Node,
@@ -33,7 +39,7 @@ from .engine import (
     operands,
     unary,
 )
-from .errors import AxisError, DTypeError, IndexOutOfRange, ShapeError
+from .errors import AxisError, DTypeError, IndexOutOfRange, InputError, ShapeError
 
 _INF = math.inf
 # This module defines ops named max, min, sum and abs; helpers use the builtins by these names.
@@ -53,10 +59,6 @@ def _spow(a: float, b: float) -> float:
     return math.nan if type(r) is complex else r  # (-2.0) ** 0.5 is complex in Python
 
 
-def _pow(a: Any, b: Any) -> Any:
-    return _spow(a, b) if type(a) is float and type(b) is float else a**b
-
-
 def _sigmoid(x: Any) -> Any:
     """Stable logistic function: never evaluates exp of a large positive number."""
     if type(x) is float:
@@ -73,6 +75,29 @@ def _softplus(x: Any) -> Any:
     if type(x) is float:
         return _bmax(x, 0.0) + math.log1p(math.exp(-_babs(x)))
     return np.maximum(x, 0) + np.log1p(np.exp(-np.abs(x)))
+
+
+def _pow_da(g: Any, out: Any, a: Any, b: Any) -> Any:
+    """g·b·a^(b-1), 0 where b == 0: x**0 is constant, even at x = 0 (where 0·inf would be NaN)."""
+    if type(a) is float and type(b) is float:
+        return 0.0 if b == 0.0 else g * b * _spow(a, b - 1)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        d = b * np.power(a, b - 1)
+    return g * np.where(b == 0, 0, d)
+
+
+def _pow_db(g: Any, out: Any, a: Any, b: Any) -> Any:
+    """g·a^b·log(a), 0 where a == 0 and b >= 0 (PyTorch's value; log 0 would make it -inf)."""
+    if type(a) is float and type(b) is float:
+        return 0.0 if a == 0.0 and b >= 0.0 else g * _xlogy(out, a)
+    return g * np.where((a == 0) & (b >= 0), 0, _xlogy(out, a))
+
+
+def _own(a: np.ndarray) -> np.ndarray:
+    """A private read-only copy of an array a node keeps for its backward."""
+    a = np.array(a, copy=True)
+    a.flags.writeable = False
+    return a
 
 
 def _xlogy(o: Any, a: Any) -> Any:
@@ -117,9 +142,7 @@ DIV = _prim("div", np.divide,
             lambda g, out, a, b: -g * out / b,
             scalar=operator.truediv, symbol="÷")
 POW = _prim("pow", np.power,
-            lambda g, out, a, b: g * b * _pow(a, b - 1),
-            lambda g, out, a, b: g * _xlogy(out, a),
-            scalar=_spow, symbol="^")
+            _pow_da, _pow_db, scalar=_spow, symbol="^")
 MAXIMUM = _prim("maximum", np.maximum,
                 lambda g, out, a, b: g * _tie(a, b),
                 lambda g, out, a, b: g * _tie(b, a),
@@ -417,15 +440,15 @@ def softplus(x: Any) -> Node:
 
 def leaky_relu(x: Any, alpha: float = 0.01) -> Node:
     """x for x > 0, alpha·x otherwise."""
-    return apply(LEAKY_RELU, x, alpha=float(alpha))
+    return apply(LEAKY_RELU, x, alpha=check_float("leaky_relu", "alpha", alpha))
 
 
 def clip(x: Any, lo: float | None = None, hi: float | None = None) -> Node:
     """Clamp to [lo, hi]; the gradient passes inside and at the bounds."""
-    lo = -_INF if lo is None else float(lo)
-    hi = _INF if hi is None else float(hi)
+    lo = -_INF if lo is None else check_float("clip", "lo", lo, finite=False)
+    hi = _INF if hi is None else check_float("clip", "hi", hi, finite=False)
     if lo > hi:
-        raise ValueError(f"clip: lo={lo} is greater than hi={hi}")
+        raise InputError(f"clip: lo={lo} is greater than hi={hi}")
     return apply(CLIP, x, lo=lo, hi=hi)
 
 
@@ -434,7 +457,7 @@ def where(cond: Any, a: Any, b: Any) -> Node:
     c = np.asarray(cond.data if isinstance(cond, Node) else cond)
     if c.dtype != bool:
         raise DTypeError(f"where: the condition must be boolean, got dtype {c.dtype}")
-    return apply(WHERE, a, b, cond=c)
+    return apply(WHERE, a, b, cond=_own(c))
 
 
 def _reduce_args(op: str, x: Node, axis: Any) -> tuple[int, ...] | None:
@@ -468,7 +491,16 @@ def logsumexp(x: Any, axis: int | Sequence[int] | None = None, keepdims: bool = 
     x = _node(x, "logsumexp")
     if x.is_scalar:
         return x
-    return apply(LOGSUMEXP, x, axis=_reduce_args("logsumexp", x, axis), keepdims=bool(keepdims))
+    ax = _nonempty("logsumexp", x, axis)
+    return apply(LOGSUMEXP, x, axis=ax, keepdims=bool(keepdims))
+
+
+def _nonempty(op: str, x: Node, axis: Any) -> tuple[int, ...] | None:
+    """The normalized axis of a reduction, which must not be empty (no max, no sum of exps)."""
+    ax = _reduce_args(op, x, axis)
+    if any(x.shape[a] == 0 for a in (range(x.ndim) if ax is None else ax)):
+        raise AxisError(f"{op}: cannot reduce over an empty axis of {x.describe()}")
+    return ax
 
 
 def reshape(x: Any, *shape: Any) -> Node:
@@ -489,6 +521,10 @@ def transpose(x: Any, axes: Sequence[int] | None = None) -> Node:
     """Permute axes (reverse them by default)."""
     x = _node(x, "transpose")
     if axes is not None:
+        if (not isinstance(axes, (tuple, list))
+                or not all(isinstance(a, (int, np.integer)) and not isinstance(a, bool)
+                           for a in axes)):
+            raise AxisError(f"transpose: axes must be a tuple of ints, got {axes!r:.60}")
         axes = tuple(int(a) % _bmax(x.ndim, 1) if -x.ndim <= a < x.ndim else a for a in axes)
         if sorted(axes) != list(range(x.ndim)):
             raise AxisError(f"transpose: axes {axes} are not a permutation for {x.describe()}")
@@ -516,6 +552,10 @@ def getitem(x: Any, index: Any) -> Node:
     for i in items:
         if isinstance(i, np.ndarray) and i.dtype.kind not in "iub":
             raise DTypeError(f"getitem: index arrays must be integer or boolean, got {i.dtype}")
+    if any(isinstance(i, (np.ndarray, list, Node)) for i in items):
+        items = tuple(_own(i.data if isinstance(i, Node) else i)
+                      if isinstance(i, (np.ndarray, list, Node)) else i for i in items)
+        index = items if isinstance(index, tuple) else items[0]
     try:
         x.data[index]
     except IndexError as e:
@@ -527,7 +567,7 @@ def concat(xs: Sequence[Any], axis: int = 0) -> Node:
     """Join nodes along an existing axis."""
     nodes = list(operands(xs, "concat"))
     if not nodes:
-        raise ValueError("concat: needs at least one node")
+        raise InputError("concat: xs must hold at least one node, got none")
     for n in nodes:
         if n.is_scalar:
             raise ShapeError(f"concat: {n.describe()} has no axis to join along; use stack")
@@ -608,24 +648,34 @@ def log_sigmoid(x: Any) -> Node:
 
 
 def log_softmax(x: Any, axis: int = -1) -> Node:
-    """x - logsumexp(x) along axis."""
-    x = _node(x, "log_softmax")
-    _reduce_args("log_softmax", x, axis)  # name this op, not logsumexp, in an axis error
-    return x - logsumexp(x, axis=axis, keepdims=True)
+    """(x - m) - log Σ exp(x - m) along axis, m the max (a constant: the result does not depend
+    on it). Shifting first keeps float32 accurate at logits near 1e4, where x - logsumexp(x)
+    would lose the small difference to rounding."""
+    return _log_softmax("log_softmax", x, axis)
+
+
+def _log_softmax(op: str, x: Any, axis: Any) -> Node:
+    x = _node(x, op)
+    if x.is_scalar:
+        _reduce_args(op, x, axis)
+        return x - x  # one element: log 1, with a zero gradient
+    ax = _nonempty(op, x, axis)  # name this op, not logsumexp, in an axis error
+    m = np.maximum.reduce(x.data, axis=ax, keepdims=True)
+    m = np.where(np.isfinite(m), m, 0).astype(x.dtype, copy=False)  # all -inf rows: no shift
+    sh = x - m
+    return sh - logsumexp(sh, axis=ax, keepdims=True)
 
 
 def softmax(x: Any, axis: int = -1) -> Node:
     """exp(log_softmax(x)): probabilities along axis, without overflow."""
-    x = _node(x, "softmax")
-    _reduce_args("softmax", x, axis)
-    return exp(log_softmax(x, axis))
+    return exp(_log_softmax("softmax", x, axis))
 
 
 def stack(xs: Sequence[Any], axis: int = 0) -> Node:
     """Join nodes along a new axis (scalar nodes stack into a vector)."""
     nodes = list(operands(xs, "stack"))
     if not nodes:
-        raise ValueError("stack: needs at least one node")
+        raise InputError("stack: xs must hold at least one node, got none")
     shape = nodes[0].shape
     for n in nodes:
         if n.shape != shape:

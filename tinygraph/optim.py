@@ -17,11 +17,15 @@ from typing import Any
 import numpy as np
 
 from . import losses
+from ._check import check_bool, check_float, check_int, check_seed, show
 from .engine import Node, replace_data
-from .errors import InputError
+from .errors import ArgTypeError, GraphError, InputError, ShapeError
 
 
 def _check_params(who: str, params: Iterable[Node]) -> list[Node]:
+    if isinstance(params, Node) or not isinstance(params, Iterable):
+        raise ArgTypeError(f"{who}: params must be an iterable of nodes (e.g. "
+                           f"model.parameters()), got {show(params)}")
     ps = list(params)
     if not ps:
         raise InputError(f"{who}: got an empty parameter list")
@@ -34,10 +38,8 @@ def _check_params(who: str, params: Iterable[Node]) -> list[Node]:
 
 
 def _check_rate(who: str, what: str, v: float, lo: float = 0.0, hi: float = math.inf) -> float:
-    v = float(v)
-    if not (lo <= v < hi) or math.isnan(v):
-        raise InputError(f"{who}: {what} must be in [{lo}, {hi}), got {v}")
-    return v
+    """A hyperparameter in [lo, hi): a finite real number (not a str, bool or NaN)."""
+    return check_float(who, what, v, lo=lo, hi=hi, hi_open=True)
 
 
 class Optimizer:
@@ -55,8 +57,16 @@ class Optimizer:
 
     def step(self) -> None:
         """Update every parameter that has a gradient (those without one are left alone)."""
+        # Gradients are checked before any state (step count, momenta) changes, and every new
+        # value is computed before any is assigned, so a failure leaves no half-stepped model.
+        for i, p in enumerate(self.params):
+            g = p.grad
+            if g is None:
+                continue
+            if np.shape(g) != p.shape or not isinstance(g, (float, np.ndarray)):
+                raise ShapeError(f"{type(self).__name__}.step: parameter {i} ({p.describe()}) "
+                                 f"has a gradient of shape {np.shape(g)}, not {p.shape}")
         self.t += 1
-        # Compute every new value before assigning any, so a failure leaves no half-stepped model.
         new = [(p, self._update(i, p.data, p.grad)) for i, p in enumerate(self.params)
                if p.grad is not None]
         for p, value in new:
@@ -66,7 +76,7 @@ class Optimizer:
 
     def _update(self, i: int, w: Any, g: Any) -> Any:
         """The new value of parameter i: a freshly computed float or array, held by nothing else."""
-        raise TypeError(f"{type(self).__name__} does not define an update rule")
+        raise GraphError(f"{type(self).__name__} does not define an update rule (_update)")
 
 
 class SGD(Optimizer):
@@ -81,6 +91,7 @@ class SGD(Optimizer):
         super().__init__(params, lr)
         self.momentum = _check_rate("SGD", "momentum", momentum, 0.0, 1.0)
         self.weight_decay = _check_rate("SGD", "weight_decay", weight_decay)
+        nesterov = check_bool("SGD", "nesterov", nesterov)
         if nesterov and self.momentum == 0:
             raise InputError("SGD: nesterov needs a momentum > 0")
         self.nesterov = bool(nesterov)
@@ -110,9 +121,12 @@ class Adam(Optimizer):
                  betas: tuple[float, float] = (0.9, 0.999), eps: float = 1e-8,
                  weight_decay: float = 0.0) -> None:
         super().__init__(params, lr)
+        if not isinstance(betas, (tuple, list)) or len(betas) != 2:
+            raise ArgTypeError(f"Adam: betas must be a pair (beta1, beta2), got {show(betas)}")
         self.b1 = _check_rate("Adam", "betas[0]", betas[0], 0.0, 1.0)
         self.b2 = _check_rate("Adam", "betas[1]", betas[1], 0.0, 1.0)
-        self.eps = _check_rate("Adam", "eps", eps)
+        # eps > 0: with eps = 0 a zero gradient gives 0/0 = NaN weights
+        self.eps = check_float("Adam", "eps", eps, lo=0.0, lo_open=True)
         self.weight_decay = _check_rate("Adam", "weight_decay", weight_decay)
         self.m: list[Any] = [0.0] * len(self.params)
         self.v: list[Any] = [0.0] * len(self.params)
@@ -175,14 +189,18 @@ def fit(model: Callable[[Any], Node], X: np.ndarray, y: np.ndarray, *,
     """
     X = np.asarray(X)
     y = np.asarray(y)
-    if X.ndim != 2 or len(X) != len(y) or len(X) == 0:
+    if X.ndim != 2 or y.ndim not in (1, 2) or len(X) != len(y) or len(X) == 0:
         raise InputError(f"fit: need X of shape (N, D) and N labels, got X {X.shape}, y {y.shape}")
-    if not isinstance(epochs, int) or epochs < 1:
-        raise InputError(f"fit: epochs must be a positive int, got {epochs!r}")
+    epochs = check_int("fit", "epochs", epochs, lo=1)
     n = len(X)
-    bs = n if batch_size is None else int(batch_size)
-    if bs < 1:
-        raise InputError(f"fit: batch_size must be positive, got {batch_size!r}")
+    bs = n if batch_size is None else check_int("fit", "batch_size", batch_size, lo=1)
+    l2 = check_float("fit", "l2", l2, lo=0.0)
+    check_seed("fit", "seed", seed)
+    if progress is not None:
+        check_bool("fit", "progress", progress)
+    if optimizer is not None and not isinstance(optimizer, Optimizer):
+        raise ArgTypeError(f"fit: optimizer must be an Optimizer (SGD, Adam), got "
+                           f"{show(optimizer)}")
     params = model.parameters()  # type: ignore[attr-defined]
     opt = optimizer if optimizer is not None else SGD(params, lr=0.1, momentum=0.9)
     weights = model.weights() if l2 else []  # type: ignore[attr-defined]

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from .errors import InputError
+from ._check import check_float, check_int
 
 
 @dataclass(frozen=True)
@@ -31,10 +31,16 @@ class Thresholds:
     dead_snapshots: int = 5
 
     def __post_init__(self) -> None:
-        # A streak of 0 would call a unit dead before it was ever seen off.
-        n = self.dead_snapshots
-        if isinstance(n, bool) or not isinstance(n, int) or n < 1:
-            raise InputError(f"Thresholds: dead_snapshots must be a positive int, got {n!r}")
+        # Every number finite and >= 0 (a share at most 1): decades <= 0 would divide the
+        # colour scale by zero or flip it. A streak of 0 would call a unit dead before it was
+        # ever seen off.
+        for name in ("sigmoid_saturated", "sigmoid_warning", "tanh_saturated", "tanh_warning",
+                     "vanishing"):
+            check_float("Thresholds", name, getattr(self, name), lo=0.0)
+        for name in ("exploding", "decades"):
+            check_float("Thresholds", name, getattr(self, name), lo=0.0, lo_open=True)
+        check_float("Thresholds", "saturated_share", self.saturated_share, lo=0.0, hi=1.0)
+        check_int("Thresholds", "dead_snapshots", self.dead_snapshots, lo=1)
 
 
 DEFAULT = Thresholds()

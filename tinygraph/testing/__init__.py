@@ -11,8 +11,9 @@ from typing import Any
 
 import numpy as np
 
+from .._check import check_float, check_int, check_seed, show
 from ..engine import Node
-from ..errors import DTypeError, GradcheckError
+from ..errors import ArgTypeError, DTypeError, GradcheckError
 
 __all__ = ["gradcheck", "numerical_jacobian", "analytic_jacobian"]
 
@@ -153,6 +154,14 @@ def gradcheck(
     projections v^T J u (unit u, v). An entry passes when |analytic - numerical| <= atol + rtol *
     |numerical|.
     """
+    if not callable(fn):
+        raise ArgTypeError(f"gradcheck: fn must be callable, got {show(fn)}")
+    eps = check_float("gradcheck", "eps", eps, lo=0.0, lo_open=True)
+    rtol = check_float("gradcheck", "rtol", rtol, lo=0.0)
+    atol = check_float("gradcheck", "atol", atol, lo=0.0)
+    max_full = check_int("gradcheck", "max_full", max_full, lo=0)
+    n_proj = check_int("gradcheck", "n_proj", n_proj, lo=1)
+    seed = check_seed("gradcheck", "seed", seed)
     datas = [_as_input(x, j) for j, x in enumerate(inputs)]
     if not datas:
         raise GradcheckError("gradcheck: give at least one input")

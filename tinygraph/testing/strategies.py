@@ -23,6 +23,7 @@ from hypothesis.extra import numpy as hnp
 
 from .. import ops
 from ..engine import Node
+from ..errors import InputError
 
 __all__ = [
     "floats_in", "arrays", "separated_arrays", "broadcastable_shapes", "broadcastable_arrays",
@@ -46,7 +47,7 @@ def _allowed(lo: float, hi: float, avoid: Sequence[float], gap: float) -> list[t
                 nxt.append((p + gap, b))
         pieces = nxt
     if not pieces:
-        raise ValueError(f"floats_in: nothing of [{lo}, {hi}] is {gap} away from {list(avoid)}")
+        raise InputError(f"floats_in: nothing of [{lo}, {hi}] is {gap} away from {list(avoid)}")
     return pieces
 
 

@@ -26,6 +26,7 @@ from typing import Any
 
 import graphviz
 
+from .._check import check_int
 from ..diagnostics import activation_stats, gradient_flow
 from ..engine import Node, walk
 from ..errors import GraphError, InputError
@@ -90,8 +91,7 @@ class Recorder:
                              f"{type(model).__name__}")
         if not callable(loss_fn):
             raise InputError(f"Recorder: loss_fn must be callable, got {type(loss_fn).__name__}")
-        if isinstance(every, bool) or not isinstance(every, int) or every < 1:
-            raise InputError(f"Recorder: every must be a positive int, got {every!r}")
+        check_int("Recorder", "every", every, lo=1)
         if not isinstance(thresholds, Thresholds):
             raise InputError(f"Recorder: thresholds must be a tinygraph.thresholds.Thresholds, "
                              f"got {type(thresholds).__name__}")
@@ -126,7 +126,10 @@ class Recorder:
     def fit(self, optimizer: Any, steps: int) -> list[float]:
         """Run steps training steps (step(), then optimizer.step()); returns every step's loss."""
         out = []
-        for _ in range(int(steps)):
+        if not hasattr(optimizer, "step"):
+            raise InputError(f"Recorder.fit: optimizer must have a step() method, got "
+                             f"{type(optimizer).__name__}")
+        for _ in range(check_int("Recorder.fit", "steps", steps, lo=0)):
             out.append(self.step().item())
             optimizer.step()
         return out

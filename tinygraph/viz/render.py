@@ -15,7 +15,8 @@ from typing import Any
 
 import graphviz
 
-from ..errors import TinygraphError
+from .._check import check_choice, check_float
+from ..errors import InputError, TinygraphError
 from . import style as F
 from .view import Cluster, Flag, ViewData, ViewEdge, ViewNode
 
@@ -240,8 +241,8 @@ class View:
 
     def __init__(self, data: ViewData, *, rankdir: str = "LR", dpi: float | None = None) -> None:
         self.data = data
-        self.rankdir = rankdir
-        self.dpi = dpi
+        self.rankdir = check_choice("draw", "rankdir", rankdir, ("LR", "TB", "RL", "BT"))
+        self.dpi = None if dpi is None else check_float("draw", "dpi", dpi, lo=0.0, lo_open=True)
         self._digraph: graphviz.Digraph | None = None
 
     @property
@@ -276,7 +277,7 @@ class View:
     def pipe(self, format: str = "svg") -> bytes:  # noqa: A002 - graphviz's own name
         """The rendered bytes in format ("svg", "png", "pdf" or "dot")."""
         if format not in FORMATS:
-            raise ValueError(f"render: format must be one of {', '.join(FORMATS)}, "
+            raise InputError(f"render: format must be one of {', '.join(FORMATS)}, "
                              f"got {format!r}")
         if format == "dot":
             return self.source.encode("utf-8")
@@ -302,7 +303,7 @@ class View:
         p = Path(path)
         fmt = format or _SUFFIX.get(p.suffix.lower())
         if fmt is None:
-            raise ValueError(f"render: cannot tell the format of {str(p)!r}; use a suffix in "
+            raise InputError(f"render: cannot tell the format of {str(p)!r}; use a suffix in "
                              f"{', '.join(_SUFFIX)} or pass format=")
         data = self.pipe(fmt)  # render before opening the file: a failure leaves no file
         p.write_bytes(data)

@@ -19,6 +19,7 @@ from typing import Any, ParamSpec, TypeVar
 
 import numpy as np
 
+from .._check import check_bool, check_float, check_int
 from ..diagnostics import (
     ACTIVATION_OPS,
     squash_derivative,
@@ -28,7 +29,7 @@ from ..diagnostics import (
     unit_saturated,
 )
 from ..engine import Node, vjp_message, walk
-from ..errors import InputError
+from ..errors import InputError, NotFound
 from ..nn import layer_of
 from ..thresholds import DEFAULT, Thresholds
 from . import style as F
@@ -162,7 +163,7 @@ class ViewData:
         for n in self.nodes:
             if n.header == key:
                 return n
-        raise KeyError(f"view: no node {key!r}")
+        raise NotFound(f"view: no node {key!r}")
 
     def report(self) -> str:
         """The flags as text, one per line, with the diagnosis."""
@@ -624,14 +625,21 @@ def build(root: Node, level: str = "auto", *, max_nodes: int = 250,
         raise InputError(f"draw: expected a Node, got {type(root).__name__}")
     if level not in LEVELS:
         raise InputError(f"draw: level must be one of {', '.join(LEVELS)}, got {level!r}")
-    if not isinstance(max_nodes, int) or max_nodes < 1:
-        raise InputError(f"draw: max_nodes must be a positive int, got {max_nodes!r}")
+    check_int("draw", "max_nodes", max_nodes, lo=1)
+    for flag, v in (("compact", compact), ("inline_constants", inline_constants),
+                    ("edge_labels", edge_labels), ("sign", sign), ("legend", legend),
+                    ("heat", heat)):
+        check_bool("draw", flag, v)
     th = DEFAULT if thresholds is None else thresholds
     if not isinstance(th, Thresholds):
         raise InputError(f"draw: thresholds must be a tinygraph.thresholds.Thresholds, got "
                          f"{type(th).__name__}")
-    if not (g_ref == "max" or (isinstance(g_ref, (int, float)) and g_ref > 0)):
-        raise InputError(f"draw: g_ref must be 'max' or a positive number, got {g_ref!r}")
+    if not (isinstance(g_ref, str) and g_ref == "max"):
+        if isinstance(g_ref, str):
+            raise InputError(f"draw: g_ref must be 'max' or a positive number, got {g_ref!r}")
+        g_ref = check_float("draw", "g_ref", g_ref, lo=0.0, lo_open=True)
+    if roles is not None and not isinstance(roles, Mapping):
+        raise InputError(f"draw: roles must be a dict of name -> role, got {roles!r:.60}")
     roles = dict(roles or {})
     for lab, r in roles.items():
         if r not in F.ROLES:
