@@ -37,7 +37,7 @@ def _rng(who: str, seed: Seed, random_state: Seed) -> np.random.Generator:
         if seed is not None:
             raise InputError(f"{who}: give seed= or random_state= (the same thing), not both")
         seed = random_state
-    return generator(seed, f"{who}: seed")
+    return generator(seed, who)
 
 
 def _split(n: int, k: int) -> list[int]:

@@ -124,7 +124,7 @@ def init_std(init: str, activation: str | None, nin: int, nout: int) -> float:
 
 def _rng(seed: Seed, who: str) -> np.random.Generator:
     """seed= as a generator; None draws from the global state (tg.manual_seed, np.random.seed)."""
-    return generator(seed, f"{who}: seed")
+    return generator(seed, who)
 
 
 def _draw(rng: np.random.Generator, shape: tuple[int, ...], init: str, scale: float | None,

@@ -11,31 +11,24 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import Any
 
 import numpy as np
 
-from .errors import InputError
+from ._check import check_int, check_seed
 
 Seed = int | np.random.Generator | np.random.RandomState | None
 _MAX = 2**32  # np.random.seed's range
 
 
-def _check_seed(who: str, seed: Any, top: int | None = None) -> int:
-    ok = isinstance(seed, (int, np.integer)) and not isinstance(seed, (bool, np.bool_))
-    if not ok or seed < 0 or top is not None and seed >= top:
-        want = "a non-negative int" if top is None else "an int in [0, 2**32)"
-        raise InputError(f"{who}: seed must be {want}, got {seed!r}")
-    return int(seed)
 
 
 def manual_seed(seed: int) -> None:
     """Seed every later default draw (modules and data helpers without seed=), as
     torch.manual_seed does; the same as np.random.seed(seed)."""
-    np.random.seed(_check_seed("manual_seed", seed, _MAX))
+    np.random.seed(check_int("manual_seed", "seed", seed, lo=0, hi=_MAX - 1))
 
 
-def generator(seed: Seed = None, who: str = "seed") -> np.random.Generator:
+def generator(seed: Seed = None, op: str = "generator") -> np.random.Generator:
     """The generator a seed= argument stands for: a Generator as is, an int seeds a fresh one,
     None draws a fresh one from numpy's global state (so tg.manual_seed / np.random.seed
     decide it)."""
@@ -46,7 +39,7 @@ def generator(seed: Seed = None, who: str = "seed") -> np.random.Generator:
         return np.random.default_rng(np.random.randint(0, _MAX, size=4, dtype=np.uint64))
     if isinstance(seed, np.random.RandomState):  # the legacy API: draw a seed from it
         return np.random.default_rng(seed.randint(0, _MAX, size=4, dtype=np.uint64))
-    return np.random.default_rng(_check_seed(who, seed))
+    return np.random.default_rng(check_seed(op, "seed", seed))
 
 
 @contextmanager
