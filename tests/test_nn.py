@@ -654,11 +654,11 @@ def test_seed_arguments_keep_working_and_leave_the_global_state_alone(_fork_rng)
     g = np.random.default_rng(1)
     assert nn.MLP(2, [2], seed=g).num_parameters() == 6
     assert np.array_equal(np.random.get_state()[1], state)
-    with pytest.raises(tg.InputError, match=r"manual_seed: seed must be a non-negative int <= 4294967295"):
+    with pytest.raises(tg.InputError, match=r"manual_seed: seed must be a non-negative int <= "):
         tg.manual_seed(-1)
     with pytest.raises(tg.InputError, match="manual_seed: seed must be"):
         tg.manual_seed(1.5)
-    with pytest.raises(tg.InputError, match="Linear: seed: seed must be a non-negative int"):
+    with pytest.raises(tg.InputError, match="Linear: seed must be a non-negative int"):
         nn.Linear(2, 2, seed="x")
     with pytest.raises(tg.InputError, match="make_moons: give seed= or random_state="):
         tg.data.make_moons(10, seed=1, random_state=1)
