@@ -1,10 +1,17 @@
 """Safe save/load of a model's parameters: a .npz of named float arrays plus JSON metadata.
 
 save() writes to a temporary file in the target's directory and renames it into place, so a crash
-never leaves a half-written file under the real name. load() reads with allow_pickle=False and has
-no pickle fallback: a file carrying a pickle payload (or an object array) is rejected before any of
-it runs. Every name, shape, dtype and value is checked against the model before anything is
-assigned, so a file that does not fit leaves the model unchanged.
+never leaves a half-written file under the real name; the temporary file is removed on every exit
+path Python sees, and one left by a killed process is removed by the next save of the same target.
+
+load() treats the file as hostile until proven otherwise. It reads regular files only (a FIFO,
+device or directory is refused without blocking), refuses a file larger than the model's
+parameters plus a metadata allowance, checks every member's declared size, compression,
+encryption flag, dtype and shape against the model before reading any of its data, and never
+reads more than a member needs, so neither a zip bomb nor a lying header makes it decompress or
+allocate more than the model's own size. Nothing is unpickled, ever. Every failure is a LoadError
+naming the file (and the parameter where one is involved), and the model is only assigned once
+everything has been read and checked.
 """
 
 from __future__ import annotations
@@ -12,49 +19,107 @@ from __future__ import annotations
 import errno
 import json
 import os
+import re
+import stat
 import tempfile
+import time
 import zipfile
-from typing import Any
+import zlib
+from typing import IO, Any
 
 import numpy as np
+from numpy.lib import format as npy
 
 from .errors import LoadError
-from .nn import Module
+from .nn import Module, check_state
 
 FORMAT = "tinygraph-params"
 VERSION = 1
 _META = "__tinygraph_meta__"  # a uint8 array holding the JSON metadata
 
+# Limits of what load() accepts beyond the model's own parameters.
+MAX_USER_METADATA = 1 << 20  # bytes of JSON for the user's metadata
+MAX_METADATA_DEPTH = 64  # nesting of JSON arrays/objects in the metadata
+_NPY_HEADER_MAX = 4096  # magic + header of one .npy member (numpy writes 128 bytes for ours)
+_ZIP_ENTRY_OVERHEAD = 256  # local + central header, zip64 extras, data descriptor, per member
+_ZIP_SLACK = 64 << 10  # end records, a comment, deflate's worst-case growth
+_OK_COMPRESSION = (zipfile.ZIP_STORED, zipfile.ZIP_DEFLATED)  # what np.savez(_compressed) write
+
+# fsync the file and its directory before save() returns: a power cut after save() then loses
+# neither. Tests that write thousands of files may switch it off.
+FSYNC = True
+
+# ---------------------------------------------------------------------------------------------
+# save
+# ---------------------------------------------------------------------------------------------
+
+_TMP_SUFFIX = ".tmp"
+
+
+def _tmp_prefix(path: str) -> str:
+    # ".{name}.{pid}." ties a temporary file to its target and to the process writing it; the
+    # name is shortened so that the temporary name stays within a file system's 255 bytes.
+    return f".{os.path.basename(path)[:120]}.{os.getpid()}."
+
+
+_TMP_NAME = re.compile(r"^\.(?P<name>.+)\.(?P<pid>\d+)\.[a-z0-9_]+\.tmp$")
+_STALE_AGE = 3600.0  # seconds; without a way to ask whether a process lives (not POSIX)
+_writing: set[str] = set()  # temporary files this process is writing now (other threads' saves)
+
 
 def save(model: Module, path: str | os.PathLike[str],
          metadata: dict[str, Any] | None = None) -> None:
-    """Write model's parameters to path (.npz) atomically, with optional JSON-able metadata."""
+    """Write model's parameters to path (.npz) atomically, with optional JSON-able metadata.
+
+    The metadata must serialize to at most MAX_USER_METADATA bytes of JSON nested at most
+    MAX_METADATA_DEPTH deep (what load() accepts); otherwise LoadError, and nothing is written.
+    """
     state = model.state_dict()
     if _META in state:
         raise LoadError(f"save: a parameter is named {_META!r}, which the file format reserves")
+    try:
+        user = json.dumps(metadata or {}).encode("utf-8")
+    except (TypeError, ValueError, RecursionError) as e:
+        raise LoadError(f"save: metadata is not JSON-serializable ({e})") from None
+    if len(user) > MAX_USER_METADATA:
+        raise LoadError(f"save: metadata is {len(user)} bytes of JSON; load() accepts at most "
+                        f"{MAX_USER_METADATA}")
+    if _json_depth(user) > MAX_METADATA_DEPTH - 1:  # it sits inside the file's own object
+        raise LoadError(f"save: metadata is nested deeper than load() accepts "
+                        f"({MAX_METADATA_DEPTH - 1} levels)")
     meta = {"format": FORMAT, "version": VERSION, "model": type(model).__name__,
             "parameters": list(state), "user": metadata or {}}
-    try:
-        blob = json.dumps(meta).encode("utf-8")
-    except TypeError as e:
-        raise LoadError(f"save: metadata is not JSON-serializable ({e})") from None
     arrays = dict(state)
-    arrays[_META] = np.frombuffer(blob, dtype=np.uint8)
+    arrays[_META] = np.frombuffer(json.dumps(meta).encode("utf-8"), dtype=np.uint8)
     path = os.fspath(path)
     folder = os.path.dirname(os.path.abspath(path))
-    fd, tmp = tempfile.mkstemp(prefix=".tinygraph-", suffix=".npz.tmp", dir=folder)
+    _remove_stale_temporaries(path)
+    fd, tmp = tempfile.mkstemp(prefix=_tmp_prefix(path), suffix=_TMP_SUFFIX, dir=folder)
+    _writing.add(tmp)
+    done = False
     try:
         with os.fdopen(fd, "wb") as f:
-            np.savez(f, **arrays)
+            _write_npz(f, arrays)
             f.flush()
-            os.fsync(f.fileno())
+            if FSYNC:
+                os.fsync(f.fileno())
         # mkstemp makes the file private (0600); give it the mode open() would have given.
         os.chmod(tmp, 0o666 & ~_umask())
         os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.remove(tmp)
-        raise
+        done = True
+        if FSYNC:
+            _fsync_dir(folder)
+    finally:
+        _writing.discard(tmp)
+        if not done:  # an exception, KeyboardInterrupt, SystemExit: no trace left
+            try:
+                os.remove(tmp)
+            except FileNotFoundError:
+                pass
+
+
+def _write_npz(f: IO[bytes], arrays: dict[str, np.ndarray]) -> None:
+    np.savez(f, **arrays)
 
 
 def _umask() -> int:
@@ -64,62 +129,366 @@ def _umask() -> int:
     return mask
 
 
-def read(path: str | os.PathLike[str]) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
-    """The arrays and metadata of a saved file, read without ever unpickling anything.
+def _fsync_dir(folder: str) -> None:
+    # Makes the rename itself durable; directories cannot be opened this way on Windows.
+    if os.name != "posix":
+        return
+    fd = os.open(folder, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
 
-    A missing path raises FileNotFoundError (a directory IsADirectoryError), not LoadError.
+
+def _remove_stale_temporaries(path: str) -> None:
+    """Remove temporary files of path left by saves that were killed before they could."""
+    folder = os.path.dirname(os.path.abspath(path))
+    target = os.path.basename(path)[:120]
+    try:
+        entries = list(os.scandir(folder))
+    except OSError:
+        return  # mkstemp will report an unusable folder
+    for entry in entries:
+        m = _TMP_NAME.match(entry.name)
+        if m is None or m["name"] != target or entry.path in _writing:
+            continue
+        if not _stale(entry, int(m["pid"])):
+            continue
+        try:
+            os.remove(entry.path)
+        except OSError:
+            pass  # gone already, or not ours to remove: it must not stop this save
+
+
+def _stale(entry: os.DirEntry[str], pid: int) -> bool:
+    if os.name == "posix":
+        if pid == os.getpid():
+            return True  # not in _writing: an earlier save of this very process was interrupted
+        try:
+            os.kill(pid, 0)  # signal 0 only asks whether the process exists
+        except ProcessLookupError:
+            return True
+        except PermissionError:
+            return False  # alive, another user's
+        return False  # alive: perhaps saving the same target right now
+    try:
+        return time.time() - entry.stat().st_mtime > _STALE_AGE
+    except OSError:
+        return False
+
+
+# ---------------------------------------------------------------------------------------------
+# load
+# ---------------------------------------------------------------------------------------------
+
+# What a hostile archive can make zipfile, zlib or the .npy header parser raise.
+_READ_ERRORS = (OSError, EOFError, ValueError, zipfile.BadZipFile, zlib.error, NotImplementedError,
+                RuntimeError, MemoryError, SyntaxError, OverflowError, KeyError, TypeError,
+                IndexError, UnicodeError)
+
+
+class _Bounded:
+    """A read-only stream that hands out at most limit bytes of the stream it wraps.
+
+    Whatever a header claims, reading through it decompresses at most limit (+ one chunk of the
+    compressed input, which zipfile reads ahead) bytes.
+    """
+
+    def __init__(self, raw: IO[bytes], limit: int) -> None:
+        self.raw, self.left = raw, limit
+
+    def read(self, n: int = -1) -> bytes:
+        n = self.left if n is None or n < 0 else min(n, self.left)
+        data = self.raw.read(n) if n else b""
+        self.left -= len(data)
+        return data
+
+
+def _expected(model: Module) -> dict[str, tuple[np.dtype, tuple[int, ...]]]:
+    return {name: (np.dtype(p.dtype), tuple(p.shape)) for name, p in model.named_parameters()}
+
+
+def _member_limit(dtype: np.dtype, shape: tuple[int, ...]) -> int:
+    return _NPY_HEADER_MAX + int(np.prod(shape, dtype=np.int64)) * dtype.itemsize
+
+
+def _metadata_limit(names: list[str]) -> int:
+    # The file's own keys and the parameter list, plus the user's allowance.
+    return MAX_USER_METADATA + sum(len(json.dumps(n)) + 2 for n in names) + 4096
+
+
+def read(path: str | os.PathLike[str], model: Module) -> tuple[dict[str, np.ndarray],
+                                                                  dict[str, Any]]:
+    """The arrays and metadata of a file saved for model, checked but not assigned.
+
+    Raises LoadError naming the file (and the parameter) for anything that does not fit model;
+    a missing path raises FileNotFoundError.
     """
     path = os.fspath(path)
-    # Checked first: is_zipfile() is False for a missing file too, which would read as "not a
-    # tinygraph file".
-    if not os.path.exists(path):
-        raise FileNotFoundError(errno.ENOENT, "load: no such file", path)
-    if os.path.isdir(path):
-        raise IsADirectoryError(errno.EISDIR, "load: a directory, not a file", path)
-    if not zipfile.is_zipfile(path):
-        raise LoadError(f"load: {path!r} is not a tinygraph .npz file (not a zip archive; "
-                        "pickles and other formats are refused)")
-    state: dict[str, np.ndarray] = {}
+    expected = _expected(model)
+    with _open_regular(path) as f:
+        size = os.fstat(f.fileno()).st_size
+        cap = (sum(_member_limit(*e) + _ZIP_ENTRY_OVERHEAD + 2 * len(n.encode()) + 8
+                   for n, e in expected.items())
+               + _metadata_limit(list(expected)) + _ZIP_ENTRY_OVERHEAD + _ZIP_SLACK)
+        cap += cap // 64  # deflate's worst case on incompressible data
+        if size > cap:
+            raise LoadError(f"load: {path!r} is {size} bytes; a file of {type(model).__name__}'s "
+                            f"parameters has at most {cap}")
+        # Zip readers skip anything in front of the archive; numpy and tinygraph write none, and
+        # a pickle could hide there.
+        if f.read(4) != b"PK\x03\x04":
+            raise LoadError(f"load: {path!r} is not a tinygraph .npz file (not a zip archive; "
+                            "pickles and other formats are refused)")
+        f.seek(0)
+        try:
+            with zipfile.ZipFile(f) as z:
+                return _read_archive(z, path, expected, type(model).__name__)
+        except LoadError:
+            raise
+        except RecursionError as e:
+            raise LoadError(f"load: cannot read {path!r} ({e})") from None
+        except _READ_ERRORS as e:
+            raise LoadError(f"load: cannot read {path!r} as .npz ({type(e).__name__}: {e})"
+                            ) from None
+
+
+def _open_regular(path: str) -> IO[bytes]:
+    """path opened for reading if it is a regular file (following symlinks); never blocks."""
     try:
-        with np.load(path, allow_pickle=False) as z:
-            for key in z.files:
-                try:
-                    v = z[key]
-                except ValueError as e:  # numpy refuses object arrays without allow_pickle
-                    raise LoadError(f"load: array {key!r} in {path!r} cannot be read safely "
-                                    f"({e})") from None
-                if not isinstance(v, np.ndarray):  # a member that is not .npy comes back as bytes
-                    raise LoadError(f"load: member {key!r} of {path!r} is not a .npy array")
-                state[key] = v
-    except LoadError:
+        st = os.stat(path)
+    except FileNotFoundError:
+        raise FileNotFoundError(errno.ENOENT, "load: no such file", path) from None
+    except OSError as e:
+        raise LoadError(f"load: cannot read {path!r} ({e.strerror or e})") from None
+    _require_regular(path, st.st_mode)
+    # O_NONBLOCK: if path was swapped for a FIFO since the stat, open() still returns at once.
+    flags = os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_BINARY", 0)
+    try:
+        fd = os.open(path, flags)
+    except OSError as e:
+        raise LoadError(f"load: cannot open {path!r} ({e.strerror or e})") from None
+    try:
+        _require_regular(path, os.fstat(fd).st_mode)
+    except BaseException:
+        os.close(fd)
         raise
-    except (OSError, ValueError, zipfile.BadZipFile, EOFError) as e:
-        raise LoadError(f"load: cannot read {path!r} as .npz ({e})") from None
-    raw = state.pop(_META, None)
-    if raw is None or raw.dtype != np.uint8 or raw.ndim != 1:
+    return os.fdopen(fd, "rb")
+
+
+def _require_regular(path: str, mode: int) -> None:
+    if stat.S_ISREG(mode):
+        return
+    kind = ("a directory" if stat.S_ISDIR(mode) else "a FIFO" if stat.S_ISFIFO(mode)
+            else "a device" if stat.S_ISCHR(mode) or stat.S_ISBLK(mode)
+            else "a socket" if stat.S_ISSOCK(mode) else "not a file")
+    raise LoadError(f"load: {path!r} is {kind}, not a regular file")
+
+
+def _read_archive(z: zipfile.ZipFile, path: str, expected: dict[str, tuple[np.dtype, tuple]],
+                  model_name: str) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
+    infos: dict[str, zipfile.ZipInfo] = {}
+    for info in z.infolist():
+        if info.filename in infos:
+            raise LoadError(f"load: {path!r} holds member {info.filename!r} twice")
+        infos[info.filename] = info
+    meta_info = infos.pop(_META + ".npy", None)
+    if meta_info is None:
         raise LoadError(f"load: {path!r} has no tinygraph metadata; was it written by "
                         "tinygraph.save?")
+    meta = _read_metadata(z, meta_info, path, list(expected))
+
+    foreign = [n for n in infos if not n.endswith(".npy")]
+    if foreign:
+        raise LoadError(f"load: {path!r} holds members that are not .npy arrays: "
+                        f"{', '.join(map(repr, foreign))}")
+    names = {n[:-len(".npy")]: info for n, info in infos.items()}
+    missing = [n for n in expected if n not in names]
+    extra = [n for n in names if n not in expected]
+    if missing or extra:
+        parts = []
+        if missing:
+            parts.append(f"missing {', '.join(map(repr, missing))}")
+        if extra:
+            parts.append(f"unexpected {', '.join(map(repr, extra))}")
+        raise LoadError(f"load: {path!r} does not fit {model_name}: {'; '.join(parts)}")
+
+    # Every member's zip entry and .npy header first, then the data: a file that fails
+    # anywhere fails before the bulk of it is read. One member open at a time.
+    for name, (dtype, shape) in expected.items():
+        _open_member(z, names[name], path, name, dtype, shape)[0].raw.close()
+    state = {}
+    for name, (dtype, shape) in expected.items():
+        raw, _, _, fortran = _open_member(z, names[name], path, name, dtype, shape)
+        try:
+            state[name] = _read_data(raw, path, name, dtype, shape, fortran)
+        finally:
+            raw.raw.close()
+    return state, meta
+
+
+def _check_entry(info: zipfile.ZipInfo, path: str, what: str, limit: int) -> None:
+    if info.flag_bits & 0x1:
+        raise LoadError(f"load: {path!r}: {what} is encrypted")
+    if info.compress_type not in _OK_COMPRESSION:
+        raise LoadError(f"load: {path!r}: {what} uses compression method "
+                        f"{info.compress_type}; only stored and deflated members are read")
+    if info.file_size > limit:
+        raise LoadError(f"load: {path!r}: {what} declares {info.file_size} bytes; the model "
+                        f"needs at most {limit}")
+
+
+def _open_npy(z: zipfile.ZipFile, info: zipfile.ZipInfo, path: str, what: str,
+              limit: int) -> tuple[_Bounded, tuple, bool, np.dtype, int]:
+    """Check a member's zip entry, then read its .npy header only: (stream, shape, ...)."""
+    _check_entry(info, path, what, limit)
     try:
-        meta = json.loads(raw.tobytes().decode("utf-8"))
-    except (UnicodeDecodeError, json.JSONDecodeError) as e:
-        raise LoadError(f"load: the metadata in {path!r} is not valid JSON ({e})") from None
+        raw = _Bounded(z.open(info), limit)
+    except _READ_ERRORS as e:
+        raise LoadError(f"load: {path!r}: {what} cannot be read ({type(e).__name__}: {e})"
+                        ) from None
+    try:
+        version = npy.read_magic(raw)
+        if version == (1, 0):
+            shape, fortran, dtype = npy.read_array_header_1_0(raw, _NPY_HEADER_MAX)
+        elif version == (2, 0):
+            shape, fortran, dtype = npy.read_array_header_2_0(raw, _NPY_HEADER_MAX)
+        else:
+            raise LoadError(f"load: {path!r}: {what} has .npy format version {version}; "
+                            "1.0 and 2.0 are read")
+    except LoadError:
+        raw.raw.close()
+        raise
+    except (*_READ_ERRORS, RecursionError) as e:
+        raw.raw.close()
+        raise LoadError(f"load: {path!r}: {what} has no valid .npy header "
+                        f"({type(e).__name__}: {e})") from None
+    header = limit - raw.left
+    return raw, shape, fortran, dtype, header
+
+
+def _open_member(z: zipfile.ZipFile, info: zipfile.ZipInfo, path: str, name: str,
+                 dtype: np.dtype, shape: tuple[int, ...]) -> tuple[_Bounded, np.dtype, tuple,
+                                                                   bool]:
+    what = f"parameter {name!r}"
+    raw, got_shape, fortran, got_dtype, header = _open_npy(z, info, path, what,
+                                                           _member_limit(dtype, shape))
+    try:
+        if got_dtype.hasobject:  # would need unpickling: never
+            raise LoadError(f"load: {path!r}: {what} has dtype {got_dtype} (Python objects); "
+                            "refused, nothing is unpickled")
+        if got_dtype != dtype:
+            raise LoadError(f"load: {path!r}: {what} has dtype {got_dtype}, the model's is "
+                            f"{dtype}")
+        if tuple(got_shape) != shape:
+            raise LoadError(f"load: {path!r}: {what} has shape {tuple(got_shape)}, the "
+                            f"model's is {shape}")
+        need = header + dtype.itemsize * int(np.prod(shape, dtype=np.int64))
+        if info.file_size != need:
+            raise LoadError(f"load: {path!r}: {what} declares {info.file_size} bytes; its "
+                            f"header and data take {need}")
+    except LoadError:
+        raw.raw.close()
+        raise
+    raw.left = need - header + 1  # one more byte, to find a member longer than it says
+    return raw, dtype, shape, fortran
+
+
+def _read_data(raw: _Bounded, path: str, name: str, dtype: np.dtype, shape: tuple[int, ...],
+               fortran: bool) -> np.ndarray:
+    n = dtype.itemsize * int(np.prod(shape, dtype=np.int64))
+    data = _read_exactly(raw, n, path, f"parameter {name!r}")
+    a = np.frombuffer(data, dtype=dtype)
+    a = a.reshape(shape[::-1]).T if fortran else a.reshape(shape)
+    return np.array(a, dtype=dtype, order="C")  # writable, owning its memory
+
+
+def _read_exactly(raw: _Bounded, n: int, path: str, what: str) -> bytes:
+    chunks, got = [], 0
+    try:
+        while got < n:
+            c = raw.read(n - got)
+            if not c:
+                raise LoadError(f"load: {path!r}: {what} is truncated ({got} of {n} bytes)")
+            chunks.append(c)
+            got += len(c)
+        # Reading past the end makes zipfile check the CRC; a byte more means the member is
+        # longer than its header says.
+        more = raw.read(1)
+    except _READ_ERRORS as e:
+        raise LoadError(f"load: {path!r}: {what} cannot be read ({type(e).__name__}: {e})"
+                        ) from None
+    if more:
+        raise LoadError(f"load: {path!r}: {what} holds more data than its header declares")
+    return b"".join(chunks)
+
+
+def _read_metadata(z: zipfile.ZipFile, info: zipfile.ZipInfo, path: str,
+                   names: list[str]) -> dict[str, Any]:
+    limit = _metadata_limit(names)
+    what = "the metadata"
+    raw, shape, _, dtype, header = _open_npy(z, info, path, what, _NPY_HEADER_MAX + limit)
+    try:
+        if dtype != np.uint8 or len(shape) != 1:
+            raise LoadError(f"load: {path!r} has no tinygraph metadata (a {dtype} array of shape "
+                            f"{shape}); was it written by tinygraph.save?")
+        if shape[0] > limit:
+            raise LoadError(f"load: {path!r}: {what} is {shape[0]} bytes; at most {limit} "
+                            "are read")
+        if info.file_size != header + shape[0]:
+            raise LoadError(f"load: {path!r}: {what} declares {info.file_size} bytes; its "
+                            f"header and data take {header + shape[0]}")
+        raw.left = shape[0] + 1
+        blob = _read_exactly(raw, shape[0], path, what)
+    finally:
+        raw.raw.close()
+    if _json_depth(blob) > MAX_METADATA_DEPTH:
+        raise LoadError(f"load: {path!r}: {what} is nested deeper than "
+                        f"{MAX_METADATA_DEPTH} levels")
+    try:
+        meta = json.loads(blob.decode("utf-8"))
+    except (UnicodeDecodeError, ValueError, RecursionError) as e:
+        raise LoadError(f"load: {path!r}: {what} is not valid JSON ({e})") from None
     if not isinstance(meta, dict) or meta.get("format") != FORMAT:
         raise LoadError(f"load: {path!r} is not a tinygraph parameter file")
     if meta.get("version") != VERSION:
         raise LoadError(f"load: {path!r} has format version {meta.get('version')!r}; this "
                         f"tinygraph reads version {VERSION}")
-    for key, v in state.items():
-        if v.dtype.kind != "f":
-            raise LoadError(f"load: parameter {key!r} has dtype {v.dtype}, not a float dtype")
-    return state, meta
+    if not isinstance(meta.get("user", {}), dict):
+        raise LoadError(f"load: {path!r}: {what} has no user metadata object")
+    return meta
+
+
+# A JSON string, escapes included; the unrolled form never backtracks.
+_JSON_STRING = re.compile(rb'"[^"\\]*(?:\\.[^"\\]*)*"', re.S)
+_OPEN, _CLOSE = np.frombuffer(b"[{", np.uint8), np.frombuffer(b"]}", np.uint8)
+
+
+def _json_depth(blob: bytes) -> int:
+    """How deeply arrays and objects nest in JSON text, counted without parsing it.
+
+    json.loads recurses once per level, so deep input would exhaust the stack (RecursionError,
+    or in C a crash); this count is linear and iterative.
+    """
+    bare = np.frombuffer(_JSON_STRING.sub(b"", blob), np.uint8)
+    step = np.isin(bare, _OPEN).astype(np.int64) - np.isin(bare, _CLOSE)
+    return int(np.cumsum(step).max(initial=0))
 
 
 def load(model: Module, path: str | os.PathLike[str]) -> dict[str, Any]:
     """Load parameters saved by save() into model; returns the user metadata.
 
-    Names, shapes, dtypes and finiteness are all checked first: on any mismatch a LoadError names
-    the parameter and the model is left unchanged. A missing file raises FileNotFoundError.
+    Names, shapes, dtypes and finiteness are all checked first: on any mismatch or damage a
+    LoadError names the file and the parameter and the model is left unchanged. A missing file
+    raises FileNotFoundError.
     """
-    state, meta = read(path)
-    model.load_state_dict(state)
+    state, meta = read(path, model)
+    path = os.fspath(path)
+    try:
+        checked = check_state(model, state)  # finiteness; names, shapes and dtypes again
+    except LoadError as e:
+        raise LoadError(f"load: {path!r}: {str(e).removeprefix('load: ')}") from None
+    for p, value in checked:  # everything is checked: now assign all
+        p.data = value
     return meta.get("user", {})
+
