@@ -18,11 +18,13 @@ from __future__ import annotations
 
 import errno
 import json
+import math
 import os
 import re
 import stat
 import tempfile
 import time
+import tokenize
 import zipfile
 import zlib
 from typing import IO, Any
@@ -64,7 +66,6 @@ def _tmp_prefix(path: str) -> str:
 
 _TMP_NAME = re.compile(r"^\.(?P<name>.+)\.(?P<pid>\d+)\.[a-z0-9_]+\.tmp$")
 _STALE_AGE = 3600.0  # seconds; without a way to ask whether a process lives (not POSIX)
-_writing: set[str] = set()  # temporary files this process is writing now (other threads' saves)
 
 
 def save(model: Module, path: str | os.PathLike[str],
@@ -95,7 +96,6 @@ def save(model: Module, path: str | os.PathLike[str],
     folder = os.path.dirname(os.path.abspath(path))
     _remove_stale_temporaries(path)
     fd, tmp = tempfile.mkstemp(prefix=_tmp_prefix(path), suffix=_TMP_SUFFIX, dir=folder)
-    _writing.add(tmp)
     done = False
     try:
         with os.fdopen(fd, "wb") as f:
@@ -110,7 +110,6 @@ def save(model: Module, path: str | os.PathLike[str],
         if FSYNC:
             _fsync_dir(folder)
     finally:
-        _writing.discard(tmp)
         if not done:  # an exception, KeyboardInterrupt, SystemExit: no trace left
             try:
                 os.remove(tmp)
@@ -150,7 +149,7 @@ def _remove_stale_temporaries(path: str) -> None:
         return  # mkstemp will report an unusable folder
     for entry in entries:
         m = _TMP_NAME.match(entry.name)
-        if m is None or m["name"] != target or entry.path in _writing:
+        if m is None or m["name"] != target:
             continue
         if not _stale(entry, int(m["pid"])):
             continue
@@ -163,7 +162,7 @@ def _remove_stale_temporaries(path: str) -> None:
 def _stale(entry: os.DirEntry[str], pid: int) -> bool:
     if os.name == "posix":
         if pid == os.getpid():
-            return True  # not in _writing: an earlier save of this very process was interrupted
+            return False  # another thread's save in progress (this process's own end in finally)
         try:
             os.kill(pid, 0)  # signal 0 only asks whether the process exists
         except ProcessLookupError:
@@ -183,24 +182,25 @@ def _stale(entry: os.DirEntry[str], pid: int) -> bool:
 
 # What a hostile archive can make zipfile, zlib or the .npy header parser raise.
 _READ_ERRORS = (OSError, EOFError, ValueError, zipfile.BadZipFile, zlib.error, NotImplementedError,
-                RuntimeError, MemoryError, SyntaxError, OverflowError, KeyError, TypeError,
-                IndexError, UnicodeError)
+                RuntimeError, MemoryError, SyntaxError, tokenize.TokenError, OverflowError,
+                KeyError, TypeError, IndexError, UnicodeError)
 
 
 class _Bounded:
-    """A read-only stream that hands out at most limit bytes of the stream it wraps.
+    """A read-only stream that hands out at most `left` bytes of the stream it wraps.
 
-    Whatever a header claims, reading through it decompresses at most limit (+ one chunk of the
-    compressed input, which zipfile reads ahead) bytes.
+    Whatever a header claims, reading through it decompresses at most that many bytes (zipfile
+    reads ahead at most one chunk of compressed input).
     """
 
-    def __init__(self, raw: IO[bytes], limit: int) -> None:
-        self.raw, self.left = raw, limit
+    def __init__(self, raw: IO[bytes], left: int) -> None:
+        self.raw, self.left, self.got = raw, left, 0
 
     def read(self, n: int = -1) -> bytes:
         n = self.left if n is None or n < 0 else min(n, self.left)
         data = self.raw.read(n) if n else b""
         self.left -= len(data)
+        self.got += len(data)
         return data
 
 
@@ -209,7 +209,11 @@ def _expected(model: Module) -> dict[str, tuple[np.dtype, tuple[int, ...]]]:
 
 
 def _member_limit(dtype: np.dtype, shape: tuple[int, ...]) -> int:
-    return _NPY_HEADER_MAX + int(np.prod(shape, dtype=np.int64)) * dtype.itemsize
+    return _NPY_HEADER_MAX + _nbytes(dtype, shape)
+
+
+def _nbytes(dtype: np.dtype, shape: tuple[int, ...]) -> int:
+    return math.prod(shape) * dtype.itemsize  # the model's own shape: small Python ints
 
 
 def _metadata_limit(names: list[str]) -> int:
@@ -315,19 +319,16 @@ def _read_archive(z: zipfile.ZipFile, path: str, expected: dict[str, tuple[np.dt
 
     # Every member's zip entry and .npy header first, then the data: a file that fails
     # anywhere fails before the bulk of it is read. One member open at a time.
-    for name, (dtype, shape) in expected.items():
-        _open_member(z, names[name], path, name, dtype, shape)[0].raw.close()
-    state = {}
-    for name, (dtype, shape) in expected.items():
-        raw, _, _, fortran = _open_member(z, names[name], path, name, dtype, shape)
-        try:
-            state[name] = _read_data(raw, path, name, dtype, shape, fortran)
-        finally:
-            raw.raw.close()
+    headers = {name: _check_member(z, names[name], path, name, dtype, shape)
+               for name, (dtype, shape) in expected.items()}
+    state = {name: _read_member(z, names[name], path, name, dtype, shape, *headers[name])
+             for name, (dtype, shape) in expected.items()}
     return state, meta
 
 
-def _check_entry(info: zipfile.ZipInfo, path: str, what: str, limit: int) -> None:
+def _open(z: zipfile.ZipFile, info: zipfile.ZipInfo, path: str, what: str,
+          limit: int) -> _Bounded:
+    """The member's stream, bounded to limit bytes, after checking its zip entry."""
     if info.flag_bits & 0x1:
         raise LoadError(f"load: {path!r}: {what} is encrypted")
     if info.compress_type not in _OK_COMPRESSION:
@@ -336,74 +337,73 @@ def _check_entry(info: zipfile.ZipInfo, path: str, what: str, limit: int) -> Non
     if info.file_size > limit:
         raise LoadError(f"load: {path!r}: {what} declares {info.file_size} bytes; the model "
                         f"needs at most {limit}")
-
-
-def _open_npy(z: zipfile.ZipFile, info: zipfile.ZipInfo, path: str, what: str,
-              limit: int) -> tuple[_Bounded, tuple, bool, np.dtype, int]:
-    """Check a member's zip entry, then read its .npy header only: (stream, shape, ...)."""
-    _check_entry(info, path, what, limit)
     try:
-        raw = _Bounded(z.open(info), limit)
+        return _Bounded(z.open(info), limit)
     except _READ_ERRORS as e:
         raise LoadError(f"load: {path!r}: {what} cannot be read ({type(e).__name__}: {e})"
                         ) from None
+
+
+def _read_header(raw: _Bounded, path: str, what: str) -> tuple[tuple, bool, np.dtype]:
+    """(shape, fortran_order, dtype) from the .npy header: a literal, never unpickled."""
     try:
         version = npy.read_magic(raw)
         if version == (1, 0):
-            shape, fortran, dtype = npy.read_array_header_1_0(raw, _NPY_HEADER_MAX)
-        elif version == (2, 0):
-            shape, fortran, dtype = npy.read_array_header_2_0(raw, _NPY_HEADER_MAX)
-        else:
-            raise LoadError(f"load: {path!r}: {what} has .npy format version {version}; "
-                            "1.0 and 2.0 are read")
-    except LoadError:
-        raw.raw.close()
-        raise
+            return npy.read_array_header_1_0(raw, _NPY_HEADER_MAX)
+        if version == (2, 0):
+            return npy.read_array_header_2_0(raw, _NPY_HEADER_MAX)
     except (*_READ_ERRORS, RecursionError) as e:
-        raw.raw.close()
         raise LoadError(f"load: {path!r}: {what} has no valid .npy header "
                         f"({type(e).__name__}: {e})") from None
-    header = limit - raw.left
-    return raw, shape, fortran, dtype, header
+    raise LoadError(f"load: {path!r}: {what} has .npy format version {version}; 1.0 and 2.0 "
+                    "are read")
 
 
-def _open_member(z: zipfile.ZipFile, info: zipfile.ZipInfo, path: str, name: str,
-                 dtype: np.dtype, shape: tuple[int, ...]) -> tuple[_Bounded, np.dtype, tuple,
-                                                                   bool]:
+def _check_member(z: zipfile.ZipFile, info: zipfile.ZipInfo, path: str, name: str,
+                  dtype: np.dtype, shape: tuple[int, ...]) -> tuple[int, bool]:
+    """Check a parameter's zip entry and .npy header against the model, reading no data.
+
+    Returns the header's length and whether the data is in Fortran order.
+    """
     what = f"parameter {name!r}"
-    raw, got_shape, fortran, got_dtype, header = _open_npy(z, info, path, what,
-                                                           _member_limit(dtype, shape))
+    raw = _open(z, info, path, what, _member_limit(dtype, shape))
     try:
-        if got_dtype.hasobject:  # would need unpickling: never
-            raise LoadError(f"load: {path!r}: {what} has dtype {got_dtype} (Python objects); "
-                            "refused, nothing is unpickled")
-        if got_dtype != dtype:
-            raise LoadError(f"load: {path!r}: {what} has dtype {got_dtype}, the model's is "
-                            f"{dtype}")
-        if tuple(got_shape) != shape:
-            raise LoadError(f"load: {path!r}: {what} has shape {tuple(got_shape)}, the "
-                            f"model's is {shape}")
-        need = header + dtype.itemsize * int(np.prod(shape, dtype=np.int64))
-        if info.file_size != need:
-            raise LoadError(f"load: {path!r}: {what} declares {info.file_size} bytes; its "
-                            f"header and data take {need}")
-    except LoadError:
+        got_shape, fortran, got_dtype = _read_header(raw, path, what)
+    finally:
         raw.raw.close()
-        raise
-    raw.left = need - header + 1  # one more byte, to find a member longer than it says
-    return raw, dtype, shape, fortran
+    if got_dtype.hasobject:  # would need unpickling: never
+        raise LoadError(f"load: {path!r}: {what} has dtype {got_dtype} (Python objects); "
+                        "refused, nothing is unpickled")
+    if got_dtype != dtype:
+        raise LoadError(f"load: {path!r}: {what} has dtype {got_dtype}, the model's is {dtype}")
+    if tuple(got_shape) != shape:
+        raise LoadError(f"load: {path!r}: {what} has shape {tuple(got_shape)}, the model's is "
+                        f"{shape}")
+    if info.file_size != raw.got + _nbytes(dtype, shape):
+        raise LoadError(f"load: {path!r}: {what} declares {info.file_size} bytes; its header "
+                        f"and data take {raw.got + _nbytes(dtype, shape)}")
+    return raw.got, fortran
 
 
-def _read_data(raw: _Bounded, path: str, name: str, dtype: np.dtype, shape: tuple[int, ...],
-               fortran: bool) -> np.ndarray:
-    n = dtype.itemsize * int(np.prod(shape, dtype=np.int64))
-    data = _read_exactly(raw, n, path, f"parameter {name!r}")
+def _read_member(z: zipfile.ZipFile, info: zipfile.ZipInfo, path: str, name: str,
+                 dtype: np.dtype, shape: tuple[int, ...], header: int,
+                 fortran: bool) -> np.ndarray:
+    """A parameter's data, whose entry and header _check_member accepted."""
+    what = f"parameter {name!r}"
+    n = _nbytes(dtype, shape)
+    raw = _open(z, info, path, what, header + n + 1)  # a byte more finds an overlong member
+    try:
+        _take(raw, header, path, what)
+        data = _take(raw, n, path, what, last=True)
+    finally:
+        raw.raw.close()
     a = np.frombuffer(data, dtype=dtype)
     a = a.reshape(shape[::-1]).T if fortran else a.reshape(shape)
     return np.array(a, dtype=dtype, order="C")  # writable, owning its memory
 
 
-def _read_exactly(raw: _Bounded, n: int, path: str, what: str) -> bytes:
+def _take(raw: _Bounded, n: int, path: str, what: str, last: bool = False) -> bytes:
+    """Exactly n bytes of raw; with last=True, the member must end there."""
     chunks, got = [], 0
     try:
         while got < n:
@@ -412,9 +412,8 @@ def _read_exactly(raw: _Bounded, n: int, path: str, what: str) -> bytes:
                 raise LoadError(f"load: {path!r}: {what} is truncated ({got} of {n} bytes)")
             chunks.append(c)
             got += len(c)
-        # Reading past the end makes zipfile check the CRC; a byte more means the member is
-        # longer than its header says.
-        more = raw.read(1)
+        # Reading past the end makes zipfile check the CRC.
+        more = raw.read(1) if last else b""
     except _READ_ERRORS as e:
         raise LoadError(f"load: {path!r}: {what} cannot be read ({type(e).__name__}: {e})"
                         ) from None
@@ -427,19 +426,20 @@ def _read_metadata(z: zipfile.ZipFile, info: zipfile.ZipInfo, path: str,
                    names: list[str]) -> dict[str, Any]:
     limit = _metadata_limit(names)
     what = "the metadata"
-    raw, shape, _, dtype, header = _open_npy(z, info, path, what, _NPY_HEADER_MAX + limit)
+    raw = _open(z, info, path, what, _NPY_HEADER_MAX + limit)
     try:
+        shape, _, dtype = _read_header(raw, path, what)
         if dtype != np.uint8 or len(shape) != 1:
             raise LoadError(f"load: {path!r} has no tinygraph metadata (a {dtype} array of shape "
                             f"{shape}); was it written by tinygraph.save?")
         if shape[0] > limit:
             raise LoadError(f"load: {path!r}: {what} is {shape[0]} bytes; at most {limit} "
                             "are read")
-        if info.file_size != header + shape[0]:
+        if info.file_size != raw.got + shape[0]:
             raise LoadError(f"load: {path!r}: {what} declares {info.file_size} bytes; its "
-                            f"header and data take {header + shape[0]}")
+                            f"header and data take {raw.got + shape[0]}")
         raw.left = shape[0] + 1
-        blob = _read_exactly(raw, shape[0], path, what)
+        blob = _take(raw, shape[0], path, what, last=True)
     finally:
         raw.raw.close()
     if _json_depth(blob) > MAX_METADATA_DEPTH:
@@ -461,7 +461,8 @@ def _read_metadata(z: zipfile.ZipFile, info: zipfile.ZipInfo, path: str,
 
 # A JSON string, escapes included; the unrolled form never backtracks.
 _JSON_STRING = re.compile(rb'"[^"\\]*(?:\\.[^"\\]*)*"', re.S)
-_OPEN, _CLOSE = np.frombuffer(b"[{", np.uint8), np.frombuffer(b"]}", np.uint8)
+# Brackets to +1 / -1 (as int8), everything else to 0.
+_NESTING = bytes(1 if c in b"[{" else 255 if c in b"]}" else 0 for c in range(256))
 
 
 def _json_depth(blob: bytes) -> int:
@@ -470,9 +471,8 @@ def _json_depth(blob: bytes) -> int:
     json.loads recurses once per level, so deep input would exhaust the stack (RecursionError,
     or in C a crash); this count is linear and iterative.
     """
-    bare = np.frombuffer(_JSON_STRING.sub(b"", blob), np.uint8)
-    step = np.isin(bare, _OPEN).astype(np.int64) - np.isin(bare, _CLOSE)
-    return int(np.cumsum(step).max(initial=0))
+    steps = np.frombuffer(_JSON_STRING.sub(b"", blob).translate(_NESTING), np.int8)
+    return int(np.cumsum(steps, dtype=np.int32).max(initial=0))
 
 
 def load(model: Module, path: str | os.PathLike[str]) -> dict[str, Any]:
