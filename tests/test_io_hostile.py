@@ -24,6 +24,7 @@ import zlib
 
 import numpy as np
 import pytest
+from numpy.lib import format as npy
 
 import tinygraph as tg
 import tinygraph.io as tgio
@@ -286,6 +287,25 @@ def test_the_zip_writer_writes_files_that_load(tmp_path, model):
     _zip(deflated, [Entry(e.name.decode(), e.payload, deflate=True) for e in _genuine(model)])
     tg.load(model, deflated)
     assert all(np.array_equal(model.state_dict()[k], before[k] + 2.0) for k in before)
+    # Fortran order and .npy format 2.0 are read as numpy writes them.
+    w = np.asfortranarray(np.arange(6.0).reshape(2, 3))
+    buf = io.BytesIO()
+    npy.write_array(buf, np.array([7.0, 8.0, 9.0]), version=(2, 0))
+    other = tmp_path / "other.npz"
+    _zip(other, _genuine(model, **{"L1.W": Entry("L1.W.npy", _array(w)),
+                                   "L1.b": Entry("L1.b.npy", buf.getvalue())}))
+    tg.load(model, other)
+    assert np.array_equal(model.state_dict()["L1.W"], w)
+    assert model.state_dict()["L1.W"].flags.c_contiguous
+    assert np.array_equal(model.state_dict()["L1.b"], [7.0, 8.0, 9.0])
+
+
+def test_a_large_model_round_trips(tmp_path):
+    a, b = nn.TensorMLP(784, [256, 10], seed=0), nn.TensorMLP(784, [256, 10], seed=1)
+    tg.save(a, tmp_path / "big.npz", metadata={"note": "x" * 100_000})
+    assert tg.load(b, tmp_path / "big.npz") == {"note": "x" * 100_000}
+    assert all(np.array_equal(u, v) for u, v in zip(a.state_dict().values(),
+                                                    b.state_dict().values()))
 
 
 @pytest.mark.parametrize("cut", [0, 3, 30, 200, -100, -23, -1])
@@ -496,6 +516,34 @@ def test_stale_temporaries_of_the_same_target_are_removed(tmp_path):
         (tmp_path / n).write_bytes(b"x")
     tg.save(nn.TensorMLP(2, [3, 1], seed=0), tmp_path / "m.npz")
     assert sorted(os.listdir(tmp_path)) == sorted(keep + ["m.npz"])
+
+
+def test_temporary_names_of_long_and_odd_targets(tmp_path):
+    for name in ["é" * 120 + ".npz", "a\nb.npz", "x" * 250]:
+        path = tmp_path / name
+        (tmp_path / f".{tgio._tmp_target(str(path))}.{_dead_pid()}.abcd1234.tmp").write_bytes(b"")
+        tg.save(nn.TensorMLP(2, [3, 1], seed=0), path)
+        assert _temporaries(tmp_path) == []
+
+
+def test_save_refuses_metadata_that_load_would_refuse(tmp_path):
+    m = nn.TensorMLP(2, [3, 1], seed=0)
+    deep: list = []
+    for _ in range(100):
+        deep = [deep]
+    cases = [({"x": "y" * (tgio.MAX_USER_METADATA + 1)}, "bytes"), ({"x": deep}, "nested"),
+             ({"x": {1, 2}}, "JSON")]
+    for metadata, match in cases:
+        with pytest.raises(tg.LoadError, match=match):
+            tg.save(m, tmp_path / "m.npz", metadata=metadata)
+    assert os.listdir(tmp_path) == []
+    nested: dict = {}  # depth 1; the file's own object adds one level
+    for _ in range(tgio.MAX_METADATA_DEPTH - 2):
+        nested = {"k": nested}
+    tg.save(m, tmp_path / "m.npz", metadata=nested)  # the deepest accepted
+    assert tg.load(m, tmp_path / "m.npz") == nested
+    with pytest.raises(tg.LoadError, match="nested"):
+        tg.save(m, tmp_path / "m.npz", metadata={"k": nested})
 
 
 def test_saves_of_one_target_from_threads_do_not_remove_each_others_files(tmp_path):

@@ -58,13 +58,17 @@ FSYNC = True
 _TMP_SUFFIX = ".tmp"
 
 
+def _tmp_target(path: str) -> str:
+    # The target's name, shortened so that the temporary name stays within 255 bytes.
+    return os.fsdecode(os.fsencode(os.path.basename(path))[:100])
+
+
 def _tmp_prefix(path: str) -> str:
-    # ".{name}.{pid}." ties a temporary file to its target and to the process writing it; the
-    # name is shortened so that the temporary name stays within a file system's 255 bytes.
-    return f".{os.path.basename(path)[:120]}.{os.getpid()}."
+    # ".{name}.{pid}." ties a temporary file to its target and to the process writing it.
+    return f".{_tmp_target(path)}.{os.getpid()}."
 
 
-_TMP_NAME = re.compile(r"^\.(?P<name>.+)\.(?P<pid>\d+)\.[a-z0-9_]+\.tmp$")
+_TMP_NAME = re.compile(r"^\.(?P<name>.+)\.(?P<pid>\d+)\.[a-z0-9_]+\.tmp$", re.S)
 _STALE_AGE = 3600.0  # seconds; without a way to ask whether a process lives (not POSIX)
 
 
@@ -142,7 +146,7 @@ def _fsync_dir(folder: str) -> None:
 def _remove_stale_temporaries(path: str) -> None:
     """Remove temporary files of path left by saves that were killed before they could."""
     folder = os.path.dirname(os.path.abspath(path))
-    target = os.path.basename(path)[:120]
+    target = _tmp_target(path)
     try:
         entries = list(os.scandir(folder))
     except OSError:
@@ -165,7 +169,7 @@ def _stale(entry: os.DirEntry[str], pid: int) -> bool:
             return False  # another thread's save in progress (this process's own end in finally)
         try:
             os.kill(pid, 0)  # signal 0 only asks whether the process exists
-        except ProcessLookupError:
+        except (ProcessLookupError, OverflowError):  # no such process (or no such pid)
             return True
         except PermissionError:
             return False  # alive, another user's
