@@ -10,7 +10,6 @@ from __future__ import annotations
 import functools
 import io
 import os
-import pathlib
 import pickle
 import signal
 import socket
@@ -150,7 +149,7 @@ def _refused(model: nn.Module, path, *names: str) -> str:
 
 # --- the catalogue -------------------------------------------------------------------------------
 
-OBJ_PAYLOAD = "pwned"  # file an unpickled payload would create, in the test's tmp_path
+OBJ_PAYLOAD = "pwned"  # file an unpickled payload would create, relative: tests chdir first
 
 
 class _Payload:
@@ -161,11 +160,14 @@ class _Payload:
         return (open, (self.marker, "w"))
 
 
-def _cases(model: nn.Module, tmp_path) -> dict[str, tuple[list[Entry], tuple[str, ...]]]:
+@functools.cache
+def _cases() -> dict[str, tuple[list[Entry], tuple[str, ...]]]:
+    """name: (members, what the message must name), for the model of the fixture below."""
+    model = nn.TensorMLP(2, [3, 1], seed=0)
     shape_w = (2, 3)
     data_w = np.ones(shape_w).tobytes()
     good_w = _npy("<f8", shape_w, data_w)
-    marker = str(tmp_path / OBJ_PAYLOAD)
+    marker = OBJ_PAYLOAD
     deep = "[" * 100_000 + "]" * 100_000
     return {
         "zip bomb: 1 GiB declared": (_genuine(model, **{"L1.W": _bomb("L1.W")}),
@@ -263,12 +265,10 @@ def _cases(model: nn.Module, tmp_path) -> dict[str, tuple[list[Entry], tuple[str
     }
 
 
-_NAMES = list(_cases(nn.TensorMLP(2, [3, 1], seed=0), pathlib.Path("/nonexistent")))
-
-
-@pytest.mark.parametrize("case", _NAMES)
-def test_hostile_archive_is_refused(tmp_path, model, case):
-    entries, names = _cases(model, tmp_path)[case]
+@pytest.mark.parametrize("case", list(_cases()))
+def test_hostile_archive_is_refused(tmp_path, monkeypatch, model, case):
+    monkeypatch.chdir(tmp_path)
+    entries, names = _cases()[case]
     path = tmp_path / "hostile.npz"
     _zip(path, entries)
     _refused(model, path, *names)
@@ -452,7 +452,7 @@ _CAPPED = textwrap.dedent("""
 
 @pytest.mark.skipif(not sys.platform.startswith("linux"), reason="RLIMIT_AS and /proc")
 def test_hostile_files_under_a_memory_cap(tmp_path, model):
-    cases = _cases(model, tmp_path)
+    cases = _cases()
     paths = []
     for case in ["zip bomb: 1 GiB declared", "zip bomb under an honest-looking size",
                  "declared shape 10**12", "declared shape 10**12 with a size to match",
