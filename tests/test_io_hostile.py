@@ -327,6 +327,13 @@ def test_pickle_in_front_of_a_genuine_archive(tmp_path, model):
     assert not (tmp_path / OBJ_PAYLOAD).exists()
 
 
+def test_thousands_of_members(tmp_path, model):
+    path = tmp_path / "many.npz"
+    _zip(path, _genuine(model) + [Entry(f"x{i}.npy", b"") for i in range(10_000)])
+    msg = _refused(model, path, "unexpected 'x0'", "and 9990 more")
+    assert len(msg) < 1000
+
+
 def test_file_far_larger_than_the_model(tmp_path, model):
     path = tmp_path / "sparse.npz"
     with open(path, "wb") as f:
@@ -533,6 +540,7 @@ def test_save_refuses_metadata_that_load_would_refuse(tmp_path):
         deep = [deep]
     cases = [({"x": "y" * (tgio.MAX_USER_METADATA + 1)}, "bytes"), ({"x": deep}, "nested"),
              ({"x": {1, 2}}, "JSON")]
+    cases.append(([1, 2], "must be a dict"))
     for metadata, match in cases:
         with pytest.raises(tg.LoadError, match=match):
             tg.save(m, tmp_path / "m.npz", metadata=metadata)

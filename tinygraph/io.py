@@ -82,6 +82,8 @@ def save(model: Module, path: str | os.PathLike[str],
     state = model.state_dict()
     if _META in state:
         raise LoadError(f"save: a parameter is named {_META!r}, which the file format reserves")
+    if metadata is not None and not isinstance(metadata, dict):
+        raise LoadError(f"save: metadata must be a dict, got {type(metadata).__name__}")
     try:
         user = json.dumps(metadata or {}).encode("utf-8")
     except (TypeError, ValueError, RecursionError) as e:
@@ -184,7 +186,8 @@ def _stale(entry: os.DirEntry[str], pid: int) -> bool:
 # load
 # ---------------------------------------------------------------------------------------------
 
-# What a hostile archive can make zipfile, zlib or the .npy header parser raise.
+# What a hostile archive can make zipfile, zlib or the .npy header parser raise (RecursionError
+# is a RuntimeError).
 _READ_ERRORS = (OSError, EOFError, ValueError, zipfile.BadZipFile, zlib.error, NotImplementedError,
                 RuntimeError, MemoryError, SyntaxError, tokenize.TokenError, OverflowError,
                 KeyError, TypeError, IndexError, UnicodeError)
@@ -254,8 +257,6 @@ def read(path: str | os.PathLike[str], model: Module) -> tuple[dict[str, np.ndar
                 return _read_archive(z, path, expected, type(model).__name__)
         except LoadError:
             raise
-        except RecursionError as e:
-            raise LoadError(f"load: cannot read {path!r} ({e})") from None
         except _READ_ERRORS as e:
             raise LoadError(f"load: cannot read {path!r} as .npz ({type(e).__name__}: {e})"
                             ) from None
@@ -309,16 +310,16 @@ def _read_archive(z: zipfile.ZipFile, path: str, expected: dict[str, tuple[np.dt
     foreign = [n for n in infos if not n.endswith(".npy")]
     if foreign:
         raise LoadError(f"load: {path!r} holds members that are not .npy arrays: "
-                        f"{', '.join(map(repr, foreign))}")
+                        f"{_some(foreign)}")
     names = {n[:-len(".npy")]: info for n, info in infos.items()}
     missing = [n for n in expected if n not in names]
     extra = [n for n in names if n not in expected]
     if missing or extra:
         parts = []
         if missing:
-            parts.append(f"missing {', '.join(map(repr, missing))}")
+            parts.append(f"missing {_some(missing)}")
         if extra:
-            parts.append(f"unexpected {', '.join(map(repr, extra))}")
+            parts.append(f"unexpected {_some(extra)}")
         raise LoadError(f"load: {path!r} does not fit {model_name}: {'; '.join(parts)}")
 
     # Every member's zip entry and .npy header first, then the data: a file that fails
@@ -328,6 +329,12 @@ def _read_archive(z: zipfile.ZipFile, path: str, expected: dict[str, tuple[np.dt
     state = {name: _read_member(z, names[name], path, name, dtype, shape, *headers[name])
              for name, (dtype, shape) in expected.items()}
     return state, meta
+
+
+def _some(names: list[str], most: int = 10) -> str:
+    # A hostile file can hold thousands of members: name the first few.
+    shown = ", ".join(map(repr, names[:most]))
+    return shown + (f" and {len(names) - most} more" if len(names) > most else "")
 
 
 def _open(z: zipfile.ZipFile, info: zipfile.ZipInfo, path: str, what: str,
@@ -356,7 +363,7 @@ def _read_header(raw: _Bounded, path: str, what: str) -> tuple[tuple, bool, np.d
             return npy.read_array_header_1_0(raw, _NPY_HEADER_MAX)
         if version == (2, 0):
             return npy.read_array_header_2_0(raw, _NPY_HEADER_MAX)
-    except (*_READ_ERRORS, RecursionError) as e:
+    except _READ_ERRORS as e:
         raise LoadError(f"load: {path!r}: {what} has no valid .npy header "
                         f"({type(e).__name__}: {e})") from None
     raise LoadError(f"load: {path!r}: {what} has .npy format version {version}; 1.0 and 2.0 "
