@@ -17,6 +17,8 @@ everything has been read and checked.
 from __future__ import annotations
 
 import errno
+import functools
+import io
 import json
 import math
 import os
@@ -377,9 +379,16 @@ def _check_member(z: zipfile.ZipFile, info: zipfile.ZipInfo, path: str, name: st
     Returns the header's length and whether the data is in Fortran order.
     """
     what = f"parameter {name!r}"
+    usual = _usual_header(dtype, shape)
     raw = _open(z, info, path, what, _member_limit(dtype, shape))
     try:
-        got_shape, fortran, got_dtype = _read_header(raw, path, what)
+        # Fast path: byte for byte the header numpy writes for this parameter.
+        if _take(raw, len(usual), path, what, exact=False) == usual:
+            got_shape, fortran, got_dtype = shape, False, dtype
+        else:
+            raw.raw.close()
+            raw = _open(z, info, path, what, _member_limit(dtype, shape))
+            got_shape, fortran, got_dtype = _read_header(raw, path, what)
     finally:
         raw.raw.close()
     if got_dtype.hasobject:  # would need unpickling: never
@@ -413,13 +422,25 @@ def _read_member(z: zipfile.ZipFile, info: zipfile.ZipInfo, path: str, name: str
     return np.array(a, dtype=dtype, order="C")  # writable, owning its memory
 
 
-def _take(raw: _Bounded, n: int, path: str, what: str, last: bool = False) -> bytes:
-    """Exactly n bytes of raw; with last=True, the member must end there."""
+@functools.lru_cache(maxsize=256)
+def _usual_header(dtype: np.dtype, shape: tuple[int, ...]) -> bytes:
+    """The .npy magic and header numpy writes for a C-ordered array of dtype and shape."""
+    buf = io.BytesIO()
+    npy.write_array_header_1_0(buf, {"descr": npy.dtype_to_descr(dtype),
+                                     "fortran_order": False, "shape": shape})
+    return buf.getvalue()
+
+
+def _take(raw: _Bounded, n: int, path: str, what: str, last: bool = False,
+          exact: bool = True) -> bytes:
+    """Exactly n bytes of raw (up to n if not exact); with last=True, the member must end there."""
     chunks, got = [], 0
     try:
         while got < n:
             c = raw.read(n - got)
             if not c:
+                if not exact:
+                    break
                 raise LoadError(f"load: {path!r}: {what} is truncated ({got} of {n} bytes)")
             chunks.append(c)
             got += len(c)
