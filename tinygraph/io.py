@@ -100,7 +100,7 @@ def save(model: Module, path: str | os.PathLike[str],
             "parameters": list(state), "user": metadata or {}}
     arrays = dict(state)
     arrays[_META] = np.frombuffer(json.dumps(meta).encode("utf-8"), dtype=np.uint8)
-    path = os.fspath(path)
+    path = os.fsdecode(path)  # str, bytes or PathLike
     folder = os.path.dirname(os.path.abspath(path))
     _remove_stale_temporaries(path)
     fd, tmp = tempfile.mkstemp(prefix=_tmp_prefix(path), suffix=_TMP_SUFFIX, dir=folder)
@@ -237,7 +237,7 @@ def read(path: str | os.PathLike[str], model: Module) -> tuple[dict[str, np.ndar
     Raises LoadError naming the file (and the parameter) for anything that does not fit model;
     a missing path raises FileNotFoundError.
     """
-    path = os.fspath(path)
+    path = os.fsdecode(path)  # str, bytes or PathLike
     expected = _expected(model)
     with _open_regular(path) as f:
         size = os.fstat(f.fileno()).st_size
@@ -515,7 +515,7 @@ def load(model: Module, path: str | os.PathLike[str]) -> dict[str, Any]:
     raises FileNotFoundError.
     """
     state, meta = read(path, model)
-    path = os.fspath(path)
+    path = os.fsdecode(path)  # str, bytes or PathLike
     try:
         checked = check_state(model, state)  # finiteness; names, shapes and dtypes again
     except LoadError as e:
