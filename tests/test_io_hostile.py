@@ -58,7 +58,7 @@ class Entry:
 
     def __init__(self, name: str, raw: bytes, *, deflate: bool = False, method: int | None = None,
                  flag: int = 0, size: int | None = None, crc: int | None = None,
-                 payload: bytes | None = None) -> None:
+                 payload: bytes | None = None, zip64: bool = False) -> None:
         self.name = name.encode()
         if payload is None:
             if deflate:
@@ -70,17 +70,21 @@ class Entry:
         self.method = method if method is not None else (8 if deflate else 0)
         self.flag, self.size = flag, len(raw) if size is None else size
         self.crc = zlib.crc32(raw) if crc is None else crc
+        self.extra = b""
+        if zip64:  # sizes in a zip64 extra field: up to 2**64 - 1
+            self.extra = struct.pack("<HHQQ", 1, 16, self.size, len(self.payload))
 
 
 def _zip(path, entries: list[Entry]) -> None:
     out, central = bytearray(), bytearray()
     for e in entries:
         offset = len(out)
-        out += struct.pack("<4s5H3L2H", b"PK\x03\x04", 20, e.flag, e.method, 0, 0x21, e.crc,
-                           len(e.payload), e.size, len(e.name), 0) + e.name + e.payload
-        central += struct.pack("<4s6H3L5H2L", b"PK\x01\x02", 20, 20, e.flag, e.method, 0, 0x21,
-                               e.crc, len(e.payload), e.size, len(e.name), 0, 0, 0, 0, 0,
-                               offset) + e.name
+        size, csize = (0xFFFFFFFF, 0xFFFFFFFF) if e.extra else (e.size, len(e.payload))
+        out += struct.pack("<4s5H3L2H", b"PK\x03\x04", 45, e.flag, e.method, 0, 0x21, e.crc,
+                           csize, size, len(e.name), len(e.extra)) + e.name + e.extra + e.payload
+        central += struct.pack("<4s6H3L5H2L", b"PK\x01\x02", 45, 45, e.flag, e.method, 0, 0x21,
+                               e.crc, csize, size, len(e.name), len(e.extra), 0, 0, 0, 0,
+                               offset) + e.name + e.extra
     n = len(entries)
     end = struct.pack("<4s4H2LH", b"PK\x05\x06", 0, 0, n, n, len(central), len(out), 0)
     path.write_bytes(bytes(out + central + end))
@@ -180,10 +184,13 @@ def _cases() -> dict[str, tuple[list[Entry], tuple[str, ...]]]:
         "declared shape 10**12": (
             _genuine(model, **{"L1.W": Entry("L1.W.npy", _npy("<f8", (10**12,), data_w))}),
             ("'L1.W'", "shape (1000000000000,)")),
-        "declared shape 10**12 with a size to match": (
-            _genuine(model, **{"L1.W": Entry("L1.W.npy", b"", size=8 * 10**12 + 128 & 0xFFFFFFFF,
+        "declared shape 10**12 and a 4 GiB member": (
+            _genuine(model, **{"L1.W": Entry("L1.W.npy", b"", size=0xFFFF_FFFE,
                                              payload=_npy("<f8", (10**12,), data_w))}),
-            ("'L1.W'",)),
+            ("'L1.W'", "declares 4294967294 bytes")),
+        "zip64 member declaring 2**60 bytes": (
+            _genuine(model, **{"L1.W": Entry("L1.W.npy", good_w, size=1 << 60, zip64=True)}),
+            ("'L1.W'", f"declares {1 << 60} bytes")),
         "object dtype with a pickle payload": (
             _genuine(model, **{"L1.W": Entry("L1.W.npy", _npy(
                 "|O", shape_w, pickle.dumps(np.array([_Payload(marker)] * 6, object))))}),
@@ -462,7 +469,7 @@ def test_hostile_files_under_a_memory_cap(tmp_path, model):
     cases = _cases()
     paths = []
     for case in ["zip bomb: 1 GiB declared", "zip bomb under an honest-looking size",
-                 "declared shape 10**12", "declared shape 10**12 with a size to match",
+                 "declared shape 10**12", "declared shape 10**12 and a 4 GiB member",
                  "metadata nested 10**5 deep", "metadata with a 10**6-digit number"]:
         paths.append(tmp_path / f"{len(paths)}.npz")
         _zip(paths[-1], cases[case][0])
