@@ -89,7 +89,7 @@ def test_pytorch_style_script_trains_and_round_trips(tmp_path):
     assert not np.allclose(fresh(X).data, scores.data)
     assert tg.load(fresh, path) == {"epochs": 60}
     assert np.array_equal(fresh(X).data, scores.data)
-    state, meta = tg.io.read(path)
+    state, meta = tg.io.read(path, model)
     other = Net()
     assert other.load_state_dict(state) == ([], [])
     assert np.array_equal(other(X).data, scores.data)

@@ -32,7 +32,9 @@ def _same(a: nn.Module, b: nn.Module) -> bool:
     dtype=st.sampled_from([np.float64, np.float32]),
     seed=st.integers(0, 1000),
 )
-def test_round_trip_is_bit_identical(tmp_path, level, nin, sizes, act, dtype, seed):
+def test_round_trip_is_bit_identical(tmp_path, monkeypatch, level, nin, sizes, act, dtype, seed):
+    # fsync is what this test would spend its time on, 200 times over; the other tests keep it.
+    monkeypatch.setattr(tg.io, "FSYNC", False)
     if level == "scalar":
         make = lambda s: nn.MLP(nin, sizes, activation=act, seed=s)  # noqa: E731
     else:
@@ -172,7 +174,7 @@ def test_missing_file_is_file_not_found_naming_the_path(tmp_path):
     with pytest.raises(FileNotFoundError, match=r"load: no such file: '.*nope\.npz'") as e:
         tg.load(m, missing)
     assert not isinstance(e.value, tg.LoadError) and e.value.filename == str(missing)
-    with pytest.raises(IsADirectoryError, match="load: a directory"):
+    with pytest.raises(tg.LoadError, match="is a directory, not a regular file"):
         tg.load(m, tmp_path)
     assert all(np.array_equal(before[k], v) for k, v in m.state_dict().items())
 
