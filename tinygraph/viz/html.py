@@ -28,7 +28,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from ..errors import InputError
-from .style import fmt
+from .style import LABEL_MAX, TIP_MAX, fmt, text
 from .view import ViewData
 
 if TYPE_CHECKING:  # render imports this module for View.html
@@ -38,6 +38,7 @@ if TYPE_CHECKING:  # render imports this module for View.html
 _SERIES = ("#0072B2", "#E69F00", "#009E73", "#CC79A7", "#56B4E9", "#D55E00", "#F0E442", "#000000")
 
 _COMMENT = re.compile(r"<!--.*?-->", re.S)
+_SCRIPT_UNSAFE = re.compile(r"<(?=/|!|script)", re.I)
 
 # The page may load nothing from anywhere: everything it needs is inline.
 _CSP = ("default-src 'none'; img-src data:; style-src 'unsafe-inline'; "
@@ -332,7 +333,7 @@ def strip_svg(steps: Sequence[int], flow: Mapping[str, Sequence[float | None]],
                 continue
             parts[-1].append(f"{x(step)},{y(v)}")
         lines = "".join(f'<polyline points="{" ".join(p)}"/>' for p in parts if p)
-        out.append(f'<g class="tg-series" data-layer="{_html.escape(layer)}" '
+        out.append(f'<g class="tg-series" data-layer="{_html.escape(text(layer))}" '
                    f'stroke="{colour}">{lines}</g>')
     out.append(f'<line id="tg-cursor" x1="{left}" x2="{left}" y1="{top}" '
                f'y2="{height - bottom}" stroke="#D55E00" stroke-width="1.5"/>')
@@ -355,7 +356,10 @@ def page(frames: Sequence[str], flags: Sequence[Sequence[tuple[str, str, str, st
     # Inline SVG needs no XML prolog or DOCTYPE (whose DTD address is the only URL graphviz
     # writes) nor graphviz's comments: keep each frame from its <svg> element on, uncommented.
     inline = [_COMMENT.sub("", f[f.find("<svg"):] if "<svg" in f else f) for f in frames]
-    data: dict[str, Any] = {"frames": inline, "flags": [list(map(list, f)) for f in flags]}
+    # Flag rows carry user names: plain text for the page's textContent (never innerHTML).
+    rows = [[[text(node), text(name), text(kind), text(why, TIP_MAX)]
+             for node, name, kind, why in f] for f in flags]
+    data: dict[str, Any] = {"frames": inline, "flags": rows}
     controls = ""
     side_extra = ""
     if recorder:
@@ -364,7 +368,7 @@ def page(frames: Sequence[str], flags: Sequence[Sequence[tuple[str, str, str, st
             raise InputError("page: a recorder page needs steps, losses and flow, one per frame")
         strip, cursor = strip_svg(steps, flow)
         data |= {"steps": list(steps), "losses": [fmt(v) for v in losses], "cursor": cursor,
-                 "layers": list(flow), "flow": [[fmt(v) for v in s] for s in flow.values()],
+                 "layers": [text(k) for k in flow], "flow": [[fmt(v) for v in s] for s in flow.values()],
                  "interval": int(interval_ms)}
         controls = (f'<button id="tg-play" type="button">play</button>'
                     f'<input id="tg-slider" type="range" min="0" max="{len(frames) - 1}" '
@@ -375,18 +379,20 @@ def page(frames: Sequence[str], flags: Sequence[Sequence[tuple[str, str, str, st
             for j in range(len(flow)))
         side_extra = (f"<h2>Gradient flow: mean |dL/dz| per layer (log scale)</h2>{strip}"
                       f'<div id="tg-values">{values}</div>')
-    # "</" inside a script block would end it early and "<!--" would change how it is parsed:
-    # escape both in the JSON (valid JSON escapes, same strings once parsed).
-    payload = (json.dumps(data, separators=(",", ":"))
-               .replace("</", "<\\/").replace("<!--", "\\u003C!--"))
-    esc = _html.escape
+    # "</" inside a script block would end it early, and "<!--" or "<script" would change how
+    # it is parsed: write their "<" as the JSON escape \u003c (the same string once parsed).
+    payload = _SCRIPT_UNSAFE.sub(r"\\u003c", json.dumps(data, separators=(",", ":")))
+
+    def esc(s: str) -> str:
+        return _html.escape(text(s, TIP_MAX), quote=True)
+
     labels_box = ("<label><input id=\"tg-show-labels\" type=\"checkbox\""
                   f"{' checked' if labels_shown else ''}> edge labels</label>"
                   if edge_labels else "")
     return f"""<!DOCTYPE html>
 <html lang="en"><head><meta charset="utf-8">
 <meta http-equiv="Content-Security-Policy" content="{_CSP}">
-<title>{esc(title)}</title><style>{_CSS}</style></head>
+<title>{_html.escape(text(title, LABEL_MAX))}</title><style>{_CSS}</style></head>
 <body><header><h1>{esc(title)}</h1>
 <div class="tg-bar">{controls}
 <label><input id="tg-fit" type="checkbox" checked> fit width</label>

@@ -123,6 +123,7 @@ class Cluster:
     label: str
     parent: str | None
     nodes: list[str] = field(default_factory=list)
+    flagged: bool = False  # a unit of the layer is saturated or dead (the label says which)
 
 
 @dataclass
@@ -173,7 +174,8 @@ class ViewData:
             lines.append("no flags: no saturated, dead, vanishing, exploding or non-finite nodes")
         for f in self.flags:
             lines.append(f"{f.label}: {F.FLAG_STYLE[f.kind][0]} {f.kind}: {f.text}")
-        return "\n".join(lines)
+        # Names are the user's: a terminal must not obey an escape sequence hidden in one.
+        return "\n".join(F.text(line, F.TIP_MAX) for line in lines)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -209,8 +211,9 @@ _UNSAFE = re.compile(r"[^A-Za-z0-9_]")
 
 @functools.lru_cache(maxsize=4096)
 def _safe_id(text: str) -> str:
-    # Cached: a big graph asks this for the same few op names on every node.
-    return _UNSAFE.sub("_", text)
+    # Cached: a big graph asks this for the same few op names on every node. Ids stay short
+    # (a 20 KB name must not make a 20 KB id); a long one keeps a checksum of the whole.
+    return F.short_id(_UNSAFE.sub("_", text))
 
 
 _P = ParamSpec("_P")
@@ -733,6 +736,7 @@ def build(root: Node, level: str = "auto", *, max_nodes: int = 250,
         for line in summary:
             if line.layer == cl.scope:
                 cl.label = line.text
+                cl.flagged = line.flagged > 0
     if target is not None:
         banners.append(f"focus: {target.label or keys[target]} with its ancestors and "
                        "descendants")
