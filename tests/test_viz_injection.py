@@ -12,10 +12,10 @@ import shutil
 
 import numpy as np
 import pytest
+from hostile import HOSTILE, is_markup_free
 
 import tinygraph as tg
 import tinygraph.viz as viz
-from hostile import HOSTILE, is_markup_free
 from tinygraph.viz import style
 from tinygraph.viz.html import page
 
@@ -82,12 +82,17 @@ def check_page(text: str) -> None:
 
 @needs_dot
 def test_scope_cannot_become_an_html_label() -> None:
-    loss = hostile_graph('<<TABLE HREF="javascript:alert(3)"><TR><TD>x</TD></TR></TABLE>>')
-    dot = viz.draw(loss, level="op").source
-    # The cluster label is a quoted DOT string, never a <...> HTML-like one.
-    assert 'label=<<TABLE HREF' not in dot
-    assert "javascript:" not in viz.draw(loss, level="op").svg().replace(
-        "&quot;javascript:", "").split("<title>")[0]
+    evil = '<<TABLE HREF="javascript:alert(3)"><TR><TD>x</TD></TR></TABLE>>'
+    with tg.scope(evil):  # no activation: the cluster's label is the scope itself
+        w = tg.Node(np.array([1.0, 2.0]), name="w")
+        y = w * 3.0
+    loss = y.sum()
+    loss.backward()
+    view = viz.draw(loss, level="op")
+    assert any(c.label == evil for c in view.data.clusters)
+    assert f"label={evil}" not in view.source  # a quoted DOT string, not an HTML-like label
+    assert is_markup_free(view.svg()) == []
+    assert "&lt;&lt;TABLE HREF" in view.svg()  # drawn as the text it is
 
 
 @needs_dot

@@ -10,11 +10,11 @@ from typing import Any
 
 import numpy as np
 import pytest
+from hostile import HOSTILE
 
 import tinygraph as tg
 import tinygraph.viz as viz
 from browser.conftest import _unavailable
-from hostile import HOSTILE
 from tinygraph import nn, optim
 from tinygraph.viz.recorder import Recorder
 
@@ -56,7 +56,10 @@ def hostile_loss() -> tg.Node:
             h = tg.sigmoid(x @ w)
             h.name = name
         total = h if total is None else total + h
-    loss = total.sum()
+    # A scope with no activation: its box is labelled with the scope itself.
+    with tg.scope('<<TABLE HREF="javascript:alert(7)"><TR><TD>y</TD></TR></TABLE>>'):
+        extra = tg.Node(np.array([2.0]), name="k") * 3.0
+    loss = total.sum() + extra.sum()
     loss.name = HOSTILE[2]
     return loss
 

@@ -368,7 +368,8 @@ def page(frames: Sequence[str], flags: Sequence[Sequence[tuple[str, str, str, st
             raise InputError("page: a recorder page needs steps, losses and flow, one per frame")
         strip, cursor = strip_svg(steps, flow)
         data |= {"steps": list(steps), "losses": [fmt(v) for v in losses], "cursor": cursor,
-                 "layers": [text(k) for k in flow], "flow": [[fmt(v) for v in s] for s in flow.values()],
+                 "layers": [text(k) for k in flow],
+                 "flow": [[fmt(v) for v in s] for s in flow.values()],
                  "interval": int(interval_ms)}
         controls = (f'<button id="tg-play" type="button">play</button>'
                     f'<input id="tg-slider" type="range" min="0" max="{len(frames) - 1}" '
