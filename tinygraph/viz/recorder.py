@@ -151,9 +151,9 @@ class Recorder:
             grad_preact={k: _finite(v[1]) for k, v in flow.items()},
             grad_params={k: _finite(v[0]) for k, v in flow.items()},
             saturated={k: d.saturated_fraction for k, d in acts.items()
-                       if d.activation in ("sigmoid", "tanh")},
+                       if d.family == "squash"},
             inactive={k: d.inactive_fraction for k, d in acts.items()
-                      if d.activation in ("relu", "leaky_relu")},
+                      if d.family == "gate"},
             flags=_flags(view),
             dead_units=dead, inactive_units=len(view.off_units) - dead,
         )
