@@ -7,10 +7,12 @@ Activations. An activation is a chain of elementwise ops applied to one input z 
 operands constants): `tg.sigmoid(z)`, `tg.relu(z)`, but also the notes' `1.0/(1.0 + tg.exp(-z))`
 (neg, exp, add, div) or an RBF `tg.exp(-z**2)`. Its local derivative da/dz is taken through the
 op table's own rules (engine.vjp_message, one chain link at a time), never written out again
-here. A chain counts as an activation when it holds a sigmoid, tanh, ReLU or leaky ReLU, or when
+here. A chain counts as an activation when it holds a sigmoid, tanh, ReLU or leaky ReLU, computes
+sigmoid(z) or tanh(z) (checked on its values), or when
 its input is a pre-activation (computed by matmul/linear, or a weight times an input, plus a
 bias) and it holds a nonlinear op (exp, log, sqrt, pow, tanh, softplus, a division by z, ...);
-chains on the loss side with no named activation are not units. A chain ends at a named
+chains on the loss side with no named activation are not units. A primitive of the user's own
+(tg.primitive) with one operand of its output's shape counts as elementwise. A chain ends at a named
 activation op, where a node has several users, or where the next op combines two varying
 operands; trailing affine or polynomial ops after its last squashing op (the `(a - y)**2` of a
 loss) are not part of it.
@@ -87,7 +89,11 @@ def _constant(p: Node) -> bool:
 def _varying(n: Node) -> int | None:
     """The index of n's one varying operand if n is an elementwise op of it, else None."""
     if n.op not in ELEMENTWISE:
-        return None
+        # A primitive of the user's own with one operand of the output's shape is taken to act
+        # elementwise (its derivative still comes from its own rule).
+        prim = n.primitive
+        if prim is None or prim.builtin or len(n.parents) != 1:
+            return None
     idx = [i for i, p in enumerate(n.parents) if not _constant(p)]
     if len(idx) != 1 or n.parents[idx[0]].shape != n.shape:
         return None
@@ -178,14 +184,13 @@ def find(order: list[Node]) -> dict[Node, Activation]:
             continue
         chain, links = chain[:k], links[:k]
         z = chain[0].parents[links[0]]
-        named = any(n.op in NAMED for n in chain)
-        if not named and not _preactivation(z):
-            continue
         out = chain[-1]
+        name = _name(chain, z, out)  # a chain computing sigmoid(z) or tanh(z) is one
+        if name not in NAMED and not _preactivation(z):
+            continue
         bends = [n.op for n, i in zip(chain, links, strict=True) if _nonlinear(n, i)]
         family = "gate" if all(op in GATES for op in bends) else "squash"
-        found[out] = Activation(out, z, chain, _name(chain, z, out), family,
-                                _derivative(chain, links))
+        found[out] = Activation(out, z, chain, name, family, _derivative(chain, links))
     return found
 
 

@@ -635,6 +635,8 @@ def build(root: Node, level: str = "auto", *, max_nodes: int = 250,
     inline = {n for n in order if inline_constants and n.op is None and not n.requires_grad
               and n.name is None and n is not root}
     drawn = [n for n in order if n not in inline]
+    # Leaves fed by data (micrograd's list(map(Value, xrow))): inputs like the plain numbers.
+    fed = _data_leaves(order, root)
     backward_done = root.grad is not None
     ref = _mean_abs(root.grad) if backward_done else None
     banners: list[str] = []
@@ -650,7 +652,8 @@ def build(root: Node, level: str = "auto", *, max_nodes: int = 250,
         # consecutive nodes (in topological order) straight away.
         for lv in ("op", "neuron", "layer", "block") if scoped else ("op", "block"):
             chosen = lv
-            if lv == "block" or _count(drawn, index, lv, max_nodes, after) <= max_nodes:
+            pool = drawn if lv in ("op", "block") else [n for n in drawn if n not in fed]
+            if lv == "block" or _count(pool, index, lv, max_nodes, after) <= max_nodes:
                 break
         if chosen != "op":
             banners.append(f"{len(drawn)} nodes exceed max_nodes={max_nodes}: collapsed to "
@@ -664,7 +667,8 @@ def build(root: Node, level: str = "auto", *, max_nodes: int = 250,
     uses: dict[tuple[Node, int], str] = {}
     boxes: dict[str, list[Any]] = {}
     if chosen in ("neuron", "layer"):
-        uses, boxes = _input_uses(drawn, inline, chosen)
+        drawn = [n for n in drawn if n not in fed]
+        uses, boxes = _input_uses(drawn, inline | fed, chosen)
 
     keys: dict[Node, str] = {}
     group_ids: dict[str, str] = {}
@@ -739,6 +743,23 @@ def build(root: Node, level: str = "auto", *, max_nodes: int = 250,
             every.add(acts[n], keys[n])
     return ViewData(vnodes, edges, clusters, flags, lg, banners, chosen, level, backward_done,
                     len(order), opts, every.summary(th)["off_units"])
+
+
+def _data_leaves(order: list[Node], root: Node) -> set[Node]:
+    """Unnamed, unscoped trainable leaves used only as the x of a layer's w·x: numbers the user
+    wrapped in a Node (micrograd's inputs), which the folded levels draw as input boxes."""
+    users: dict[Node, list[Node]] = {}
+    for c in order:
+        for p in c.parents:
+            if p.op is None and p.requires_grad and p.name is None and p.scope is None:
+                users.setdefault(p, []).append(c)
+
+    def feeds(c: Node, p: Node) -> bool:
+        return (c.op in ("mul", "matmul", "linear") and layer_of(c.scope) is not None
+                and any(w is not p and w.op is None and w.requires_grad and w.scope is not None
+                        for w in c.parents))
+
+    return {p for p, cs in users.items() if p is not root and all(feeds(c, p) for c in cs)}
 
 
 def _input_uses(drawn: list[Node], inline: set[Node],
