@@ -46,16 +46,19 @@ _CSP = ("default-src 'none'; img-src data:; style-src 'unsafe-inline'; "
 
 _CSS = """
 :root { font-family: system-ui, sans-serif; font-size: 14px; color: #222; }
-body { margin: 0; }
-header { padding: 8px 12px; background: #f4f4f4; border-bottom: 1px solid #ccc; }
+html, body { height: 100%; }
+body { margin: 0; display: flex; flex-direction: column; }
+header { flex: none; padding: 8px 12px; background: #f4f4f4; border-bottom: 1px solid #ccc; }
 header h1 { font-size: 16px; margin: 0 0 6px 0; }
 .tg-bar { display: flex; flex-wrap: wrap; gap: 14px; align-items: center; }
 .tg-bar label { white-space: nowrap; }
 #tg-slider { width: 320px; }
-#tg-main { display: flex; align-items: flex-start; }
-#tg-stage { flex: 1; overflow: auto; padding: 8px; max-height: calc(100vh - 120px); }
-#tg-side { width: 300px; padding: 8px; border-left: 1px solid #ccc; overflow: auto;
-           max-height: calc(100vh - 120px); }
+/* The picture and the side panel share what the header leaves of the window, each scrolling
+   on its own: at 1366x768 as at 1920x1080 the slider and the picture are both in view. */
+#tg-main { flex: 1; min-height: 0; display: flex; }
+#tg-stage { flex: 1; min-width: 0; overflow: auto; padding: 8px; }
+#tg-stage svg { display: block; }
+#tg-side { flex: none; width: 300px; padding: 8px; border-left: 1px solid #ccc; overflow: auto; }
 #tg-side h2 { font-size: 14px; margin: 8px 0 4px 0; }
 #tg-flags { list-style: none; padding: 0; margin: 0; }
 #tg-flags li { cursor: pointer; padding: 2px 4px; border-radius: 3px; }
@@ -74,7 +77,6 @@ g.node { cursor: pointer; }
 #tg-stage g.node path, #tg-stage g.node polygon, #tg-stage g.node ellipse {
   pointer-events: all; }
 #tg-stage.tg-focus g.node:not(.legend), #tg-stage.tg-focus g.edge { opacity: 0.2; }
-#tg-stage.tg-fit svg { width: 100%; height: auto; }
 #tg-stage.tg-focus g.node.tg-path, #tg-stage.tg-focus g.edge.tg-path { opacity: 1; }
 g.node.tg-match polygon, g.node.tg-match ellipse, g.node.tg-match path { stroke: #D55E00;
   stroke-width: 4px; }
@@ -217,6 +219,7 @@ _JS = r"""
     if (i === frame) return;
     frame = i;
     stage.innerHTML = DATA.frames[i];
+    applyZoom();
     decorate();
     highlight(selected);
     listFlags();
@@ -233,6 +236,32 @@ _JS = r"""
       });
     }
   }
+
+  // Zoom. Graphviz sizes the picture in points; "auto" fits the width but never shrinks the
+  // smallest label below LEGIBLE px (then the stage scrolls) and never enlarges past 100 %.
+  const LEGIBLE = 10, zoomBox = document.getElementById("tg-zoom");
+  function applyZoom() {
+    const svg = stage.querySelector("svg");
+    if (!svg) return;
+    const pt = function (v) { return parseFloat(v) * (String(v).endsWith("pt") ? 4 / 3 : 1); };
+    const w = pt(svg.getAttribute("width")), h = pt(svg.getAttribute("height"));
+    const vb = svg.viewBox && svg.viewBox.baseVal;
+    let small = 0;  // the smallest font size in the picture, in its own units
+    svg.querySelectorAll("g.node text").forEach(function (t) {
+      const f = parseFloat(t.getAttribute("font-size"));
+      if (f && (!small || f < small)) small = f;
+    });
+    const unit = vb && vb.width ? w / vb.width : 1;  // px per picture unit at 100 %
+    const fit = (stage.clientWidth - 16) / w;
+    const floor = small ? LEGIBLE / (small * unit) : 0;
+    let z = parseFloat(zoomBox.value);
+    if (zoomBox.value === "fit") z = fit;
+    if (zoomBox.value === "auto") z = Math.min(1, Math.max(fit, floor));
+    svg.style.width = (w * z) + "px"; svg.style.height = (h * z) + "px";
+    document.body.dataset.zoom = z.toFixed(3);
+  }
+  zoomBox.addEventListener("change", applyZoom);
+  window.addEventListener("resize", applyZoom);
 
   stage.addEventListener("mouseover", function (ev) {
     const g = ev.target.closest("g.node, g.edge");
@@ -257,9 +286,6 @@ _JS = r"""
     const apply = function () { stage.classList.toggle("tg-hide-" + what, !box.checked); };
     box.addEventListener("change", apply);
     apply();
-  });
-  document.getElementById("tg-fit").addEventListener("change", function (ev) {
-    stage.classList.toggle("tg-fit", ev.target.checked);
   });
   search.addEventListener("input", function () { matchAt = -1; runSearch(false); });
   search.addEventListener("keydown", function (ev) { if (ev.key === "Enter") runSearch(true); });
@@ -396,14 +422,17 @@ def page(frames: Sequence[str], flags: Sequence[Sequence[tuple[str, str, str, st
 <title>{_html.escape(text(title, LABEL_MAX))}</title><style>{_CSS}</style></head>
 <body><header><h1>{esc(title)}</h1>
 <div class="tg-bar">{controls}
-<label><input id="tg-fit" type="checkbox" checked> fit width</label>
+<label>zoom <select id="tg-zoom"><option value="auto" selected>auto</option>
+<option value="fit">fit width</option><option value="0.5">50 %</option>
+<option value="0.75">75 %</option><option value="1">100 %</option>
+<option value="1.5">150 %</option></select></label>
 <label><input id="tg-show-data" type="checkbox" checked> data</label>
 <label><input id="tg-show-grad" type="checkbox" checked> grad</label>
 {labels_box}
 <label>find <input id="tg-search" type="search" placeholder="name, e.g. L1.n0.z"></label>
 <span id="tg-nmatch"></span>
 <span class="tg-banner">{esc(banner)}</span></div></header>
-<div id="tg-main"><div id="tg-stage" class="tg-fit"></div>
+<div id="tg-main"><div id="tg-stage"></div>
 <aside id="tg-side"><h2>Flagged nodes (<span id="tg-nflags">0</span>)</h2><ul id="tg-flags"></ul>
 {side_extra}</aside></div>
 <div id="tg-tip" role="tooltip"></div>

@@ -108,9 +108,10 @@ class Recorder:
         self._layout: Any = None
 
     # --- recording ---------------------------------------------------------------------------
-    def step(self) -> Node:
+    def step(self, snapshot: bool = False) -> Node:
         """One training step's forward and backward: gradients start from zero, a snapshot is
-        taken when the step is due (0, every, 2·every, ...). Returns the loss; the caller then
+        taken when the step is due (0, every, 2·every, ...) or asked for (snapshot=True: the
+        last step of a run, so the page's slider reaches it). Returns the loss; the caller then
         updates the parameters (optimizer.step())."""
         self.model.zero_grad()
         loss = self.loss_fn()
@@ -118,16 +119,18 @@ class Recorder:
             what = loss.describe() if isinstance(loss, Node) else type(loss).__name__
             raise InputError(f"Recorder: loss_fn must return a scalar Node, got {what}")
         loss.backward()
-        if self.steps_run % self.every == 0:
+        if snapshot or self.steps_run % self.every == 0:
             self.snapshot(loss, self.steps_run)
         self.steps_run += 1
         return loss
 
     def fit(self, optimizer: Any, steps: int) -> list[float]:
-        """Run steps training steps (step(), then optimizer.step()); returns every step's loss."""
+        """Run steps training steps (step(), then optimizer.step()); returns every step's loss.
+        The last step is always recorded, so a run of 600 steps every 20 ends at step 599."""
         out = []
-        for _ in range(int(steps)):
-            out.append(self.step().item())
+        n = int(steps)
+        for i in range(n):
+            out.append(self.step(snapshot=i == n - 1).item())
             optimizer.step()
         return out
 
