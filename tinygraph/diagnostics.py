@@ -12,6 +12,7 @@ ReLU unit is dead when f'(z) = 0 (z <= 0) on every sample.
 
 from __future__ import annotations
 
+import html
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass
 from typing import Any
@@ -55,6 +56,9 @@ class LayerDiagnostics:
         """Fraction of the layer's units that count as saturated (unit_saturated)."""
         return self.saturated / self.units if self.units else 0.0
 
+    def __repr__(self) -> str:
+        return f"<LayerDiagnostics {self.describe()}>"
+
     def describe(self) -> str:
         """A one-line diagnosis, e.g. "L1: 7/8 sigmoid units saturated (87% of activations
         saturated)"."""
@@ -83,6 +87,12 @@ class Report:
             if d.layer == layer:
                 return d
         raise KeyError(f"diagnostics: no layer {layer!r}; have {[d.layer for d in self.layers]}")
+
+    def __repr__(self) -> str:
+        return f"<diagnostics Report: {len(self.layers)} layers>\n{self.table()}"
+
+    def _repr_html_(self) -> str:
+        return f"<pre>{html.escape(self.table())}</pre>"
 
     def to_dicts(self) -> list[dict[str, Any]]:
         """The report as plain data (one dict per layer)."""

@@ -16,6 +16,7 @@ widths and colours of the gradient flow change.
 
 from __future__ import annotations
 
+import html
 import json
 import math
 import os
@@ -33,12 +34,19 @@ from ..nn import Module
 from ..thresholds import DEFAULT, Thresholds
 from .html import flag_rows, page, write
 from .render import INSTALL_HINT, DotNotFoundError, to_digraph
+from .style import fmt
 from .view import Activity, ViewData, build
 
+INLINE_FRAMES = 60  # Jupyter shows a recording inline up to this many frames
 
-@dataclass
+
+@dataclass(repr=False)
 class Snapshot:
     """What one recorded step saw: its loss, per-layer figures and flagged nodes."""
+
+    def __repr__(self) -> str:
+        return (f"<Snapshot step {self.step}: loss {fmt(self.loss)}, {len(self.flags)} flags, "
+                f"{self.dead_units} dead units>")
 
     step: int
     loss: float
@@ -166,6 +174,30 @@ class Recorder:
         self._layout = None  # the layout covers every frame's label sizes: redo it
         return snap
 
+    # --- display -----------------------------------------------------------------------------
+    def __repr__(self) -> str:
+        if not self.snapshots:
+            return (f"<tinygraph Recorder: {type(self.model).__name__}, every {self.every} "
+                    "steps, nothing recorded yet>")
+        first, last = self.snapshots[0], self.snapshots[-1]
+        return (f"<tinygraph Recorder: {type(self.model).__name__}, {len(self.snapshots)} "
+                f"snapshots of steps {first.step}..{last.step} (every {self.every}), loss "
+                f"{fmt(first.loss)} -> {fmt(last.loss)}, {len(last.flags)} flags at the last>")
+
+    def _repr_html_(self) -> str:
+        """Jupyter: the interactive page inline (an iframe's srcdoc) for up to INLINE_FRAMES
+        frames, else (or without `dot`) a summary that says how to write the page."""
+        summary = f"<pre>{html.escape(repr(self))}</pre>"
+        if not self.snapshots or len(self.snapshots) > INLINE_FRAMES:
+            return summary + ("<p>rec.html(\"run.html\") writes the page.</p>"
+                              if self.snapshots else "")
+        try:
+            text = self.page()
+        except DotNotFoundError as e:
+            return summary + f"<pre>{html.escape(str(e))}</pre>"
+        return (summary + '<iframe style="width:100%;height:640px;border:1px solid #ccc" '
+                f'sandbox="allow-scripts" srcdoc="{html.escape(text, quote=True)}"></iframe>')
+
     # --- data out ----------------------------------------------------------------------------
     @property
     def steps(self) -> list[int]:
@@ -270,15 +302,18 @@ class Recorder:
     def html(self, path: str | os.PathLike[str], title: str = "tinygraph training run") -> Path:
         """Write the interactive page: frames with a step slider and play button, hover,
         click-to-highlight, toggles, flagged-node list, search, and the gradient-flow strip."""
+        return write(path, self.page(title))
+
+    def page(self, title: str = "tinygraph training run") -> str:
+        """The interactive page's HTML text (what html() writes)."""
         banner = " · ".join(self.views[0].banners) if self.views else ""
-        text = page(
+        return page(
             self.svgs(), [flag_rows(v) for v in self.views], title=title, banner=banner,
             steps=self.steps, losses=[s.loss for s in self.snapshots],
             flow=self.grad_flow("preact"),
             # Every frame's numbers on every edge would crowd the picture: hidden until asked.
             edge_labels=any(e.label for v in self.views for e in v.edges), labels_shown=False,
         )
-        return write(path, text)
 
 
 def _view(loss: Node, thresholds: Thresholds, options: dict[str, Any],

@@ -53,6 +53,9 @@ class Flag:
     text: str
     units: tuple[int, int] | None = None  # (flagged units, units) for activations
 
+    def __repr__(self) -> str:
+        return f"<Flag {F.text(self.label)}: {self.kind}: {F.text(self.text, 200)}>"
+
     def as_dict(self) -> dict[str, Any]:
         """The flag as plain data."""
         return {"node": self.node, "label": self.label, "kind": self.kind, "value": self.value,
@@ -81,6 +84,11 @@ class ViewNode:
     grad: float | None = None  # scalars: the gradient; tensors: mean |grad|
     members: int = 1  # graph nodes folded into this box
 
+    def __repr__(self) -> str:
+        flags = ", ".join(f.kind for f in self.flags)
+        return (f"<ViewNode {self.id} {F.text(self.header)!r} ({self.role}, {self.kind}"
+                f"{', ' + flags if flags else ''})>")
+
     @property
     def classes(self) -> list[str]:
         """SVG classes: the role, then each flag kind."""
@@ -101,6 +109,10 @@ class ViewEdge:
     label: str | None = None
     tooltip: str = ""
 
+    def __repr__(self) -> str:
+        g = "" if self.magnitude is None else f", |g| {F.fmt(self.magnitude)}"
+        return f"<ViewEdge {self.tail} -> {self.head} ({self.state}{g})>"
+
     @property
     def negative(self) -> bool:
         """Whether the (scalar) message is negative: drawn orange with the sign option."""
@@ -118,6 +130,9 @@ class Cluster:
     nodes: list[str] = field(default_factory=list)
     flagged: bool = False  # a unit of the layer is saturated or dead (the label says which)
 
+    def __repr__(self) -> str:
+        return f"<Cluster {F.text(self.scope)!r}: {len(self.nodes)} nodes>"
+
 
 @dataclass
 class Legend:
@@ -129,6 +144,9 @@ class Legend:
     flags: list[tuple[str, str, str]]  # (kind, glyph and word, threshold text)
     diagnosis: str
     lines: list[str]
+
+    def __repr__(self) -> str:
+        return f"<Legend g_ref {F.fmt(self.g_ref)}: {F.text(self.diagnosis, 200)!r}>"
 
 
 @dataclass
@@ -147,6 +165,16 @@ class ViewData:
     graph_nodes: int  # nodes in the graph that were considered (after focus)
     options: dict[str, Any]
     off_units: list[Any] = field(default_factory=list)  # ReLU units off (z <= 0) on every sample
+
+    def __repr__(self) -> str:
+        return (f"<tinygraph ViewData: {self.level} level, {len(self.nodes)} nodes, "
+                f"{len(self.edges)} edges, {len(self.flags)} flags>")
+
+    def _repr_mimebundle_(self, include: Any = None, exclude: Any = None) -> dict[str, str]:
+        """Jupyter: the diagram (as tinygraph.viz.View shows it), with the report as text."""
+        from .render import View  # render builds on this module
+
+        return View(self)._repr_mimebundle_(include, exclude)
 
     def node(self, key: str) -> ViewNode:
         """A node by id or by header (its name)."""
