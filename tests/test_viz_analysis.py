@@ -119,25 +119,41 @@ def test_derivative_comes_from_the_op_table_and_matches_finite_differences() -> 
     W = tg.Node(np.array([[2.0, -30.0]]), name="W")
     xin = tg.Node(np.array([[1.0], [1.0]]), requires_grad=False)
     out = softsign(tg.Node(np.array([[0.0]]), name="b") + W @ xin)
-    out.sum().backward()
-    (act,) = analysis.find(walk(out)).values()
+    nxt = tg.Node(np.array([[1.0]]), name="V") @ out  # the next layer
+    nxt.sum().backward()
+    (act,) = analysis.find(walk(nxt)).values()
     assert act.name == "softsign_t"
     np.testing.assert_allclose(act.derivative, 1 / (1 + 28.0) ** 2)
 
 
 def test_a_flat_region_in_any_spelling_is_flagged() -> None:
     # An RBF unit exp(-z²) far from its centre passes almost no gradient.
-    W = tg.Node(np.array([[3.0], [0.1]]), name="W")
+    W = tg.Node(np.array([[3.0, 0.1], [0.0, 0.2]]), name="W")
     x = tg.Node(np.array([[2.0, 1.0]]), requires_grad=False)
     h = tg.exp(-(x @ W) ** 2)
     h.name = "rbf"
-    loss = h.sum()
+    V = tg.Node(np.array([[1.0], [1.0]]), name="V")  # the next layer
+    loss = (h @ V).sum()
     loss.backward()
     (act,) = analysis.find(walk(loss)).values()
-    zz = 2.0 * 3.0 + 0.1
+    zz = np.array([[6.0, 0.4]])
     np.testing.assert_allclose(act.derivative, -2 * zz * np.exp(-zz**2), rtol=1e-9)
+    assert act.family == "squash" and act.name == "exp∘neg∘pow"
     flag = next(f for f in viz.draw(loss).flags if f.label == "rbf")
-    assert flag.kind == "saturated"
+    assert flag.kind == "saturated" and flag.units == (1, 2)
+
+
+def test_a_loss_softplus_or_softmax_exp_is_not_a_unit() -> None:
+    W = tg.Node(np.array([[3.0, -40.0]]), name="W")
+    x = tg.Node(np.array([[1.0]]), requires_grad=False)
+    with tg.scope("L1"):
+        s = x @ W
+    with tg.scope("loss"):
+        loss = tg.softplus(-s).sum()
+    e = tg.exp(x @ W)  # a softmax's exp: not a unit either
+    loss = loss + (e / e.sum()).sum()
+    loss.backward()
+    assert analysis.find(walk(loss)) == {}
 
 
 def test_loss_side_chains_are_not_units() -> None:

@@ -8,10 +8,10 @@ import shutil
 
 import numpy as np
 import pytest
+from browser import cases
 
 import tinygraph as tg
 import tinygraph.viz as viz
-from browser import cases
 from tinygraph import diagnostics, nn
 
 needs_dot = pytest.mark.skipif(shutil.which("dot") is None, reason="graphviz dot not installed")

@@ -10,7 +10,8 @@ op table's own rules (engine.vjp_message, one chain link at a time), never writt
 here. A chain counts as an activation when it holds a sigmoid, tanh, ReLU or leaky ReLU, computes
 sigmoid(z) or tanh(z) (checked on its values), or when
 its input is a pre-activation (computed by matmul/linear, or a weight times an input, plus a
-bias) and it holds a nonlinear op (exp, log, sqrt, pow, tanh, softplus, a division by z, ...);
+bias), it feeds the next layer (a matmul/linear or a weight's product) from the same layer scope,
+and it holds a nonlinear op (exp, log, sqrt, pow, tanh, softplus, a division by z, ...);
 chains on the loss side with no named activation are not units. A primitive of the user's own
 (tg.primitive) with one operand of its output's shape counts as elementwise. A chain ends at a named
 activation op, where a node has several users, or where the next op combines two varying
@@ -18,8 +19,8 @@ operands; trailing affine or polynomial ops after its last squashing op (the `(a
 loss) are not part of it.
 
 Families. "gate" activations are piecewise linear (relu, leaky_relu, maximum, minimum, clip,
-abs): a unit is off where f'(z) < 0.5 (ReLU's 0, leaky ReLU's α) and dead when f'(z) = 0 on every
-sample. Every other activation is a "squash": a unit is saturated when f'(z) is below the limit
+abs): a unit is off where |f'(z)| < 0.5 (ReLU's 0, leaky ReLU's α) and dead when f'(z) = 0 on every
+sample. Every other activation is a "squash": a unit is saturated when |f'(z)| is below the limit
 (Thresholds.sigmoid_* for a sigmoid in any spelling, tanh_* for a tanh, sigmoid_* for any other
 squash) on at least Thresholds.saturated_share of its samples. A chain whose forward values
 equal sigmoid(z) or tanh(z) is named so, and flagged like tg.sigmoid / tg.tanh.
@@ -44,6 +45,7 @@ from typing import Any
 import numpy as np
 
 from .engine import PRIMITIVES, Node, vjp_message
+from .nn import layer_of
 from .thresholds import DEFAULT, Thresholds
 
 # The activation ops that name themselves, with the symbol the diagrams write.
@@ -142,8 +144,11 @@ def _derivative(chain: tuple[Node, ...], links: tuple[int, ...]) -> Any:
 
 def _name(chain: tuple[Node, ...], z: Node, out: Node) -> str:
     named = [n.op for n in chain if n.op in NAMED]
-    if len(chain) == 1 or named:
-        return named[-1] if named else chain[0].op
+    ops = [n.op for n in chain]
+    if named or "exp" not in ops or len(ops) == 1:
+        # Only a chain built on exp can be a sigmoid or tanh in disguise (checked on values:
+        # a softplus far in its tail has the sigmoid's values to 1e-7, but no exp).
+        return named[-1] if named else "∘".join(reversed(ops))
     with np.errstate(all="ignore"):
         zd = np.asarray(z.data, dtype=np.float64)
         od = np.asarray(out.data, dtype=np.float64)
@@ -156,9 +161,13 @@ def _name(chain: tuple[Node, ...], z: Node, out: Node) -> str:
 def find(order: list[Node]) -> dict[Node, Activation]:
     """Every activation among order (parents before children), keyed by its output node."""
     users: dict[Node, int] = {}
+    feeds: dict[Node, bool] = {}  # whether a node is the input of a layer (w·x, x @ W)
     for n in order:
         for p in n.parents:
             users[p] = users.get(p, 0) + 1
+            if n.op in ("matmul", "linear") or (n.op == "mul" and any(
+                    _weight(w) for w in n.parents if w is not p)):
+                feeds[p] = True
     # Grow chains along single-user links: tail[n] is the chain ending at n.
     tail: dict[Node, tuple[tuple[Node, ...], tuple[int, ...]]] = {}
     closed: set[Node] = set()
@@ -186,7 +195,10 @@ def find(order: list[Node]) -> dict[Node, Activation]:
         z = chain[0].parents[links[0]]
         out = chain[-1]
         name = _name(chain, z, out)  # a chain computing sigmoid(z) or tanh(z) is one
-        if name not in NAMED and not _preactivation(z):
+        # Any other chain is a unit's activation only between two layers: on a pre-activation,
+        # in its layer's scope, feeding the next layer (not a loss's softplus or softmax exp).
+        if name not in NAMED and not (_preactivation(z) and feeds.get(out, False)
+                                      and layer_of(out.scope) == layer_of(z.scope)):
             continue
         bends = [n.op for n, i in zip(chain, links, strict=True) if _nonlinear(n, i)]
         family = "gate" if all(op in GATES for op in bends) else "squash"
@@ -258,8 +270,8 @@ def limits(act: Activation | str, thresholds: Thresholds = DEFAULT) -> tuple[flo
 
 
 def off(derivative: Any) -> np.ndarray:
-    """Where a gate (ReLU-like) unit is off: f'(z) < GATE_OFF (ReLU's 0, leaky ReLU's α)."""
-    return np.asarray(derivative) < GATE_OFF
+    """Where a gate (ReLU-like) unit is off: |f'(z)| < GATE_OFF (ReLU's 0, leaky ReLU's α)."""
+    return np.abs(np.asarray(derivative)) < GATE_OFF
 
 
 def unit_saturated(flat: Any, thresholds: Thresholds = DEFAULT) -> bool:

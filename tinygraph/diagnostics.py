@@ -189,7 +189,7 @@ def activation_stats(outputs: Node | Sequence[Node],
                 inactive += int(analysis.off(v).sum())
                 d.dead += int(unit_dead(v))
             else:
-                flat = v < analysis.limits(act, thresholds)[0]
+                flat = np.abs(v) < analysis.limits(act, thresholds)[0]
                 sat += int(flat.sum())
                 d.saturated += int(unit_saturated(flat, thresholds))
         d.activation = "/".join(sorted(acts))

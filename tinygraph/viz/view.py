@@ -379,13 +379,13 @@ class _Units:
                         state = "inactive"
             else:
                 lim, wl = limits(act, th)
-                flat = d < lim
+                flat = np.abs(d) < lim  # a composed chain may slope down: its size counts
                 flagged += int(flat.sum())
-                near += int((d < wl).sum())
+                near += int((np.abs(d) < wl).sum())
                 if unit_saturated(flat, th):
                     sat += 1
                     state = "saturated"
-                elif unit_saturated(d < wl, th):
+                elif unit_saturated(np.abs(d) < wl, th):
                     warn += 1
                     state = "saturating"
             g = self.g.get(u)
