@@ -168,7 +168,7 @@ def legend_label(data: ViewData) -> str:
     row(f'<FONT COLOR="{F.NONFINITE_COLOR}"><B>━━━━</B></FONT>', "magenta: NaN or Inf")
     for kind, word, thr in lg.flags:
         color = F.FLAG_STYLE[kind][2]
-        row(f'<FONT COLOR="{color}"><B>{_e(word)}</B></FONT>', _e(thr))
+        row(f'<FONT COLOR="{color}"><B>{_e(word)}</B></FONT>', _e(thr, 300))
     swatches = "".join(f'<TD BGCOLOR="{c}"><FONT POINT-SIZE="10">{r}</FONT></TD>'
                        for r, c in F.ROLE_COLORS.items())
     rows.append('<TR><TD COLSPAN="2" ALIGN="LEFT"><TABLE BORDER="0" CELLSPACING="2" '
