@@ -240,17 +240,21 @@ _JS = r"""
   // Zoom. Graphviz sizes the picture in points; "auto" fits the width but never shrinks the
   // smallest label below LEGIBLE px (then the stage scrolls) and never enlarges past 100 %.
   const LEGIBLE = 10, zoomBox = document.getElementById("tg-zoom");
+  let smallest = null;
   function applyZoom() {
     const svg = stage.querySelector("svg");
     if (!svg) return;
     const pt = function (v) { return parseFloat(v) * (String(v).endsWith("pt") ? 4 / 3 : 1); };
     const w = pt(svg.getAttribute("width")), h = pt(svg.getAttribute("height"));
     const vb = svg.viewBox && svg.viewBox.baseVal;
-    let small = 0;  // the smallest font size in the picture, in its own units
-    svg.querySelectorAll("g.node text").forEach(function (t) {
-      const f = parseFloat(t.getAttribute("font-size"));
-      if (f && (!small || f < small)) small = f;
-    });
+    if (smallest === null) {  // the smallest label, in picture units: the frames share it
+      smallest = 0;
+      svg.querySelectorAll("g.node text").forEach(function (t) {
+        const f = parseFloat(t.getAttribute("font-size"));
+        if (f && (!smallest || f < smallest)) smallest = f;
+      });
+    }
+    const small = smallest;
     const unit = vb && vb.width ? w / vb.width : 1;  // px per picture unit at 100 %
     const fit = (stage.clientWidth - 16) / w;
     const floor = small ? LEGIBLE / (small * unit) : 0;
