@@ -351,7 +351,7 @@ class _Units:
 
     def summary(self, th: Thresholds, activity: Activity | None = None) -> dict[str, Any]:
         """Counts of dead / inactive / saturated / saturating units and the fraction of flagged
-        values. The unit rules are diagnostics.unit_dead and unit_saturated; with a recorder's
+        values. The unit rules are analysis.unit_dead and unit_saturated; with a recorder's
         activity, a ReLU off now but not for th.dead_snapshots snapshots in a row (nor in every
         one so far, when fewer were taken) is inactive, not dead."""
         units = list(self.z)
