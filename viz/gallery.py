@@ -134,7 +134,7 @@ def notes_forward_pass() -> viz.View:
         return 1.0 / (1.0 + tg.exp(-v))
 
     x = tg.Node(np.array([[1.0], [2.0], [1.5]]), name="x", requires_grad=False)
-    # Three units with large weights (z about 11 to 17: flat tails of σ), one with small ones.
+    # Three units with large weights (z of 14 to 19.5: flat tails of σ), one with small ones.
     W1 = tg.Node(np.array([[4.0, 3.0, 2.0], [5.0, 2.0, 3.0], [3.0, 4.0, 5.0], [0.5, 0.4, -0.6]]),
                  name="W1")
     b1 = tg.Node(np.array([[1.0], [1.0], [1.0], [0.0]]), name="b1")
