@@ -88,18 +88,23 @@ def _constant(p: Node) -> bool:
     return p.op is None and not p.requires_grad
 
 
-def _varying(n: Node) -> int | None:
+def _varying(n: Node, op: str | None, parents: tuple[Node, ...]) -> int | None:
     """The index of n's one varying operand if n is an elementwise op of it, else None."""
-    if n.op not in ELEMENTWISE:
+    if op not in ELEMENTWISE:
         # A primitive of the user's own with one operand of the output's shape is taken to act
         # elementwise (its derivative still comes from its own rule).
-        prim = n.primitive
-        if prim is None or prim.builtin or len(n.parents) != 1:
+        prim = n.primitive if op is not None else None
+        if prim is None or prim.builtin or len(parents) != 1:
             return None
-    idx = [i for i, p in enumerate(n.parents) if not _constant(p)]
-    if len(idx) != 1 or n.parents[idx[0]].shape != n.shape:
+    k = -1
+    for i, p in enumerate(parents):
+        if p.requires_grad or p.op is not None:  # not a constant
+            if k >= 0:
+                return None
+            k = i
+    if k < 0 or parents[k].shape != n.shape:
         return None
-    return idx[0]
+    return k
 
 
 def _nonlinear(n: Node, i: int) -> bool:
@@ -161,27 +166,36 @@ def _name(chain: tuple[Node, ...], z: Node, out: Node) -> str:
 def find(order: list[Node]) -> dict[Node, Activation]:
     """Every activation among order (parents before children), keyed by its output node."""
     users: dict[Node, int] = {}
-    feeds: dict[Node, bool] = {}  # whether a node is the input of a layer (w·x, x @ W)
-    for n in order:
-        for p in n.parents:
-            users[p] = users.get(p, 0) + 1
-            if n.op in ("matmul", "linear") or (n.op == "mul" and any(
-                    _weight(w) for w in n.parents if w is not p)):
-                feeds[p] = True
-    # Grow chains along single-user links: tail[n] is the chain ending at n.
+    feeds: set[Node] = set()  # the inputs of a layer (the x of w·x or x @ W)
+    # Grow chains along single-user links: tail[n] is the chain ending at n. (Parents come
+    # first in order, so a node's users are all counted only after the loop: the single-user
+    # test waits for the second pass.)
     tail: dict[Node, tuple[tuple[Node, ...], tuple[int, ...]]] = {}
-    closed: set[Node] = set()
+    steps: list[tuple[Node, int, Node, bool]] = []
     for n in order:
-        i = _varying(n)
-        if i is None:
+        parents = n.parents
+        if not parents:
             continue
-        p = n.parents[i]
+        op = n.op
+        for p in parents:
+            users[p] = users.get(p, 0) + 1
+        if op in ("matmul", "linear"):
+            feeds.update(parents)
+        elif op == "mul":
+            for p in parents:
+                if any(_weight(w) for w in parents if w is not p):
+                    feeds.add(p)
+        i = _varying(n, op, parents)
+        if i is not None:
+            steps.append((n, i, parents[i], op in NAMED))
+    closed: set[Node] = set()
+    for n, i, p, named in steps:
         if p in tail and p not in closed and users.get(p, 0) == 1:
             chain, links = tail.pop(p)
             tail[n] = (chain + (n,), links + (i,))
         else:
             tail[n] = ((n,), (i,))
-        if n.op in NAMED:  # a named activation ends its chain: what follows is another's
+        if named:  # a named activation ends its chain: what follows is another's
             closed.add(n)
     found: dict[Node, Activation] = {}
     for chain, links in tail.values():
@@ -197,7 +211,7 @@ def find(order: list[Node]) -> dict[Node, Activation]:
         name = _name(chain, z, out)  # a chain computing sigmoid(z) or tanh(z) is one
         # Any other chain is a unit's activation only between two layers: on a pre-activation,
         # in its layer's scope, feeding the next layer (not a loss's softplus or softmax exp).
-        if name not in NAMED and not (_preactivation(z) and feeds.get(out, False)
+        if name not in NAMED and not (_preactivation(z) and out in feeds
                                       and layer_of(out.scope) == layer_of(z.scope)):
             continue
         bends = [n.op for n, i in zip(chain, links, strict=True) if _nonlinear(n, i)]
