@@ -141,6 +141,7 @@ def test_a_flat_region_in_any_spelling_is_flagged() -> None:
     assert act.family == "squash" and act.name == "exp∘neg∘pow"
     flag = next(f for f in viz.draw(loss).flags if f.label == "rbf")
     assert flag.kind == "saturated" and flag.units == (1, 2)
+    assert "1/2 exp∘neg∘pow units in a flat region" in flag.text
 
 
 def test_a_loss_softplus_or_softmax_exp_is_not_a_unit() -> None:

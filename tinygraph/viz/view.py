@@ -400,6 +400,12 @@ class _Units:
                                                       for v in self.z.values()), default=0)}
 
 
+def _flat_word(units: _Units) -> str:
+    """"saturated" for sigmoid/tanh units; for an activation of any other spelling, where the
+    gradient leaving it is far smaller than the one arriving, "in a flat region"."""
+    return "saturated" if set(units.names) <= {"sigmoid", "tanh"} else "in a flat region"
+
+
 def _act_flags(vid: str, label: str, units: _Units, th: Thresholds,
                activity: Activity | None = None) -> tuple[list[Flag], dict]:
     s = units.summary(th, activity)
@@ -419,7 +425,7 @@ def _act_flags(vid: str, label: str, units: _Units, th: Thresholds,
 
     if s["saturated"]:
         flags.append(Flag(vid, label, "saturated", s["mean_d"], lim,
-                          f"{s['saturated']}/{n} {sym} {plural} saturated"
+                          f"{s['saturated']}/{n} {sym} {plural} {_flat_word(units)}"
                           + why(s["flagged_fraction"], "saturated", lim), (s["saturated"], n)))
     elif s["saturating"]:
         flags.append(Flag(vid, label, "saturating", s["mean_d"], wl,
@@ -1201,7 +1207,7 @@ def layer_summary(drawn: Iterable[Node], th: Thresholds, ref: float | None,
             s = units.summary(th, activity)
             sym = "/".join(units.ops)
             if s["saturated"]:
-                parts.append(f"{s['saturated']}/{s['units']} {sym} units saturated")
+                parts.append(f"{s['saturated']}/{s['units']} {sym} units {_flat_word(units)}")
             if s["dead"]:
                 parts.append(f"{s['dead']}/{s['units']} ReLU units dead")
             if s["inactive"]:
