@@ -71,3 +71,13 @@ def test_diagnostics_report_shows_its_table() -> None:
     assert " at 0x" not in text and "layer" in text and "L1" in text
     assert report._repr_html_().startswith("<pre>")
     assert repr(report.layers[0]).startswith("<LayerDiagnostics L1:")
+
+
+def test_activation_repr_is_short() -> None:
+    from tinygraph import analysis
+    from tinygraph.engine import walk
+
+    z = tg.Node(np.zeros((500, 40)), name="z")
+    h = 1.0 / (1.0 + tg.exp(-z))
+    (act,) = analysis.find(walk(h)).values()
+    assert _short(act).startswith("<Activation sigmoid (squash)")

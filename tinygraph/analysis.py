@@ -73,6 +73,11 @@ class Activation:
     family: str  # "squash" or "gate"
     derivative: Any  # float or array of z's shape
 
+    def __repr__(self) -> str:
+        where = self.out.label or self.out.op
+        return (f"<Activation {self.name} ({self.family}) at {where}: {len(self.chain)} op(s), "
+                f"z of shape {self.z.shape}>")
+
     @property
     def symbol(self) -> str:
         """How the diagrams write it: σ, tanh, ReLU, LReLU, or the chain's ops."""
