@@ -15,9 +15,6 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-from selenium import webdriver
-from selenium.webdriver.chrome.service import Service
-
 # The smallest node label as drawn: font size in picture units times the picture's scale.
 SMALLEST_LABEL = """
 const svg = document.querySelector("#tg-stage svg");
@@ -42,6 +39,9 @@ def set_viewport(drv: Any, width: int, height: int) -> None:
 
 def main(argv: list[str]) -> None:
     """Take the screenshots."""
+    from selenium import webdriver  # here: the browser tests import this module's helpers
+    from selenium.webdriver.chrome.service import Service
+
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # tests/, for browser.*
     from browser.conftest import BROWSERS, DRIVERS, FLAGS, _which
 
