@@ -78,7 +78,7 @@ def screenshot(page: str, frame: int, png: str) -> bool:
                "--disable-dev-shm-usage",
                "--disable-background-networking", "--disable-component-update", "--disable-sync",
                "--no-first-run", "--disable-quic", f"--user-data-dir={profile}",
-               "--window-size=1500,560", f"--screenshot={os.path.abspath(png)}",
+               "--window-size=1600,900", f"--screenshot={os.path.abspath(png)}",
                f"file://{os.path.abspath(page)}#frame={frame}"]
         done = subprocess.run(cmd, capture_output=True, timeout=120, check=False)
     return done.returncode == 0 and os.path.exists(png)

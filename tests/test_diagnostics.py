@@ -149,5 +149,8 @@ def test_unit_rules():
     assert diagnostics.unit_saturated(np.array([True, True, False, False]))
     assert not diagnostics.unit_saturated(np.array([True, False, False]))
     assert not diagnostics.unit_saturated(np.array([], dtype=bool))
-    assert diagnostics.unit_dead(np.array([True, True])) and not diagnostics.unit_dead(
-        np.array([True, False]))
+    # dead: f'(z) = 0 on every activation (a ReLU's z <= 0 on every sample)
+    assert diagnostics.unit_dead(np.array([0.0, 0.0])) and not diagnostics.unit_dead(
+        np.array([0.0, 1.0]))
+    assert not diagnostics.unit_dead(np.array([0.01, 0.01]))  # leaky: never dead
+    assert not diagnostics.unit_dead(np.array([]))

@@ -111,11 +111,11 @@ def test_recorder_page_carries_steps_losses_and_flow(tmp_path: Path) -> None:
     text = Path(rec.html(tmp_path / "r.html")).read_text(encoding="utf-8")
     _assert_self_contained(text)
     back = _payload(text)
-    assert back["steps"] == [0, 4, 8]
+    assert back["steps"] == [0, 4, 8, 11]  # and the last step, so the slider reaches it
     assert back["losses"] == [viz.fmt(s.loss) for s in rec.snapshots]
     assert back["layers"] == ["L1", "L2"]
-    assert back["flow"][1] == ["1", "1", "1"]  # |dL/dz| at the linear output is always 1
-    assert len(back["frames"]) == len(back["flags"]) == 3
+    assert back["flow"][1] == ["1", "1", "1", "1"]  # |dL/dz| at the linear output is always 1
+    assert len(back["frames"]) == len(back["flags"]) == 4
 
 
 @pytest.mark.parametrize(("ci", "outcome"), [("true", pytest.fail.Exception),

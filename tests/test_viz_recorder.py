@@ -164,8 +164,8 @@ def test_frames_share_one_layout_while_styles_change(rec: Recorder) -> None:
 def test_save_svgs_writes_one_file_per_recorded_step(tmp_path) -> None:
     r = cases.record(every=5, steps=12)
     paths = r.save_svgs(tmp_path / "frames")
-    assert [p.name for p in paths] == [
-        "step_000000.svg", "step_000005.svg", "step_000010.svg"]
+    assert [p.name for p in paths] == [  # every 5th step, and the last one (11)
+        "step_000000.svg", "step_000005.svg", "step_000010.svg", "step_000011.svg"]
     for p in paths:
         ET.parse(p)  # well-formed SVG
 

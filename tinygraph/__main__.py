@@ -121,8 +121,8 @@ def _train(name: str, scale: float | None, X: np.ndarray, y: np.ndarray, steps: 
     files = diagrams(lambda: _draw_neurons(model, X, y, out / f"{name}_init"))
     recorder = viz.Recorder(model, loss_fn, every=every)
     bar = _progress(steps, f"{name:>9}", progress)
-    for _ in range(steps):
-        recorder.step()
+    for i in range(steps):
+        recorder.step(snapshot=i == steps - 1)  # the slider reaches the last step
         opt.step()
         bar.update()
     bar.close()

@@ -1,29 +1,33 @@
 """Health of a network on data: dead ReLU units, saturated sigmoid/tanh units, gradient flow.
 
-Layers and activations are found in the graph through the public Node API: walk(), node.op
-("relu", "leaky_relu", "sigmoid", "tanh"), node.scope ("L1" for a Linear layer, "L1.n2" for a
-scalar neuron) and node.name ("z" for pre-activations). A tensor layer's units are the columns of
-its activation; a scalar neuron is one unit, seen once per sample. Thresholds are those of
-tinygraph.thresholds (the diagrams use the same): an activation is saturated when σ'(z) < 0.01
-(|z| > 4.6) or 1 - tanh² < 0.01, and a unit when at least half of its activations are
-(saturated_share); a ReLU unit is dead when z <= 0 on every sample. unit_saturated and unit_dead
-hold these two rules for the diagrams, the recorder and the diagnostics alike.
+Activations, their units and their local derivatives come from tinygraph.analysis (the diagrams
+read the same): an activation in any spelling (tg.sigmoid, or the notes' 1/(1 + exp(-z))), f'(z)
+through the op table's own rules, units along the layer's feature axis in the row (N, units) or
+the column (units, N) convention. Layers are found by scope (node.scope "L1" for a Linear layer,
+"L1.n2" for a scalar neuron); a scalar neuron is one unit, seen once per sample. Thresholds are
+those of tinygraph.thresholds: an activation is saturated when σ'(z) < 0.01 (|z| > 4.6) or
+1 - tanh² < 0.01, and a unit when at least half of its activations are (saturated_share); a
+ReLU unit is dead when f'(z) = 0 (z <= 0) on every sample.
 """
 
 from __future__ import annotations
 
+import html
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass
 from typing import Any
 
 import numpy as np
 
+from . import analysis
+from .analysis import ACTIVATION_OPS, unit_dead, unit_saturated
 from .engine import Node, walk
 from .errors import InputError, NotFound
 from .nn import Module, layer_of
 from .thresholds import DEFAULT, Thresholds
 
-ACTIVATION_OPS = ("relu", "leaky_relu", "sigmoid", "tanh")
+__all__ = ["ACTIVATION_OPS", "LayerDiagnostics", "Report", "activation_stats", "diagnose",
+           "gradient_flow", "unit_dead", "unit_saturated"]
 
 
 @dataclass
@@ -31,7 +35,8 @@ class LayerDiagnostics:
     """One layer's figures; counts are units, fractions are of (unit, sample) activations."""
 
     layer: str
-    activation: str | None = None  # op of its activation nodes, None for a linear layer
+    activation: str | None = None  # name of its activation (analysis), None for a linear layer
+    family: str | None = None  # "gate" (ReLU-like) or "squash" (sigmoid-like), as analysis says
     units: int = 0
     samples: int = 0
     dead: int = 0  # ReLU units whose input was <= 0 on every sample (unit_dead)
@@ -51,14 +56,17 @@ class LayerDiagnostics:
         """Fraction of the layer's units that count as saturated (unit_saturated)."""
         return self.saturated / self.units if self.units else 0.0
 
+    def __repr__(self) -> str:
+        return f"<LayerDiagnostics {self.describe()}>"
+
     def describe(self) -> str:
         """A one-line diagnosis, e.g. "L1: 7/8 sigmoid units saturated (87% of activations
         saturated)"."""
         parts = []
-        if self.activation == "relu":
-            parts.append(f"{self.dead}/{self.units} relu units dead "
+        if self.family == "gate":
+            parts.append(f"{self.dead}/{self.units} {self.activation} units dead "
                          f"({self.inactive_fraction:.0%} of activations inactive)")
-        elif self.activation in ("sigmoid", "tanh"):
+        elif self.family == "squash":
             parts.append(f"{self.saturated}/{self.units} {self.activation} units saturated "
                          f"({self.saturated_fraction:.0%} of activations saturated)")
         if self.grad_params is not None:
@@ -80,6 +88,12 @@ class Report:
                 return d
         raise NotFound(f"diagnostics: no layer {layer!r}; have {[d.layer for d in self.layers]}")
 
+    def __repr__(self) -> str:
+        return f"<diagnostics Report: {len(self.layers)} layers>\n{self.table()}"
+
+    def _repr_html_(self) -> str:
+        return f"<pre>{html.escape(self.table())}</pre>"
+
     def to_dicts(self) -> list[dict[str, Any]]:
         """The report as plain data (one dict per layer)."""
         return [asdict(d) | {"dead_fraction": d.dead_fraction,
@@ -95,11 +109,11 @@ class Report:
                 "mean|dL/dθ|", "mean|dL/dz|")
         rows = [head]
         for d in self.layers:
-            relu = d.activation in ("relu", "leaky_relu")
-            squash = d.activation in ("sigmoid", "tanh")
+            relu = d.family == "gate"
+            squash = d.family == "squash"
             rows.append((
                 d.layer, d.activation or "linear", str(d.units),
-                f"{d.dead} ({d.dead_fraction:.0%})" if d.activation == "relu" else "-",
+                f"{d.dead} ({d.dead_fraction:.0%})" if relu else "-",
                 f"{d.inactive_fraction:.0%}" if relu else "-",
                 f"{d.saturated} ({d.saturated_units_fraction:.0%})" if squash else "-",
                 f"{d.saturated_fraction:.0%}" if squash else "-",
@@ -111,37 +125,6 @@ class Report:
 
     def __str__(self) -> str:
         return self.table()
-
-
-def unit_columns(a: np.ndarray) -> np.ndarray:
-    """A tensor layer's values as (samples, units): one column per unit; 1-D is one sample."""
-    return a.reshape(1, -1) if a.ndim == 1 else a.reshape(-1, a.shape[-1])
-
-
-def squash_derivative(op: str, out: Any) -> Any:
-    """f'(z) of a sigmoid or tanh unit, from its output f(z) (elementwise)."""
-    return out * (1.0 - out) if op == "sigmoid" else 1.0 - out * out
-
-
-def squash_limits(op: str, thresholds: Thresholds = DEFAULT) -> tuple[float, float]:
-    """(saturated, near-saturation) limits on f'(z) for a sigmoid or tanh unit."""
-    if op == "sigmoid":
-        return thresholds.sigmoid_saturated, thresholds.sigmoid_warning
-    return thresholds.tanh_saturated, thresholds.tanh_warning
-
-
-def unit_saturated(flat: Any, thresholds: Thresholds = DEFAULT) -> bool:
-    """Whether a sigmoid/tanh unit counts as saturated, from flat = (f'(z) < limit) over its
-    activations: at least thresholds.saturated_share of them are. The same rule serves the
-    near-saturation band (flat = f'(z) < the warning limit)."""
-    a = np.asarray(flat)
-    return bool(a.size) and float(a.mean()) >= thresholds.saturated_share
-
-
-def unit_dead(off: Any) -> bool:
-    """Whether a ReLU unit is dead, from off = (z <= 0) over its activations: off on every one."""
-    a = np.asarray(off)
-    return bool(a.size) and bool(a.all())
 
 
 def _roots(outputs: Node | Sequence[Node]) -> list[Node]:
@@ -165,20 +148,24 @@ def _nodes(outputs: Node | Sequence[Node]) -> list[Node]:
     return out
 
 
-def _unit_values(nodes: list[Node]) -> dict[str, dict[Any, list[np.ndarray]]]:
-    """layer -> unit -> activation outputs seen (one array per node; samples along axis 0)."""
-    found: dict[str, dict[Any, list[np.ndarray]]] = {}
-    for n in nodes:
+def _unit_values(nodes: list[Node]) -> dict[str, dict[Any, tuple[analysis.Activation,
+                                                                  list[np.ndarray]]]]:
+    """layer -> unit -> (its activation, f'(z) seen: one array per node, samples first)."""
+    found: dict[str, dict[Any, tuple[analysis.Activation, list[np.ndarray]]]] = {}
+    for act in analysis.find(nodes).values():
+        n = act.out
         layer = layer_of(n.scope)
-        if n.op not in ACTIVATION_OPS or layer is None:  # unscoped: a loss's relu, not a layer's
+        if layer is None:  # unscoped: a loss's relu, not a layer's
             continue
         units = found.setdefault(layer, {})
         if n.is_scalar:  # a scalar neuron: the unit is its scope, one value per sample
-            units.setdefault((n.op, n.scope), []).append(np.array([n.data]))
-        else:  # a tensor layer: one unit per column, samples along the first axis if batched
-            a = unit_columns(n.data)
-            for j in range(a.shape[1]):
-                units.setdefault((n.op, j), []).append(a[:, j])
+            units.setdefault((act.name, n.scope), (act, []))[1].append(
+                np.array([act.derivative]))
+        else:  # a tensor layer: one unit per entry along its feature axis
+            axis = analysis.feature_axis(act.z)
+            d = analysis.unit_matrix(np.broadcast_to(act.derivative, act.z.shape), axis)
+            for j in range(d.shape[1]):
+                units.setdefault((act.name, j), (act, []))[1].append(d[:, j])
     return found
 
 
@@ -189,22 +176,24 @@ def activation_stats(outputs: Node | Sequence[Node],
     for layer, units in _unit_values(_nodes(outputs)).items():
         d = stats[layer] = LayerDiagnostics(layer)
         acts = set()
+        families = set()
         total = inactive = sat = 0
-        for (op, _), vals in units.items():
+        for act, vals in units.values():
             v = np.concatenate(vals)
-            acts.add(op)
+            acts.add(act.name)
+            families.add(act.family)
             d.units += 1
             total += v.size
             d.samples = max(d.samples, v.size)
-            if op in ("relu", "leaky_relu"):
-                off = v <= 0  # relu's output is 0 exactly when z <= 0; leaky's is <= 0 then too
-                inactive += int(off.sum())
-                d.dead += int(op == "relu" and unit_dead(off))
+            if act.family == "gate":
+                inactive += int(analysis.off(v).sum())
+                d.dead += int(unit_dead(v))
             else:
-                flat = squash_derivative(op, v) < squash_limits(op, thresholds)[0]
+                flat = np.abs(v) < analysis.limits(act, thresholds)[0]
                 sat += int(flat.sum())
                 d.saturated += int(unit_saturated(flat, thresholds))
         d.activation = "/".join(sorted(acts))
+        d.family = families.pop() if len(families) == 1 else None
         d.inactive_fraction = inactive / total if total else 0.0
         d.saturated_fraction = sat / total if total else 0.0
     return stats

@@ -125,6 +125,35 @@ def dead_relu() -> viz.View:
     return viz.draw(loss, dpi=DPI)
 
 
+def notes_forward_pass() -> viz.View:
+    """The notes' forward pass as written there, in the column convention with the sigmoid
+    spelled out: f = lambda x: 1.0/(1.0 + exp(-x)); h1 = f(W1 @ x + b1); ..., x of shape (3, 1)."""
+    rng = np.random.default_rng(4)
+
+    def f(v: tg.Node) -> tg.Node:
+        return 1.0 / (1.0 + tg.exp(-v))
+
+    x = tg.Node(np.array([[1.0], [2.0], [1.5]]), name="x", requires_grad=False)
+    # Three units with large weights (z of 14 to 19.5: flat tails of σ), one with small ones.
+    W1 = tg.Node(np.array([[4.0, 3.0, 2.0], [5.0, 2.0, 3.0], [3.0, 4.0, 5.0], [0.5, 0.4, -0.6]]),
+                 name="W1")
+    b1 = tg.Node(np.array([[1.0], [1.0], [1.0], [0.0]]), name="b1")
+    W2 = tg.Node(rng.normal(size=(4, 4)), name="W2")
+    b2 = tg.Node(np.zeros((4, 1)), name="b2")
+    W3 = tg.Node(rng.normal(size=(1, 4)), name="W3")
+    b3 = tg.Node(np.zeros((1, 1)), name="b3")
+    h1 = f(W1 @ x + b1)
+    h1.name = "h1"
+    h2 = f(W2 @ h1 + b2)
+    h2.name = "h2"
+    out = W3 @ h2 + b3
+    out.name = "out"
+    loss = (out - 1.0).sum() ** 2
+    loss.name = "loss"
+    loss.backward()
+    return viz.draw(loss, heat=False, dpi=DPI)
+
+
 GALLERY: dict[str, Callable[[], viz.View]] = {
     "single_neuron": single_neuron,
     "mlp_3_4_2": mlp_3_4_2,
@@ -134,6 +163,7 @@ GALLERY: dict[str, Callable[[], viz.View]] = {
     "saturated_sigmoid_ops": saturated_sigmoid_ops,
     "saturated_sigmoid_layers": saturated_sigmoid_layers,
     "dead_relu": dead_relu,
+    "notes_forward_pass": notes_forward_pass,
 }
 
 

@@ -107,10 +107,12 @@ def test_click_highlights_exactly_the_gradient_path(page: Any, run: tuple[Record
     # the highlight survives a frame change, and a click on the background clears it
     _move_slider(page, 5)
     assert "tg-path" in _classes(page, ACT)
-    # A corner of the picture is background (its centre may fall on a node or an edge label).
-    svg = page.find_element(By.CSS_SELECTOR, "#tg-stage svg")
-    corner = (2 - svg.size["width"] // 2, 2 - svg.size["height"] // 2)  # offsets from the centre
-    ActionChains(page).move_to_element_with_offset(svg, *corner).click().perform()
+    # The stage's top-left corner is background (the picture may be wider than the stage, and
+    # offsets count from the centre of an element's visible part).
+    page.execute_script("document.getElementById('tg-stage').scrollTo(0, 0)")
+    stage = page.find_element(By.ID, "tg-stage")
+    corner = (4 - stage.size["width"] // 2, 4 - stage.size["height"] // 2)
+    ActionChains(page).move_to_element_with_offset(stage, *corner).click().perform()
     assert page.find_elements(By.CSS_SELECTOR, "#tg-stage .tg-path") == []
 
 

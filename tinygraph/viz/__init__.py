@@ -6,7 +6,9 @@
     print(view.report())           # the flags as text, no graphviz needed
 
 Edges carry the backward message g = (d child / d parent) · child.grad on a log scale; nodes flag
-saturated sigmoid/tanh units, dead ReLUs, vanishing, exploding and non-finite gradients.
+saturated sigmoid/tanh units, dead ReLUs, vanishing, exploding and non-finite gradients. The
+activations, their units and f'(z) come from tinygraph.analysis (any spelling, either
+convention); every user string reaches Graphviz and the pages through style.text.
 """
 
 from __future__ import annotations

@@ -28,7 +28,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from ..errors import InputError
-from .style import fmt
+from .style import LABEL_MAX, TIP_MAX, fmt, text
 from .view import ViewData
 
 if TYPE_CHECKING:  # render imports this module for View.html
@@ -38,6 +38,7 @@ if TYPE_CHECKING:  # render imports this module for View.html
 _SERIES = ("#0072B2", "#E69F00", "#009E73", "#CC79A7", "#56B4E9", "#D55E00", "#F0E442", "#000000")
 
 _COMMENT = re.compile(r"<!--.*?-->", re.S)
+_SCRIPT_UNSAFE = re.compile(r"<(?=/|!|script)", re.I)
 
 # The page may load nothing from anywhere: everything it needs is inline.
 _CSP = ("default-src 'none'; img-src data:; style-src 'unsafe-inline'; "
@@ -45,16 +46,19 @@ _CSP = ("default-src 'none'; img-src data:; style-src 'unsafe-inline'; "
 
 _CSS = """
 :root { font-family: system-ui, sans-serif; font-size: 14px; color: #222; }
-body { margin: 0; }
-header { padding: 8px 12px; background: #f4f4f4; border-bottom: 1px solid #ccc; }
+html, body { height: 100%; }
+body { margin: 0; display: flex; flex-direction: column; }
+header { flex: none; padding: 8px 12px; background: #f4f4f4; border-bottom: 1px solid #ccc; }
 header h1 { font-size: 16px; margin: 0 0 6px 0; }
 .tg-bar { display: flex; flex-wrap: wrap; gap: 14px; align-items: center; }
 .tg-bar label { white-space: nowrap; }
 #tg-slider { width: 320px; }
-#tg-main { display: flex; align-items: flex-start; }
-#tg-stage { flex: 1; overflow: auto; padding: 8px; max-height: calc(100vh - 120px); }
-#tg-side { width: 300px; padding: 8px; border-left: 1px solid #ccc; overflow: auto;
-           max-height: calc(100vh - 120px); }
+/* The picture and the side panel share what the header leaves of the window, each scrolling
+   on its own: at 1366x768 as at 1920x1080 the slider and the picture are both in view. */
+#tg-main { flex: 1; min-height: 0; display: flex; }
+#tg-stage { flex: 1; min-width: 0; overflow: auto; padding: 8px; }
+#tg-stage svg { display: block; }
+#tg-side { flex: none; width: 300px; padding: 8px; border-left: 1px solid #ccc; overflow: auto; }
 #tg-side h2 { font-size: 14px; margin: 8px 0 4px 0; }
 #tg-flags { list-style: none; padding: 0; margin: 0; }
 #tg-flags li { cursor: pointer; padding: 2px 4px; border-radius: 3px; }
@@ -73,7 +77,6 @@ g.node { cursor: pointer; }
 #tg-stage g.node path, #tg-stage g.node polygon, #tg-stage g.node ellipse {
   pointer-events: all; }
 #tg-stage.tg-focus g.node:not(.legend), #tg-stage.tg-focus g.edge { opacity: 0.2; }
-#tg-stage.tg-fit svg { width: 100%; height: auto; }
 #tg-stage.tg-focus g.node.tg-path, #tg-stage.tg-focus g.edge.tg-path { opacity: 1; }
 g.node.tg-match polygon, g.node.tg-match ellipse, g.node.tg-match path { stroke: #D55E00;
   stroke-width: 4px; }
@@ -216,6 +219,7 @@ _JS = r"""
     if (i === frame) return;
     frame = i;
     stage.innerHTML = DATA.frames[i];
+    applyZoom();
     decorate();
     highlight(selected);
     listFlags();
@@ -232,6 +236,36 @@ _JS = r"""
       });
     }
   }
+
+  // Zoom. Graphviz sizes the picture in points; "auto" fits the width but never shrinks the
+  // smallest label below LEGIBLE px (then the stage scrolls) and never enlarges past 100 %.
+  const LEGIBLE = 10, zoomBox = document.getElementById("tg-zoom");
+  let smallest = null;
+  function applyZoom() {
+    const svg = stage.querySelector("svg");
+    if (!svg) return;
+    const pt = function (v) { return parseFloat(v) * (String(v).endsWith("pt") ? 4 / 3 : 1); };
+    const w = pt(svg.getAttribute("width")), h = pt(svg.getAttribute("height"));
+    const vb = svg.viewBox && svg.viewBox.baseVal;
+    if (smallest === null) {  // the smallest label, in picture units: the frames share it
+      smallest = 0;
+      svg.querySelectorAll("g.node text").forEach(function (t) {
+        const f = parseFloat(t.getAttribute("font-size"));
+        if (f && (!smallest || f < smallest)) smallest = f;
+      });
+    }
+    const small = smallest;
+    const unit = vb && vb.width ? w / vb.width : 1;  // px per picture unit at 100 %
+    const fit = (stage.clientWidth - 16) / w;
+    const floor = small ? LEGIBLE / (small * unit) : 0;
+    let z = parseFloat(zoomBox.value);
+    if (zoomBox.value === "fit") z = fit;
+    if (zoomBox.value === "auto") z = Math.min(1, Math.max(fit, floor));
+    svg.style.width = (w * z) + "px"; svg.style.height = (h * z) + "px";
+    document.body.dataset.zoom = z.toFixed(3);
+  }
+  zoomBox.addEventListener("change", applyZoom);
+  window.addEventListener("resize", applyZoom);
 
   stage.addEventListener("mouseover", function (ev) {
     const g = ev.target.closest("g.node, g.edge");
@@ -256,9 +290,6 @@ _JS = r"""
     const apply = function () { stage.classList.toggle("tg-hide-" + what, !box.checked); };
     box.addEventListener("change", apply);
     apply();
-  });
-  document.getElementById("tg-fit").addEventListener("change", function (ev) {
-    stage.classList.toggle("tg-fit", ev.target.checked);
   });
   search.addEventListener("input", function () { matchAt = -1; runSearch(false); });
   search.addEventListener("keydown", function (ev) { if (ev.key === "Enter") runSearch(true); });
@@ -332,7 +363,7 @@ def strip_svg(steps: Sequence[int], flow: Mapping[str, Sequence[float | None]],
                 continue
             parts[-1].append(f"{x(step)},{y(v)}")
         lines = "".join(f'<polyline points="{" ".join(p)}"/>' for p in parts if p)
-        out.append(f'<g class="tg-series" data-layer="{_html.escape(layer)}" '
+        out.append(f'<g class="tg-series" data-layer="{_html.escape(text(layer))}" '
                    f'stroke="{colour}">{lines}</g>')
     out.append(f'<line id="tg-cursor" x1="{left}" x2="{left}" y1="{top}" '
                f'y2="{height - bottom}" stroke="#D55E00" stroke-width="1.5"/>')
@@ -355,7 +386,10 @@ def page(frames: Sequence[str], flags: Sequence[Sequence[tuple[str, str, str, st
     # Inline SVG needs no XML prolog or DOCTYPE (whose DTD address is the only URL graphviz
     # writes) nor graphviz's comments: keep each frame from its <svg> element on, uncommented.
     inline = [_COMMENT.sub("", f[f.find("<svg"):] if "<svg" in f else f) for f in frames]
-    data: dict[str, Any] = {"frames": inline, "flags": [list(map(list, f)) for f in flags]}
+    # Flag rows carry user names: plain text for the page's textContent (never innerHTML).
+    rows = [[[text(node), text(name), text(kind), text(why, TIP_MAX)]
+             for node, name, kind, why in f] for f in flags]
+    data: dict[str, Any] = {"frames": inline, "flags": rows}
     controls = ""
     side_extra = ""
     if recorder:
@@ -364,7 +398,8 @@ def page(frames: Sequence[str], flags: Sequence[Sequence[tuple[str, str, str, st
             raise InputError("page: a recorder page needs steps, losses and flow, one per frame")
         strip, cursor = strip_svg(steps, flow)
         data |= {"steps": list(steps), "losses": [fmt(v) for v in losses], "cursor": cursor,
-                 "layers": list(flow), "flow": [[fmt(v) for v in s] for s in flow.values()],
+                 "layers": [text(k) for k in flow],
+                 "flow": [[fmt(v) for v in s] for s in flow.values()],
                  "interval": int(interval_ms)}
         controls = (f'<button id="tg-play" type="button">play</button>'
                     f'<input id="tg-slider" type="range" min="0" max="{len(frames) - 1}" '
@@ -375,28 +410,33 @@ def page(frames: Sequence[str], flags: Sequence[Sequence[tuple[str, str, str, st
             for j in range(len(flow)))
         side_extra = (f"<h2>Gradient flow: mean |dL/dz| per layer (log scale)</h2>{strip}"
                       f'<div id="tg-values">{values}</div>')
-    # "</" inside a script block would end it early and "<!--" would change how it is parsed:
-    # escape both in the JSON (valid JSON escapes, same strings once parsed).
-    payload = (json.dumps(data, separators=(",", ":"))
-               .replace("</", "<\\/").replace("<!--", "\\u003C!--"))
-    esc = _html.escape
+    # "</" inside a script block would end it early, and "<!--" or "<script" would change how
+    # it is parsed: write their "<" as the JSON escape \u003c (the same string once parsed).
+    payload = _SCRIPT_UNSAFE.sub(r"\\u003c", json.dumps(data, separators=(",", ":")))
+
+    def esc(s: str) -> str:
+        return _html.escape(text(s, TIP_MAX), quote=True)
+
     labels_box = ("<label><input id=\"tg-show-labels\" type=\"checkbox\""
                   f"{' checked' if labels_shown else ''}> edge labels</label>"
                   if edge_labels else "")
     return f"""<!DOCTYPE html>
 <html lang="en"><head><meta charset="utf-8">
 <meta http-equiv="Content-Security-Policy" content="{_CSP}">
-<title>{esc(title)}</title><style>{_CSS}</style></head>
+<title>{_html.escape(text(title, LABEL_MAX))}</title><style>{_CSS}</style></head>
 <body><header><h1>{esc(title)}</h1>
 <div class="tg-bar">{controls}
-<label><input id="tg-fit" type="checkbox" checked> fit width</label>
+<label>zoom <select id="tg-zoom"><option value="auto" selected>auto</option>
+<option value="fit">fit width</option><option value="0.5">50 %</option>
+<option value="0.75">75 %</option><option value="1">100 %</option>
+<option value="1.5">150 %</option></select></label>
 <label><input id="tg-show-data" type="checkbox" checked> data</label>
 <label><input id="tg-show-grad" type="checkbox" checked> grad</label>
 {labels_box}
 <label>find <input id="tg-search" type="search" placeholder="name, e.g. L1.n0.z"></label>
 <span id="tg-nmatch"></span>
 <span class="tg-banner">{esc(banner)}</span></div></header>
-<div id="tg-main"><div id="tg-stage" class="tg-fit"></div>
+<div id="tg-main"><div id="tg-stage"></div>
 <aside id="tg-side"><h2>Flagged nodes (<span id="tg-nflags">0</span>)</h2><ul id="tg-flags"></ul>
 {side_extra}</aside></div>
 <div id="tg-tip" role="tooltip"></div>

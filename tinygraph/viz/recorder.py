@@ -16,6 +16,7 @@ widths and colours of the gradient flow change.
 
 from __future__ import annotations
 
+import html
 import json
 import math
 import os
@@ -34,12 +35,19 @@ from ..nn import Module
 from ..thresholds import DEFAULT, Thresholds
 from .html import flag_rows, page, write
 from .render import INSTALL_HINT, DotNotFoundError, to_digraph
+from .style import fmt
 from .view import Activity, ViewData, build
 
+INLINE_FRAMES = 60  # Jupyter shows a recording inline up to this many frames
 
-@dataclass
+
+@dataclass(repr=False)
 class Snapshot:
     """What one recorded step saw: its loss, per-layer figures and flagged nodes."""
+
+    def __repr__(self) -> str:
+        return (f"<Snapshot step {self.step}: loss {fmt(self.loss)}, {len(self.flags)} flags, "
+                f"{self.dead_units} dead units>")
 
     step: int
     loss: float
@@ -108,9 +116,10 @@ class Recorder:
         self._layout: Any = None
 
     # --- recording ---------------------------------------------------------------------------
-    def step(self) -> Node:
+    def step(self, snapshot: bool = False) -> Node:
         """One training step's forward and backward: gradients start from zero, a snapshot is
-        taken when the step is due (0, every, 2·every, ...). Returns the loss; the caller then
+        taken when the step is due (0, every, 2·every, ...) or asked for (snapshot=True: the
+        last step of a run, so the page's slider reaches it). Returns the loss; the caller then
         updates the parameters (optimizer.step())."""
         self.model.zero_grad()
         loss = self.loss_fn()
@@ -118,19 +127,21 @@ class Recorder:
             what = loss.describe() if isinstance(loss, Node) else type(loss).__name__
             raise InputError(f"Recorder: loss_fn must return a scalar Node, got {what}")
         loss.backward()
-        if self.steps_run % self.every == 0:
+        if snapshot or self.steps_run % self.every == 0:
             self.snapshot(loss, self.steps_run)
         self.steps_run += 1
         return loss
 
     def fit(self, optimizer: Any, steps: int) -> list[float]:
-        """Run steps training steps (step(), then optimizer.step()); returns every step's loss."""
+        """Run steps training steps (step(), then optimizer.step()); returns every step's loss.
+        The last step is always recorded, so a run of 600 steps every 20 ends at step 599."""
         out = []
         if not hasattr(optimizer, "step"):
             raise InputError(f"Recorder.fit: optimizer must have a step() method, got "
                              f"{type(optimizer).__name__}")
-        for _ in range(check_int("Recorder.fit", "steps", steps, lo=0)):
-            out.append(self.step().item())
+        n = check_int("Recorder.fit", "steps", steps, lo=0)
+        for i in range(n):
+            out.append(self.step(snapshot=i == n - 1).item())
             optimizer.step()
         return out
 
@@ -154,9 +165,9 @@ class Recorder:
             grad_preact={k: _finite(v[1]) for k, v in flow.items()},
             grad_params={k: _finite(v[0]) for k, v in flow.items()},
             saturated={k: d.saturated_fraction for k, d in acts.items()
-                       if d.activation in ("sigmoid", "tanh")},
+                       if d.family == "squash"},
             inactive={k: d.inactive_fraction for k, d in acts.items()
-                      if d.activation in ("relu", "leaky_relu")},
+                      if d.family == "gate"},
             flags=_flags(view),
             dead_units=dead, inactive_units=len(view.off_units) - dead,
         )
@@ -165,6 +176,30 @@ class Recorder:
         self.views.append(view)
         self._layout = None  # the layout covers every frame's label sizes: redo it
         return snap
+
+    # --- display -----------------------------------------------------------------------------
+    def __repr__(self) -> str:
+        if not self.snapshots:
+            return (f"<tinygraph Recorder: {type(self.model).__name__}, every {self.every} "
+                    "steps, nothing recorded yet>")
+        first, last = self.snapshots[0], self.snapshots[-1]
+        return (f"<tinygraph Recorder: {type(self.model).__name__}, {len(self.snapshots)} "
+                f"snapshots of steps {first.step}..{last.step} (every {self.every}), loss "
+                f"{fmt(first.loss)} -> {fmt(last.loss)}, {len(last.flags)} flags at the last>")
+
+    def _repr_html_(self) -> str:
+        """Jupyter: the interactive page inline (an iframe's srcdoc) for up to INLINE_FRAMES
+        frames, else (or without `dot`) a summary that says how to write the page."""
+        summary = f"<pre>{html.escape(repr(self))}</pre>"
+        if not self.snapshots or len(self.snapshots) > INLINE_FRAMES:
+            return summary + ("<p>rec.html(\"run.html\") writes the page.</p>"
+                              if self.snapshots else "")
+        try:
+            text = self.page()
+        except DotNotFoundError as e:
+            return summary + f"<pre>{html.escape(str(e))}</pre>"
+        return (summary + '<iframe style="width:100%;height:640px;border:1px solid #ccc" '
+                f'sandbox="allow-scripts" srcdoc="{html.escape(text, quote=True)}"></iframe>')
 
     # --- data out ----------------------------------------------------------------------------
     @property
@@ -270,15 +305,18 @@ class Recorder:
     def html(self, path: str | os.PathLike[str], title: str = "tinygraph training run") -> Path:
         """Write the interactive page: frames with a step slider and play button, hover,
         click-to-highlight, toggles, flagged-node list, search, and the gradient-flow strip."""
+        return write(path, self.page(title))
+
+    def page(self, title: str = "tinygraph training run") -> str:
+        """The interactive page's HTML text (what html() writes)."""
         banner = " · ".join(self.views[0].banners) if self.views else ""
-        text = page(
+        return page(
             self.svgs(), [flag_rows(v) for v in self.views], title=title, banner=banner,
             steps=self.steps, losses=[s.loss for s in self.snapshots],
             flow=self.grad_flow("preact"),
             # Every frame's numbers on every edge would crowd the picture: hidden until asked.
             edge_labels=any(e.label for v in self.views for e in v.edges), labels_shown=False,
         )
-        return write(path, text)
 
 
 def _view(loss: Node, thresholds: Thresholds, options: dict[str, Any],

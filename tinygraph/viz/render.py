@@ -35,9 +35,17 @@ class DotNotFoundError(TinygraphError, RuntimeError):
     """Graphviz's `dot` executable is missing; the message says how to install it."""
 
 
-def _e(text: str) -> str:
-    """Text escaped for a graphviz HTML-like label."""
-    return html.escape(str(text), quote=True)
+def _e(text: Any, limit: int = F.LABEL_MAX) -> str:
+    """Text for a graphviz HTML-like label: style.text (controls visible, shortened), then
+    HTML-escaped, so no name can open a tag of its own."""
+    return html.escape(F.text(text, limit), quote=True)
+
+
+def _dot_text(text: Any, limit: int = F.TIP_MAX) -> graphviz.quoting.NoHtml:
+    """Text for a plain DOT string attribute (tooltip, cluster or graph label): style.text, then
+    backslashes doubled and marked as no HTML (graphviz.escape): a string written "<...>" stays
+    text, and a trailing backslash or "\\N" is never read as an escape."""
+    return graphviz.escape(F.text(text, limit, lines=True))
 
 
 def _badge(f: Flag) -> str:
@@ -75,14 +83,15 @@ def node_label(n: ViewNode) -> str:
     role = F.ROLE_COLORS[n.role]
     parts.append(f'<TR><TD COLSPAN="2" BGCOLOR="{role}"><B>{_e(n.header)}</B></TD></TR>')
     if n.sub:
-        parts.append(f'<TR><TD COLSPAN="2"><FONT POINT-SIZE="11">{_e(n.sub)}</FONT></TD></TR>')
+        parts.append(f'<TR><TD COLSPAN="2"><FONT POINT-SIZE="11">{_e(n.sub, 200)}</FONT></TD>'
+                     "</TR>")
     for k, v in n.rows:
         bg = n.colors.get(k)
         cell = f' BGCOLOR="{bg}"' if bg else ""
         ink = "#FFFFFF" if bg and _dark(bg) else "#000000"
         parts.append(f'<TR><TD ALIGN="LEFT"><FONT COLOR="#555555" POINT-SIZE="11">{_e(k)}'
                      f'</FONT></TD><TD ALIGN="RIGHT"{cell}><FONT COLOR="{ink}" POINT-SIZE="12">'
-                     f"{_e(v)}</FONT></TD></TR>")
+                     f"{_e(v, 200)}</FONT></TD></TR>")
     if n.heat:
         # Heat strips side by side (data, then |grad|) under one caption row: a short box.
         names = "".join(f'<TD><FONT COLOR="#555555" POINT-SIZE="10">{_e(k)}</FONT></TD>'
@@ -111,7 +120,7 @@ def _node_attrs(n: ViewNode) -> dict[str, str]:
 
 
 def _edge_attrs(e: ViewEdge, sign: bool) -> dict[str, str]:
-    a: dict[str, str] = {"class": e.state, "tooltip": e.tooltip}
+    a: dict[str, str] = {"class": e.state, "tooltip": _dot_text(e.tooltip)}
     if e.state == "none":
         a.update(color=F.PLAIN_EDGE_COLOR, penwidth="1", arrowsize="0.6")
     elif e.state == "nonfinite":
@@ -124,7 +133,7 @@ def _edge_attrs(e: ViewEdge, sign: bool) -> dict[str, str]:
         a.update(color=F.edge_color(e.r, sign and e.negative), penwidth=f"{F.penwidth(e.r):g}",
                  arrowsize=f"{F.arrowsize(e.r):g}")
     if e.label:
-        a.update(label=e.label, fontsize="10", fontcolor="#333333")
+        a.update(label=_dot_text(e.label, F.LABEL_MAX), fontsize="10", fontcolor="#333333")
     return a
 
 
@@ -141,10 +150,10 @@ def legend_label(data: ViewData) -> str:
     if lg.diagnosis:
         alarm = "#CC3311" if data.flags else "#222222"  # red only when something is flagged
         rows.append(f'<TR><TD COLSPAN="2" ALIGN="LEFT"><FONT COLOR="{alarm}"><B>'
-                    f"{_e(lg.diagnosis)}</B></FONT></TD></TR>")
+                    f"{_e(lg.diagnosis, 300)}</B></FONT></TD></TR>")
     for line in lg.lines:
         if line != lg.diagnosis:
-            rows.append(f'<TR><TD COLSPAN="2" ALIGN="LEFT"><FONT POINT-SIZE="11">{_e(line)}'
+            rows.append(f'<TR><TD COLSPAN="2" ALIGN="LEFT"><FONT POINT-SIZE="11">{_e(line, 300)}'
                         "</FONT></TD></TR>")
     ref = "g_ref = " + (F.fmt(lg.g_ref, 2) if lg.g_ref is not None else "—")
     rows.append('<TR><TD COLSPAN="2" ALIGN="LEFT"><FONT POINT-SIZE="11">edge: gradient message '
@@ -160,7 +169,7 @@ def legend_label(data: ViewData) -> str:
     row(f'<FONT COLOR="{F.NONFINITE_COLOR}"><B>━━━━</B></FONT>', "magenta: NaN or Inf")
     for kind, word, thr in lg.flags:
         color = F.FLAG_STYLE[kind][2]
-        row(f'<FONT COLOR="{color}"><B>{_e(word)}</B></FONT>', _e(thr))
+        row(f'<FONT COLOR="{color}"><B>{_e(word)}</B></FONT>', _e(thr, 300))
     swatches = "".join(f'<TD BGCOLOR="{c}"><FONT POINT-SIZE="10">{r}</FONT></TD>'
                        for r, c in F.ROLE_COLORS.items())
     rows.append('<TR><TD COLSPAN="2" ALIGN="LEFT"><TABLE BORDER="0" CELLSPACING="2" '
@@ -191,22 +200,21 @@ def to_digraph(data: ViewData, *, rankdir: str = "LR", dpi: float | None = None,
     g.attr("node", fontname=fontname, fontsize="12")
     g.attr("edge", fontname=fontname)
     if data.banners:
-        g.attr("graph", label="\n".join(data.banners), labelloc="t", labeljust="l",
+        g.attr("graph", label=_dot_text("\n".join(data.banners)), labelloc="t", labeljust="l",
                fontsize="14", fontcolor="#333333")
     if "graph" in extra:
         g.attr("graph", **extra["graph"])
     subs = {c.id: graphviz.Digraph(name=c.id) for c in data.clusters}
     for c in data.clusters:
         s = subs[c.id]
-        flagged = any(w in c.label for w in ("saturated", "dead"))
-        s.attr(label=c.label, style="rounded", color="#AAAAAA", fontsize="13",
-               fontcolor="#CC3311" if flagged else "#333333", labeljust="l")
+        s.attr(label=_dot_text(c.label, 300), style="rounded", color="#AAAAAA", fontsize="13",
+               fontcolor="#CC3311" if c.flagged else "#333333", labeljust="l")
         s.attr(**extra.get(c.id, {}))
     for n in data.nodes:
         target = subs[n.cluster] if n.cluster else g
         attrs = _node_attrs(n)
         if n.tooltip:
-            attrs["tooltip"] = n.tooltip
+            attrs["tooltip"] = _dot_text(n.tooltip)
         attrs.update(extra.get(n.id, {}))
         target.node(n.id, label=node_label(n), _attributes=attrs)
     # Nest clusters deepest first, so each is complete before it is copied into its parent.

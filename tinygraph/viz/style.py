@@ -8,6 +8,8 @@ of D decades: r = clip(1 + log10(|g| / g_ref) / D, 0, 1).
 from __future__ import annotations
 
 import math
+import re
+import zlib
 from typing import Any
 
 import numpy as np
@@ -49,7 +51,12 @@ ARROW_MIN, ARROW_MAX = 0.4, 1.2
 
 
 def fmt(x: Any, sig: int = 4) -> str:
-    """A number with sig significant figures; scientific when |x| < 1e-3 or |x| >= 1e4."""
+    """A number with sig significant figures; scientific when |x| < 1e-3 or |x| >= 1e4.
+
+    Every float has a text: "NaN", "Inf", "-Inf", "0" for both zeros, subnormals in scientific
+    form. The decision between the two forms reads the exponent after rounding, so 9999.7 gives
+    "1e4" and 300 with sig=2 gives "300".
+    """
     if x is None:
         return "—"
     x = float(x)
@@ -59,15 +66,16 @@ def fmt(x: Any, sig: int = 4) -> str:
         return "Inf" if x > 0 else "-Inf"
     if x == 0:
         return "0"
-    a = abs(x)
-    if a < 1e-3 or a >= 1e4:
-        mant, exp = f"{x:.{sig - 1}e}".split("e")
+    sig = max(1, int(sig))
+    mant, exp = f"{x:.{sig - 1}e}".split("e")
+    e = int(exp)
+    if e < -3 or e >= 4:
         if "." in mant:
             mant = mant.rstrip("0").rstrip(".")
-        return f"{mant}e{int(exp)}"
-    s = f"{x:.{sig}g}"
-    if "e" in s:  # rounding pushed it across a power of ten (9999.7 -> 1e+04)
-        return fmt(float(s), sig)
+        return f"{mant}e{e}"
+    s = f"{x:.{max(0, sig - 1 - e)}f}"
+    if "." in s:
+        s = s.rstrip("0").rstrip(".")
     return s
 
 
@@ -138,3 +146,46 @@ def downsample(a: np.ndarray, cells: int = 8) -> np.ndarray:
     cols = np.array_split(np.arange(a.shape[1]), min(cells, a.shape[1]))
     with np.errstate(invalid="ignore"):
         return np.array([[a[np.ix_(r, c)].mean() for c in cols] for r in rows])
+
+
+# ---------------------------------------------------------------------------------------------
+# Text: every string a user can choose (names, scopes, labels) reaches Graphviz and the pages
+# through text(), then the encoder of its context (HTML-like label, DOT string, HTML, JSON).
+# ---------------------------------------------------------------------------------------------
+
+LABEL_MAX = 80  # characters of a name, scope or header drawn in a box
+TIP_MAX = 4000  # characters of a tooltip or a report line
+# C0/C1 controls, DEL, lone surrogates, line/paragraph separators and the bidi overrides (which
+# could make a name read backwards): each is written as its escape, so it is seen, not obeyed.
+_INVISIBLE = re.compile("[\x00-\x1f\x7f-\x9f\u2028\u2029\u202a-\u202e\u2066-\u2069"
+                        "\ud800-\udfff]")
+_INVISIBLE_KEEP_NL = re.compile("[\x00-\x09\x0b-\x1f\x7f-\x9f\u2028\u2029\u202a-\u202e"
+                                "\u2066-\u2069\ud800-\udfff]")
+
+
+def _visible(m: re.Match[str]) -> str:
+    c = ord(m.group())
+    return f"\\x{c:02x}" if c < 0x100 else f"\\u{c:04x}"
+
+
+def text(s: Any, limit: int = LABEL_MAX, *, lines: bool = False) -> str:
+    """s as plain, printable text: control characters, lone surrogates and bidi overrides made
+    visible as escapes (ESC reads "\\x1b"), cut to limit characters with an ellipsis.
+
+    lines=True keeps newlines (multi-line tooltips). The result is still raw text: each output
+    format then escapes it for its own syntax (render._e for labels, render._dot_text for DOT
+    strings, html.escape for pages), which no string can get around.
+    """
+    s = s if type(s) is str else str(s)
+    s = (_INVISIBLE_KEEP_NL if lines else _INVISIBLE).sub(_visible, s)
+    if len(s) > limit:
+        s = s[:max(0, limit - 1)] + "…"
+    return s
+
+
+def short_id(s: str, limit: int = 40) -> str:
+    """An id part at most limit characters long; a longer one keeps a checksum of the whole, so
+    two long names with the same start still differ."""
+    if len(s) <= limit:
+        return s
+    return f"{s[:limit - 9]}_{zlib.crc32(s.encode('utf-8', 'surrogatepass')):08x}"

@@ -19,15 +19,9 @@ from typing import Any, ParamSpec, TypeVar
 
 import numpy as np
 
+from .. import analysis
 from .._check import check_bool, check_float, check_int
-from ..diagnostics import (
-    ACTIVATION_OPS,
-    squash_derivative,
-    squash_limits,
-    unit_columns,
-    unit_dead,
-    unit_saturated,
-)
+from ..analysis import Activation, feature_axis, limits, unit_dead, unit_matrix, unit_saturated
 from ..engine import Node, vjp_message, walk
 from ..errors import InputError, NotFound
 from ..nn import layer_of
@@ -35,7 +29,6 @@ from ..thresholds import DEFAULT, Thresholds
 from . import style as F
 
 LEVELS = ("auto", "op", "neuron", "layer")
-_SYMBOL = {"sigmoid": "σ", "tanh": "tanh", "relu": "ReLU", "leaky_relu": "LReLU"}
 _PARAM_NAME = re.compile(r"^(w|W|b|a)\d*(_\d+)?$|^(weight|bias)")
 _INFIX = {"add", "sub", "mul", "div", "matmul"}
 _SUPER = {2.0: "²", 3.0: "³"}
@@ -60,6 +53,9 @@ class Flag:
     threshold: float
     text: str
     units: tuple[int, int] | None = None  # (flagged units, units) for activations
+
+    def __repr__(self) -> str:
+        return f"<Flag {F.text(self.label)}: {self.kind}: {F.text(self.text, 200)}>"
 
     def as_dict(self) -> dict[str, Any]:
         """The flag as plain data."""
@@ -89,6 +85,11 @@ class ViewNode:
     grad: float | None = None  # scalars: the gradient; tensors: mean |grad|
     members: int = 1  # graph nodes folded into this box
 
+    def __repr__(self) -> str:
+        flags = ", ".join(f.kind for f in self.flags)
+        return (f"<ViewNode {self.id} {F.text(self.header)!r} ({self.role}, {self.kind}"
+                f"{', ' + flags if flags else ''})>")
+
     @property
     def classes(self) -> list[str]:
         """SVG classes: the role, then each flag kind."""
@@ -109,6 +110,10 @@ class ViewEdge:
     label: str | None = None
     tooltip: str = ""
 
+    def __repr__(self) -> str:
+        g = "" if self.magnitude is None else f", |g| {F.fmt(self.magnitude)}"
+        return f"<ViewEdge {self.tail} -> {self.head} ({self.state}{g})>"
+
     @property
     def negative(self) -> bool:
         """Whether the (scalar) message is negative: drawn orange with the sign option."""
@@ -124,6 +129,10 @@ class Cluster:
     label: str
     parent: str | None
     nodes: list[str] = field(default_factory=list)
+    flagged: bool = False  # a unit of the layer is saturated or dead (the label says which)
+
+    def __repr__(self) -> str:
+        return f"<Cluster {F.text(self.scope)!r}: {len(self.nodes)} nodes>"
 
 
 @dataclass
@@ -136,6 +145,9 @@ class Legend:
     flags: list[tuple[str, str, str]]  # (kind, glyph and word, threshold text)
     diagnosis: str
     lines: list[str]
+
+    def __repr__(self) -> str:
+        return f"<Legend g_ref {F.fmt(self.g_ref)}: {F.text(self.diagnosis, 200)!r}>"
 
 
 @dataclass
@@ -154,6 +166,16 @@ class ViewData:
     graph_nodes: int  # nodes in the graph that were considered (after focus)
     options: dict[str, Any]
     off_units: list[Any] = field(default_factory=list)  # ReLU units off (z <= 0) on every sample
+
+    def __repr__(self) -> str:
+        return (f"<tinygraph ViewData: {self.level} level, {len(self.nodes)} nodes, "
+                f"{len(self.edges)} edges, {len(self.flags)} flags>")
+
+    def _repr_mimebundle_(self, include: Any = None, exclude: Any = None) -> dict[str, str]:
+        """Jupyter: the diagram (as tinygraph.viz.View shows it), with the report as text."""
+        from .render import View  # render builds on this module
+
+        return View(self)._repr_mimebundle_(include, exclude)
 
     def node(self, key: str) -> ViewNode:
         """A node by id or by header (its name)."""
@@ -174,7 +196,8 @@ class ViewData:
             lines.append("no flags: no saturated, dead, vanishing, exploding or non-finite nodes")
         for f in self.flags:
             lines.append(f"{f.label}: {F.FLAG_STYLE[f.kind][0]} {f.kind}: {f.text}")
-        return "\n".join(lines)
+        # Names are the user's: a terminal must not obey an escape sequence hidden in one.
+        return "\n".join(F.text(line, F.TIP_MAX) for line in lines)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -210,8 +233,9 @@ _UNSAFE = re.compile(r"[^A-Za-z0-9_]")
 
 @functools.lru_cache(maxsize=4096)
 def _safe_id(text: str) -> str:
-    # Cached: a big graph asks this for the same few op names on every node.
-    return _UNSAFE.sub("_", text)
+    # Cached: a big graph asks this for the same few op names on every node. Ids stay short
+    # (a 20 KB name must not make a 20 KB id); a long one keeps a checksum of the whole.
+    return F.short_id(_UNSAFE.sub("_", text))
 
 
 _P = ParamSpec("_P")
@@ -261,20 +285,6 @@ def _role(n: Node, root: Node, roles: dict[str, str]) -> str:
 # ---------------------------------------------------------------------------------------------
 
 
-def _derivative(a: Node) -> Any:
-    """f'(z) of an activation node, elementwise, from its output and input."""
-    s = a.data
-    z = a.parents[0].data
-    op = a.op
-    if op in ("sigmoid", "tanh"):
-        return squash_derivative(op, s)
-    if op == "relu":
-        return (z > 0) * 1.0
-    alpha = (a.attrs or {}).get("alpha", 0.01)
-    return np.where(np.asarray(z) > 0, 1.0, alpha) if type(z) is not float else (
-        1.0 if z > 0 else alpha)
-
-
 @dataclass(frozen=True)
 class Activity:
     """A recorder's memory of its earlier snapshots: how many there were and, per ReLU unit, in
@@ -309,38 +319,40 @@ class _Units:
     the same keys in every view of the same graph, which a recorder's Activity relies on.
     """
 
-    ops: list[str] = field(default_factory=list)
+    ops: list[str] = field(default_factory=list)  # the activations' symbols (σ, ReLU, ...)
+    names: list[str] = field(default_factory=list)  # and their names (sigmoid, relu, ...)
     z: dict[Any, list[np.ndarray]] = field(default_factory=dict)
     d: dict[Any, list[np.ndarray]] = field(default_factory=dict)
     g: dict[Any, list[np.ndarray]] = field(default_factory=dict)
-    kind: dict[Any, str] = field(default_factory=dict)
+    kind: dict[Any, Activation] = field(default_factory=dict)
 
-    def add(self, a: Node, key: str) -> None:
-        zn = a.parents[0]
-        d = _derivative(a)
-        if a.op not in self.ops:
-            self.ops.append(a.op)
+    def add(self, act: Activation, key: str) -> None:
+        a, zn, d = act.out, act.z, act.derivative
+        if act.symbol not in self.ops:
+            self.ops.append(act.symbol)
+            self.names.append(act.name)
         zg = zn.grad
         if a.is_scalar:
             unit = a.scope or key
             cols = [(unit, np.array([zn.data]), np.array([d]),
                      None if zg is None else np.array([abs(zg)]))]
         else:
-            z2 = unit_columns(zn.data)  # z has the activation's shape (elementwise op)
-            d2 = np.asarray(d).reshape(z2.shape)
-            g2 = None if zg is None else np.abs(np.broadcast_to(zg, zn.shape)).reshape(z2.shape)
+            axis = feature_axis(zn)  # units along the layer's feature axis, rows or columns
+            z2 = unit_matrix(zn.data, axis)  # z has the activation's shape (elementwise ops)
+            d2 = unit_matrix(np.broadcast_to(d, zn.shape), axis)
+            g2 = None if zg is None else unit_matrix(np.abs(np.broadcast_to(zg, zn.shape)), axis)
             cols = [((a.label or key, j), z2[:, j], d2[:, j], None if g2 is None else g2[:, j])
                     for j in range(z2.shape[1])]
         for unit, z, dd, g in cols:
             self.z.setdefault(unit, []).append(z)
             self.d.setdefault(unit, []).append(dd)
-            self.kind[unit] = a.op
+            self.kind[unit] = act
             if g is not None:
                 self.g.setdefault(unit, []).append(g)
 
     def summary(self, th: Thresholds, activity: Activity | None = None) -> dict[str, Any]:
         """Counts of dead / inactive / saturated / saturating units and the fraction of flagged
-        values. The unit rules are diagnostics.unit_dead and unit_saturated; with a recorder's
+        values. The unit rules are analysis.unit_dead and unit_saturated; with a recorder's
         activity, a ReLU off now but not for th.dead_snapshots snapshots in a row (nor in every
         one so far, when fewer were taken) is inactive, not dead."""
         units = list(self.z)
@@ -350,16 +362,15 @@ class _Units:
         dvals: list[np.ndarray] = []
         per_unit = []
         for u in units:
-            op = self.kind[u]
+            act = self.kind[u]
             z = np.concatenate(self.z[u])
             d = np.concatenate(self.d[u])
             dvals.append(d)
             total += z.size
             state = ""
-            if op in ("relu", "leaky_relu"):
-                off = z <= 0
-                flagged += int(off.sum())
-                if op == "relu" and unit_dead(off):
+            if act.family == "gate":
+                flagged += int(analysis.off(d).sum())
+                if unit_dead(d):
                     off_units.append(u)
                     if activity is None or activity.dead_if_off(u, th.dead_snapshots):
                         dead += 1
@@ -368,14 +379,14 @@ class _Units:
                         inactive += 1
                         state = "inactive"
             else:
-                lim, wl = squash_limits(op, th)
-                flat = d < lim
+                lim, wl = limits(act, th)
+                flat = np.abs(d) < lim  # a composed chain may slope down: its size counts
                 flagged += int(flat.sum())
-                near += int((d < wl).sum())
+                near += int((np.abs(d) < wl).sum())
                 if unit_saturated(flat, th):
                     sat += 1
                     state = "saturated"
-                elif unit_saturated(d < wl, th):
+                elif unit_saturated(np.abs(d) < wl, th):
                     warn += 1
                     state = "saturating"
             g = self.g.get(u)
@@ -390,14 +401,19 @@ class _Units:
                                                       for v in self.z.values()), default=0)}
 
 
+def _flat_word(units: _Units) -> str:
+    """"saturated" for sigmoid/tanh units; for an activation of any other spelling, where the
+    gradient leaving it is far smaller than the one arriving, "in a flat region"."""
+    return "saturated" if set(units.names) <= {"sigmoid", "tanh"} else "in a flat region"
+
+
 def _act_flags(vid: str, label: str, units: _Units, th: Thresholds,
                activity: Activity | None = None) -> tuple[list[Flag], dict]:
     s = units.summary(th, activity)
     flags: list[Flag] = []
     n = s["units"]
-    sym = "/".join(_SYMBOL[o] for o in units.ops)
-    squash = [o for o in units.ops if o in ("sigmoid", "tanh")]
-    lim, wl = squash_limits("sigmoid" if "sigmoid" in squash else "tanh", th)
+    sym = "/".join(units.ops)
+    lim, wl = limits("tanh" if units.names == ["tanh"] else "sigmoid", th)
     plural = "unit" if n == 1 else "units"
     mean = F.fmt(s["mean_d"], 2)
 
@@ -410,7 +426,7 @@ def _act_flags(vid: str, label: str, units: _Units, th: Thresholds,
 
     if s["saturated"]:
         flags.append(Flag(vid, label, "saturated", s["mean_d"], lim,
-                          f"{s['saturated']}/{n} {sym} {plural} saturated"
+                          f"{s['saturated']}/{n} {sym} {plural} {_flat_word(units)}"
                           + why(s["flagged_fraction"], "saturated", lim), (s["saturated"], n)))
     elif s["saturating"]:
         flags.append(Flag(vid, label, "saturating", s["mean_d"], wl,
@@ -508,16 +524,23 @@ def _tensor_rows(n: Node) -> list[tuple[str, str]]:
     return rows
 
 
-def _local_derivative(n: Node, inline: set[Node]) -> list[str]:
+# How the tooltips write each named activation's derivative (the value comes from the op table).
+_FORMULA = {"sigmoid": "σ'(z) = s(1-s)", "tanh": "tanh'(z) = 1-t²", "relu": "ReLU'(z) = [z > 0]",
+            "leaky_relu": "LReLU'(z) = 1 or α"}
+
+
+def _local_derivative(n: Node, inline: set[Node], acts: Mapping[Node, Activation]) -> list[str]:
     """The local derivative with numbers plugged in (scalars); a summary for tensors."""
-    op = n.op
-    if op in ACTIVATION_OPS:
-        z = n.parents[0].data
-        d = _derivative(n)
-        if not n.is_scalar:
+    act = acts.get(n)
+    if act is not None:
+        op = act.name if not act.composed or act.name in ("sigmoid", "tanh") else ""
+        z = act.z.data
+        d = act.derivative
+        name = _FORMULA.get(op, "f'(z)")
+        if act.composed:
+            name += " through " + ", ".join(m.op for m in act.chain)
+        if not n.is_scalar or act.composed:
             dd = np.asarray(d)
-            name = {"sigmoid": "σ'(z) = s(1-s)", "tanh": "tanh'(z) = 1-t²",
-                    "relu": "ReLU'(z) = [z > 0]", "leaky_relu": "LReLU'(z) = 1 or α"}[op]
             return [f"{name}: mean {F.fmt(float(dd.mean()))}, min {F.fmt(float(dd.min()))}, "
                     f"max {F.fmt(float(dd.max()))}"]
         s = n.data
@@ -527,7 +550,10 @@ def _local_derivative(n: Node, inline: set[Node]) -> list[str]:
             return [f"tanh'(z) = 1-t² = 1-{_plug(s)}² = {F.fmt(d, 2)}"]
         if op == "relu":
             return [f"ReLU'(z) = [z > 0] = [{_plug(z)} > 0] = {F.fmt(d)}"]
-        return [f"LReLU'(z) = 1 if z > 0 else α = {F.fmt(d)} (z = {_plug(z)})"]
+        if op == "leaky_relu":
+            return [f"LReLU'(z) = 1 if z > 0 else α = {F.fmt(d)} (z = {_plug(z)})"]
+        return [f"f'(z) = {F.fmt(d)} (z = {_plug(z)})"]
+    op = n.op
     if op is None or type(n.data) is not float:
         return []
     out = []
@@ -647,9 +673,12 @@ def build(root: Node, level: str = "auto", *, max_nodes: int = 250,
 
     order, target = _select(root, focus)
     index = {n: i for i, n in enumerate(order)}
+    acts = analysis.find(order)  # activations in any spelling, with f'(z) from the op table
     inline = {n for n in order if inline_constants and n.op is None and not n.requires_grad
               and n.name is None and n is not root}
     drawn = [n for n in order if n not in inline]
+    # Leaves fed by data (micrograd's list(map(Value, xrow))): inputs like the plain numbers.
+    fed = _data_leaves(order, root)
     backward_done = root.grad is not None
     ref = _mean_abs(root.grad) if backward_done else None
     banners: list[str] = []
@@ -665,7 +694,8 @@ def build(root: Node, level: str = "auto", *, max_nodes: int = 250,
         # consecutive nodes (in topological order) straight away.
         for lv in ("op", "neuron", "layer", "block") if scoped else ("op", "block"):
             chosen = lv
-            if lv == "block" or _count(drawn, index, lv, max_nodes, after) <= max_nodes:
+            pool = drawn if lv in ("op", "block") else [n for n in drawn if n not in fed]
+            if lv == "block" or _count(pool, index, lv, max_nodes, after) <= max_nodes:
                 break
         if chosen != "op":
             banners.append(f"{len(drawn)} nodes exceed max_nodes={max_nodes}: collapsed to "
@@ -679,7 +709,8 @@ def build(root: Node, level: str = "auto", *, max_nodes: int = 250,
     uses: dict[tuple[Node, int], str] = {}
     boxes: dict[str, list[Any]] = {}
     if chosen in ("neuron", "layer"):
-        uses, boxes = _input_uses(drawn, inline, chosen)
+        drawn = [n for n in drawn if n not in fed]
+        uses, boxes = _input_uses(drawn, inline | fed, chosen)
 
     keys: dict[Node, str] = {}
     group_ids: dict[str, str] = {}
@@ -728,7 +759,7 @@ def build(root: Node, level: str = "auto", *, max_nodes: int = 250,
 
     names = {gid: k for k, gid in group_ids.items()}
     vnodes, flags = _make_nodes(drawn, keys, chosen, root, roles, inline, th, ref, gref,
-                                heat, compact, names, activity)
+                                heat, compact, names, acts, activity)
     counts: dict[str, int] = {}
     for box in uses.values():
         counts[box] = counts.get(box, 0) + 1
@@ -736,11 +767,12 @@ def build(root: Node, level: str = "auto", *, max_nodes: int = 250,
                   for box, values in boxes.items()]
     edges = _make_edges(raw_edges, chosen, gref, th, edge_labels, vnodes, backward_done)
     clusters = _make_clusters(vnodes, chosen)
-    summary = layer_summary(drawn, th, ref, activity)
+    summary = layer_summary(drawn, th, ref, activity, acts)
     for cl in clusters:  # a layer's box says what is wrong with it
         for line in summary:
             if line.layer == cl.scope:
                 cl.label = line.text
+                cl.flagged = line.flagged > 0
     if target is not None:
         banners.append(f"focus: {target.label or keys[target]} with its ancestors and "
                        "descendants")
@@ -749,10 +781,27 @@ def build(root: Node, level: str = "auto", *, max_nodes: int = 250,
             "edge_labels": edge_labels, "thresholds": th}
     every = _Units()  # every activation drawn, keyed as the nodes key them, for off_units
     for n in drawn:
-        if n.op in ACTIVATION_OPS:
-            every.add(n, keys[n])
+        if n in acts:
+            every.add(acts[n], keys[n])
     return ViewData(vnodes, edges, clusters, flags, lg, banners, chosen, level, backward_done,
                     len(order), opts, every.summary(th)["off_units"])
+
+
+def _data_leaves(order: list[Node], root: Node) -> set[Node]:
+    """Unnamed, unscoped trainable leaves used only as the x of a layer's w·x: numbers the user
+    wrapped in a Node (micrograd's inputs), which the folded levels draw as input boxes."""
+    users: dict[Node, list[Node]] = {}
+    for c in order:
+        for p in c.parents:
+            if p.op is None and p.requires_grad and p.name is None and p.scope is None:
+                users.setdefault(p, []).append(c)
+
+    def feeds(c: Node, p: Node) -> bool:
+        return (c.op in ("mul", "matmul", "linear") and layer_of(c.scope) is not None
+                and any(w is not p and w.op is None and w.requires_grad and w.scope is not None
+                        for w in c.parents))
+
+    return {p for p, cs in users.items() if p is not root and all(feeds(c, p) for c in cs)}
 
 
 def _input_uses(drawn: list[Node], inline: set[Node],
@@ -800,6 +849,7 @@ def _count(drawn: list[Node], index: dict[Node, int], level: str, max_nodes: int
 def _make_nodes(drawn: list[Node], keys: dict[Node, str], level: str, root: Node,
                 roles: dict[str, str], inline: set[Node], th: Thresholds, ref: float | None,
                 gref: float, heat: bool, compact: bool, names: dict[str, str],
+                acts: Mapping[Node, Activation],
                 activity: Activity | None = None) -> tuple[list[ViewNode], list[Flag]]:
     groups: dict[str, list[Node]] = {}
     for n in drawn:
@@ -809,9 +859,10 @@ def _make_nodes(drawn: list[Node], keys: dict[Node, str], level: str, root: Node
     for vid, members in groups.items():
         if len(members) == 1 and not vid.startswith("g_"):
             vn = _value_node(vid, members[0], root, roles, inline, th, ref, gref, heat,
-                             compact or level != "op", activity)
+                             compact or level != "op", acts, activity)
         else:
-            vn = _group_node(vid, names[vid], members, level, root, th, ref, gref, activity)
+            vn = _group_node(vid, names[vid], members, level, root, th, ref, gref, acts,
+                             activity)
         out.append(vn)
         flags.extend(vn.flags)
         if level == "op" and not compact and members[0].op is not None:
@@ -826,7 +877,8 @@ def _make_nodes(drawn: list[Node], keys: dict[Node, str], level: str, root: Node
 
 def _value_node(vid: str, n: Node, root: Node, roles: dict[str, str], inline: set[Node],
                 th: Thresholds, ref: float | None, gref: float, heat: bool,
-                compact: bool = True, activity: Activity | None = None) -> ViewNode:
+                compact: bool = True, acts: Mapping[Node, Activation] | None = None,
+                activity: Activity | None = None) -> ViewNode:
     # Node's properties are read once into locals: this runs once per node of graphs of 10^5.
     op, lab, d, g = n.op, n.label, n.data, n.grad
     scalar = type(d) is float
@@ -847,25 +899,27 @@ def _value_node(vid: str, n: Node, root: Node, roles: dict[str, str], inline: se
         rows += _tensor_rows(n)
         tip += [f"shape {n.shape}, {n.dtype}", f"data: mean {F.full(_stats(d)[0])}",
                 f"grad: mean |·| {F.full(_mean_abs(g)) if g is not None else '—'}"]
-    if op in ACTIVATION_OPS:
+    acts = {} if acts is None else acts
+    act = acts.get(n)
+    if act is not None:
         units = _Units()
-        units.add(n, vid)
+        units.add(act, vid)
         aflags, s = _act_flags(vid, label, units, th, activity)
         flags += aflags
-        z = n.parents[0].data
+        z = act.z.data
         if scalar:
             rows.append(("z", F.fmt(z)))
-            rows.append(("f'(z)", F.fmt(_derivative(n))))
+            rows.append(("f'(z)", F.fmt(act.derivative)))
         else:
             # z summarized as the data row is: its spread says how far into the tails it goes.
             mu, sd, lo, hi = _stats(z)
             rows.append(("z", f"μ {F.fmt(mu)}  σ {F.fmt(sd)}  [{F.fmt(lo)}, {F.fmt(hi)}]"))
             tip.append(f"z: mean {F.full(mu)}, min {F.full(lo)}, max {F.full(hi)}")
             rows.append(("f'(z)", f"mean {F.fmt(s['mean_d'])}"))
-            what = "inactive" if op in ("relu", "leaky_relu") else "saturated"
+            what = "inactive" if act.family == "gate" else "saturated"
             rows.append((what, f"{s['flagged_fraction']:.0%} of elements"))
     if op is not None:  # a leaf has no local derivative
-        tip += _local_derivative(n, inline)
+        tip += _local_derivative(n, inline, acts)
     flags += _grad_flags(vid, label, d, g if n.requires_grad else None, ref, th)
     if flags:
         tip += [f"{F.FLAG_STYLE[f.kind][0]} {f.kind}: {f.text}" for f in flags]
@@ -877,9 +931,9 @@ def _value_node(vid: str, n: Node, root: Node, roles: dict[str, str], inline: se
                     shape=() if scalar else d.shape, data=data, grad=grad)
 
 
-def _outputs(members: list[Node]) -> list[Node]:
+def _outputs(members: list[Node], acts: Mapping[Node, Activation]) -> list[Node]:
     """The members a group hands on: its activation outputs, else those named like outputs."""
-    for pick in (lambda m: m.name == "act", lambda m: m.op in ACTIVATION_OPS,
+    for pick in (lambda m: m.name == "act", lambda m: m in acts,
                  lambda m: m.name in ("z", "loss")):
         found = [m for m in members if pick(m)]
         if found:
@@ -920,13 +974,13 @@ def _input_node(vid: str, header: str, uses: int, values: list[Any]) -> ViewNode
 
 def _group_node(vid: str, key: str, members: list[Node], level: str, root: Node,
                 th: Thresholds, ref: float | None, gref: float,
-                activity: Activity | None = None) -> ViewNode:
+                found: Mapping[Node, Activation], activity: Activity | None = None) -> ViewNode:
     """One box for a folded neuron, layer, block of nodes, or the unscoped ops around them."""
     first = members[0]
     has_loss = any(m is root or m.name == "loss" for m in members)
     name = "loss" if key == "(output)" and has_loss and root.name == "loss" else key
-    outs = _outputs(members)
-    acts = [m for m in members if m.op in ACTIVATION_OPS]
+    outs = _outputs(members, found)
+    acts = [found[m] for m in members if m in found]
     role = "loss" if has_loss else (
         "parameter" if all(m.op is None and m.requires_grad for m in members) else
         "intermediate")
@@ -958,27 +1012,27 @@ def _group_node(vid: str, key: str, members: list[Node], level: str, root: Node,
         tip.append(_series("dL/dout", out_grad))
     s = None
     if acts:
-        zns = [a.parents[0] for a in acts]
+        zns = [a.z for a in acts]
         tip += [_series("z", [z.data for z in zns]),
-                _series("f'(z)", [_derivative(a) for a in acts]),
+                _series("f'(z)", [a.derivative for a in acts]),
                 _series("dL/dz", [z.grad for z in zns if z.grad is not None])]
         units = _Units()
         for a in acts:
             units.add(a, vid)
         aflags, s = _act_flags(vid, name, units, th, activity)
         flags += aflags
-        zs = np.concatenate([np.ravel(a.parents[0].data) for a in acts])
+        zs = np.concatenate([np.ravel(a.z.data) for a in acts])
         rows.append(("z", F.fmt(zs.mean()) if zs.size == 1 else f"mean {F.fmt(zs.mean())}"))
         rows.append(("f'(z)", F.fmt(s["mean_d"]) if zs.size == 1 else
                      f"mean {F.fmt(s['mean_d'])}"))
-        zg = [a.parents[0].grad for a in acts if a.parents[0].grad is not None]
+        zg = [a.z.grad for a in acts if a.z.grad is not None]
         if zg:
             # The gradient after the activation's derivative: where a saturated unit loses it.
             gz = float(np.mean([_mean_abs(g) for g in zg]))
             rows.append(("dL/dz", F.fmt(gz) if zs.size == 1 else f"mean|·| {F.fmt(gz)}"))
             colors["dL/dz"] = F.grad_color(gz, gref, th.decades)
         if level == "layer" or s["units"] > 1:
-            rows.append(("units", f"{s['units']} {'/'.join(_SYMBOL[o] for o in units.ops)}"
+            rows.append(("units", f"{s['units']} {'/'.join(units.ops)}"
                                   + (f", {s['dead']} dead" if s["dead"] else "")
                                   + (f", {s['inactive']} inactive" if s["inactive"] else "")
                                   + (f", {s['saturated']} saturated" if s["saturated"] else "")))
@@ -990,7 +1044,7 @@ def _group_node(vid: str, key: str, members: list[Node], level: str, root: Node,
     # Gradient flags read the gradient flowing into the group: its pre-activations if it has
     # them, else its outputs (the vanishing a learner asks about is dL/dz of the layer).
     inside = set(members)
-    zs_nodes = [a.parents[0] for a in acts if a.parents[0] in inside]
+    zs_nodes = [a.z for a in acts if a.z in inside]
     probe = zs_nodes or outs
     grads = [m.grad for m in probe if m.grad is not None and m.requires_grad]
     bad = sum(_count_nonfinite(m.data) + _count_nonfinite(m.grad) for m in members)
@@ -1003,7 +1057,7 @@ def _group_node(vid: str, key: str, members: list[Node], level: str, root: Node,
     tip += [f"{F.FLAG_STYLE[f.kind][0]} {f.kind}: {f.text}" for f in flags
             if f.kind not in ("saturated", "saturating", "dead", "inactive")]
     if scalar_out and len(outs) == 1 and acts:
-        tip += _local_derivative(outs[0], set())
+        tip += _local_derivative(outs[0], set(), found)
     vals = [m.data if m.is_scalar else _stats(m.data)[0] for m in outs]
     scope = first.scope if level == "neuron" else None
     return ViewNode(vid, name, role, kind="group", rows=rows, heat=heat, colors=colors,
@@ -1139,8 +1193,11 @@ def _natural(name: str) -> tuple[str, int]:
 
 
 def layer_summary(drawn: Iterable[Node], th: Thresholds, ref: float | None,
-                  activity: Activity | None = None) -> list[LayerLine]:
+                  activity: Activity | None = None,
+                  found: Mapping[Node, Activation] | None = None) -> list[LayerLine]:
     """One line per layer: its flagged units and the gradient flowing into it, L1 first."""
+    drawn = list(drawn)
+    found = analysis.find(drawn) if found is None else found
     layers: dict[str, list[Node]] = {}
     for n in drawn:
         lay = layer_of(n.scope)
@@ -1148,7 +1205,7 @@ def layer_summary(drawn: Iterable[Node], th: Thresholds, ref: float | None,
             layers.setdefault(lay, []).append(n)
     out = []
     for lay, members in sorted(layers.items(), key=lambda kv: _natural(kv[0])):
-        acts = [m for m in members if m.op in ACTIVATION_OPS]
+        acts = [found[m] for m in members if m in found]
         parts = []
         flagged = 0
         if acts:
@@ -1156,15 +1213,15 @@ def layer_summary(drawn: Iterable[Node], th: Thresholds, ref: float | None,
             for a in acts:
                 units.add(a, lay)
             s = units.summary(th, activity)
-            sym = "/".join(_SYMBOL[o] for o in units.ops)
+            sym = "/".join(units.ops)
             if s["saturated"]:
-                parts.append(f"{s['saturated']}/{s['units']} {sym} units saturated")
+                parts.append(f"{s['saturated']}/{s['units']} {sym} units {_flat_word(units)}")
             if s["dead"]:
                 parts.append(f"{s['dead']}/{s['units']} ReLU units dead")
             if s["inactive"]:
                 parts.append(f"{s['inactive']}/{s['units']} ReLU units inactive at this step")
             flagged = s["saturated"] + s["dead"]
-            zs = [a.parents[0].grad for a in acts]
+            zs = [a.z.grad for a in acts]
         else:
             zs = [m.grad for m in members if m.name == "z"]
         zs = [g for g in zs if g is not None]
@@ -1187,23 +1244,12 @@ def diagnosis(lines: list[LayerLine]) -> str:
 
 
 def _z_beyond(op: str, t: float) -> str:
-    """' (|z| > b)': the |z| beyond which σ'(z) (op "sigmoid") or tanh'(z) is below t.
-
-    Solved from the threshold, so the legend follows custom Thresholds: σ'(z) = s(1-s) = t at
-    s = (1 + r)/2, r = √(1-4t), i.e. z = log(s/(1-s)) = 2·log(1+r) - log(4t); 1 - tanh²(z) = t
-    at tanh(z) = q = √(1-t), i.e. z = atanh(q) = log(1+q) - log(t)/2. (These forms stay finite
-    for tiny t, where s/(1-s) and atanh(q) would divide by 0.)
-    """
-    top = 0.25 if op == "sigmoid" else 1.0  # f'(0), the largest value f' takes
+    """' (|z| > b)': the |z| beyond which σ'(z) (op "sigmoid") or tanh'(z) is below t, solved
+    from the threshold (analysis.z_beyond), so the legend follows custom Thresholds."""
     if t <= 0:
         return " (never)"
-    if t > top:
-        return " (every z)"
-    if op == "sigmoid":
-        z = 2 * math.log1p(math.sqrt(1 - 4 * t)) - math.log(4 * t)
-    else:
-        z = math.log1p(math.sqrt(1 - t)) - 0.5 * math.log(t)
-    return f" (|z| > {z:.3g})"
+    z = analysis.z_beyond(op, t)
+    return " (every z)" if z is None else f" (|z| > {z:.3g})"
 
 
 def _legend(lines: list[LayerLine], gref: float, th: Thresholds, ref: float | None,

@@ -1,0 +1,321 @@
+"""Network health read from a graph's maths: activations, their local derivatives, their units.
+
+The diagrams (tinygraph.viz), the diagnostics and the training recorder all read activations
+from here, so they agree on what a unit is and when it is saturated or dead.
+
+Activations. An activation is a chain of elementwise ops applied to one input z (its other
+operands constants): `tg.sigmoid(z)`, `tg.relu(z)`, but also the notes' `1.0/(1.0 + tg.exp(-z))`
+(neg, exp, add, div) or an RBF `tg.exp(-z**2)`. Its local derivative da/dz is taken through the
+op table's own rules (engine.vjp_message, one chain link at a time), never written out again
+here. A chain counts as an activation when it holds a sigmoid, tanh, ReLU or leaky ReLU, computes
+sigmoid(z) or tanh(z) (checked on its values), or when
+its input is a pre-activation (computed by matmul/linear, or a weight times an input, plus a
+bias), it feeds the next layer (a matmul/linear or a weight's product) from the same layer scope,
+and it holds a nonlinear op (exp, log, sqrt, pow, tanh, softplus, a division by z, ...);
+chains on the loss side with no named activation are not units. A primitive of the user's own
+(tg.primitive) with one operand of its output's shape counts as elementwise. A chain ends at a named
+activation op, where a node has several users, or where the next op combines two varying
+operands; trailing affine or polynomial ops after its last squashing op (the `(a - y)**2` of a
+loss) are not part of it.
+
+Families. "gate" activations are piecewise linear (relu, leaky_relu, maximum, minimum, clip,
+abs): a unit is off where |f'(z)| < 0.5 (ReLU's 0, leaky ReLU's α) and dead when f'(z) = 0 on every
+sample. Every other activation is a "squash": a unit is saturated when |f'(z)| is below the limit
+(Thresholds.sigmoid_* for a sigmoid in any spelling, tanh_* for a tanh, sigmoid_* for any other
+squash) on at least Thresholds.saturated_share of its samples. A chain whose forward values
+equal sigmoid(z) or tanh(z) is named so, and flagged like tg.sigmoid / tg.tanh.
+
+Units. A layer's units lie along its feature axis, whichever convention the code used:
+- z = x @ W (+ b) or linear(x, W, b), the row convention (N, units): the last axis;
+- z = W @ x (+ b), the notes' column convention (units, 1) or (units, N): the first axis.
+The axis is read from the bias first (a (units, 1) bias means columns; (units,) or (1, units)
+rows), then from which matmul operand is a trainable leaf (W @ x with W trainable and x not:
+columns). When both or neither operand is trainable and there is no bias, a right operand of
+shape (k, 1) means columns; anything else is read as rows: that is the ambiguous case (for a
+square z with no bias and two trainable operands, pass the data as a constant,
+requires_grad=False, to settle it). A 1-D z is one sample of units, a scalar z one unit.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from .engine import PRIMITIVES, Node, vjp_message
+from .nn import layer_of
+from .thresholds import DEFAULT, Thresholds
+
+# The activation ops that name themselves, with the symbol the diagrams write.
+NAMED = {"sigmoid": "σ", "tanh": "tanh", "relu": "ReLU", "leaky_relu": "LReLU"}
+ACTIVATION_OPS = tuple(NAMED)  # kept for callers that filter nodes by op name
+# Elementwise ops a chain may hold; of those, the piecewise-linear ones (gates) and the affine
+# ones (which alone never make an activation).
+ELEMENTWISE = frozenset({"add", "sub", "mul", "div", "pow", "neg", "exp", "log", "sqrt", "abs",
+                         "tanh", "sigmoid", "relu", "leaky_relu", "softplus", "log_sigmoid",
+                         "maximum", "minimum", "clip"})
+GATES = frozenset({"relu", "leaky_relu", "maximum", "minimum", "clip", "abs"})
+_AFFINE = frozenset({"add", "sub", "neg", "mul"})
+_POLY = frozenset({"pow"})
+GATE_OFF = 0.5  # a gate unit is off where f'(z) is below this
+
+
+@dataclass(eq=False)
+class Activation:
+    """One activation: out = f(z) through chain (z's users first); derivative = df/dz."""
+
+    out: Node
+    z: Node
+    chain: tuple[Node, ...]
+    name: str  # "sigmoid", "tanh", "relu", "leaky_relu", or the chain's ops ("exp∘neg")
+    family: str  # "squash" or "gate"
+    derivative: Any  # float or array of z's shape
+
+    def __repr__(self) -> str:
+        where = self.out.label or self.out.op
+        return (f"<Activation {self.name} ({self.family}) at {where}: {len(self.chain)} op(s), "
+                f"z of shape {self.z.shape}>")
+
+    @property
+    def symbol(self) -> str:
+        """How the diagrams write it: σ, tanh, ReLU, LReLU, or the chain's ops."""
+        return NAMED.get(self.name, self.name)
+
+    @property
+    def composed(self) -> bool:
+        """Whether it is spelled with several ops (the notes' 1/(1+exp(-z)))."""
+        return len(self.chain) > 1
+
+
+def _constant(p: Node) -> bool:
+    return p.op is None and not p.requires_grad
+
+
+def _varying(n: Node, op: str | None, parents: tuple[Node, ...]) -> int | None:
+    """The index of n's one varying operand if n is an elementwise op of it, else None."""
+    if op not in ELEMENTWISE:
+        # A primitive of the user's own with one operand of the output's shape is taken to act
+        # elementwise (its derivative still comes from its own rule).
+        prim = n.primitive if op is not None else None
+        if prim is None or prim.builtin or len(parents) != 1:
+            return None
+    k = -1
+    for i, p in enumerate(parents):
+        if p.requires_grad or p.op is not None:  # not a constant
+            if k >= 0:
+                return None
+            k = i
+    if k < 0 or parents[k].shape != n.shape:
+        return None
+    return k
+
+
+def _nonlinear(n: Node, i: int) -> bool:
+    """Whether n bends its varying operand i (a division by it does; a scaling does not)."""
+    if n.op == "div":
+        return i == 1
+    if n.op == "pow":
+        e = n.parents[1]
+        return i == 0 and not (_constant(e) and np.all(np.asarray(e.data) == 1.0))
+    return n.op not in _AFFINE
+
+
+def _weight(p: Node) -> bool:
+    return p.op is None and p.requires_grad
+
+
+def _preactivation(z: Node) -> bool:
+    """Whether z is computed like a layer's pre-activation: matmul/linear or w·x, plus a bias."""
+    n = z
+    for _ in range(64):  # a scalar neuron's sum of w_i·x_i is a chain of adds
+        if n.op in ("matmul", "linear"):
+            return True
+        if n.op == "mul":
+            return any(_weight(p) for p in n.parents)
+        if n.op not in ("add", "sub"):
+            return False
+        inner = [p for p in n.parents if p.op is not None]
+        if not inner:
+            return False
+        n = inner[0]
+    return False
+
+
+def _derivative(chain: tuple[Node, ...], links: tuple[int, ...]) -> Any:
+    """d out / d z along the chain, from the op table's VJP rules (vjp_message)."""
+    out = chain[-1]
+    g: Any = 1.0 if type(out.data) is float else np.ones(out.shape, dtype=np.float64)
+    for n, i in zip(reversed(chain), reversed(links), strict=True):
+        g = vjp_message(n, i, g)
+    return g
+
+
+def _name(chain: tuple[Node, ...], z: Node, out: Node) -> str:
+    named = [n.op for n in chain if n.op in NAMED]
+    ops = [n.op for n in chain]
+    if named or "exp" not in ops or len(ops) == 1:
+        # Only a chain built on exp can be a sigmoid or tanh in disguise (checked on values:
+        # a softplus far in its tail has the sigmoid's values to 1e-7, but no exp).
+        return named[-1] if named else "∘".join(reversed(ops))
+    with np.errstate(all="ignore"):
+        zd = np.asarray(z.data, dtype=np.float64)
+        od = np.asarray(out.data, dtype=np.float64)
+        for known in ("sigmoid", "tanh"):
+            if np.allclose(PRIMITIVES[known].fwd(zd), od, rtol=1e-6, atol=1e-9):
+                return known
+    return "∘".join(n.op for n in reversed(chain))
+
+
+def find(order: list[Node]) -> dict[Node, Activation]:
+    """Every activation among order (parents before children), keyed by its output node."""
+    users: dict[Node, int] = {}
+    feeds: set[Node] = set()  # the inputs of a layer (the x of w·x or x @ W)
+    # Grow chains along single-user links: tail[n] is the chain ending at n. (Parents come
+    # first in order, so a node's users are all counted only after the loop: the single-user
+    # test waits for the second pass.)
+    tail: dict[Node, tuple[tuple[Node, ...], tuple[int, ...]]] = {}
+    steps: list[tuple[Node, int, Node, bool]] = []
+    for n in order:
+        parents = n.parents
+        if not parents:
+            continue
+        op = n.op
+        for p in parents:
+            users[p] = users.get(p, 0) + 1
+        if op in ("matmul", "linear"):
+            feeds.update(parents)
+        elif op == "mul":
+            for p in parents:
+                if any(_weight(w) for w in parents if w is not p):
+                    feeds.add(p)
+        i = _varying(n, op, parents)
+        if i is not None:
+            steps.append((n, i, parents[i], op in NAMED))
+    closed: set[Node] = set()
+    for n, i, p, named in steps:
+        if p in tail and p not in closed and users.get(p, 0) == 1:
+            chain, links = tail.pop(p)
+            tail[n] = (chain + (n,), links + (i,))
+        else:
+            tail[n] = ((n,), (i,))
+        if named:  # a named activation ends its chain: what follows is another's
+            closed.add(n)
+    found: dict[Node, Activation] = {}
+    for chain, links in tail.values():
+        # Cut trailing affine/polynomial ops: they belong to what uses the activation.
+        k = len(chain)
+        while k and (chain[k - 1].op in _POLY or not _nonlinear(chain[k - 1], links[k - 1])):
+            k -= 1
+        if k == 0:
+            continue
+        chain, links = chain[:k], links[:k]
+        z = chain[0].parents[links[0]]
+        out = chain[-1]
+        name = _name(chain, z, out)  # a chain computing sigmoid(z) or tanh(z) is one
+        # Any other chain is a unit's activation only between two layers: on a pre-activation,
+        # in its layer's scope, feeding the next layer (not a loss's softplus or softmax exp).
+        if name not in NAMED and not (_preactivation(z) and out in feeds
+                                      and layer_of(out.scope) == layer_of(z.scope)):
+            continue
+        bends = [n.op for n, i in zip(chain, links, strict=True) if _nonlinear(n, i)]
+        family = "gate" if all(op in GATES for op in bends) else "squash"
+        found[out] = Activation(out, z, chain, name, family, _derivative(chain, links))
+    return found
+
+
+# ---------------------------------------------------------------------------------------------
+# Units
+# ---------------------------------------------------------------------------------------------
+
+
+def feature_axis(z: Node) -> int:
+    """The axis of z along which a layer's units lie: 0 (columns, W @ x) or -1 (rows, x @ W)."""
+    if z.ndim < 2:
+        return -1
+    n = z
+    bias = None
+    for _ in range(8):
+        if n.op == "linear":
+            return -1
+        if n.op == "matmul":
+            a, b = n.parents
+            if bias is not None and bias.ndim == 2 and bias.shape[1] == 1 and bias.shape[0] > 1:
+                return 0
+            if bias is not None and (bias.ndim == 1 or bias.shape[0] == 1):
+                return -1
+            if _weight(a) and not _weight(b):
+                return 0
+            if _weight(b) and not _weight(a):
+                return -1
+            return 0 if b.ndim == 2 and b.shape[1] == 1 and a.shape[0] > 1 else -1
+        if n.op in ("add", "sub"):
+            inner = [p for p in n.parents if p.op is not None]
+            leaves = [p for p in n.parents if p.op is None]
+            if not inner:
+                break
+            if leaves and bias is None:
+                bias = leaves[0]
+            n = inner[0]
+            continue
+        break
+    return -1
+
+
+def unit_matrix(values: Any, axis: int) -> np.ndarray:
+    """values (an activation's z, a or f'(z)) as (samples, units), units along axis."""
+    a = np.asarray(values)
+    if a.ndim == 0:
+        return a.reshape(1, 1)
+    if a.ndim == 1:
+        return a.reshape(1, -1)
+    if axis == 0:
+        return a.reshape(a.shape[0], -1).T
+    return a.reshape(-1, a.shape[-1])
+
+
+# ---------------------------------------------------------------------------------------------
+# Rules
+# ---------------------------------------------------------------------------------------------
+
+
+def limits(act: Activation | str, thresholds: Thresholds = DEFAULT) -> tuple[float, float]:
+    """(saturated, near-saturation) limits on f'(z) for a squashing activation."""
+    name = act if isinstance(act, str) else act.name
+    if name == "tanh":
+        return thresholds.tanh_saturated, thresholds.tanh_warning
+    return thresholds.sigmoid_saturated, thresholds.sigmoid_warning
+
+
+def off(derivative: Any) -> np.ndarray:
+    """Where a gate (ReLU-like) unit is off: |f'(z)| < GATE_OFF (ReLU's 0, leaky ReLU's α)."""
+    return np.abs(np.asarray(derivative)) < GATE_OFF
+
+
+def unit_saturated(flat: Any, thresholds: Thresholds = DEFAULT) -> bool:
+    """Whether a squashing unit counts as saturated, from flat = (f'(z) < limit) over its
+    activations: at least thresholds.saturated_share of them are. The same rule serves the
+    near-saturation band (flat = f'(z) < the warning limit)."""
+    a = np.asarray(flat)
+    return bool(a.size) and float(a.mean()) >= thresholds.saturated_share
+
+
+def unit_dead(derivative: Any) -> bool:
+    """Whether a gate unit is dead: f'(z) = 0 on every one of its activations."""
+    a = np.asarray(derivative)
+    return bool(a.size) and not bool(np.any(a != 0))
+
+
+def z_beyond(name: str, t: float) -> float | None:
+    """|z| beyond which σ'(z) (name "sigmoid") or tanh'(z) is below t; None when never/always.
+
+    Solved from the threshold: σ'(z) = s(1-s) = t at s = (1 + r)/2, r = √(1-4t), i.e.
+    z = 2·log(1+r) - log(4t); 1 - tanh²(z) = t at tanh(z) = √(1-t), z = log(1+q) - log(t)/2.
+    """
+    top = 0.25 if name == "sigmoid" else 1.0
+    if t <= 0 or t > top:
+        return None
+    if name == "sigmoid":
+        return 2 * math.log1p(math.sqrt(1 - 4 * t)) - math.log(4 * t)
+    return math.log1p(math.sqrt(1 - t)) - 0.5 * math.log(t)
