@@ -266,7 +266,7 @@ def _twin(model: Any) -> Any:
     return twin
 
 
-def _torch_skeleton(layers: list[nn.Linear]) -> tuple[Any, list[_Spec]]:
+def _torch_skeleton(layers: list[nn.Linear], bare: bool) -> tuple[Any, list[_Spec]]:
     """An nn.Sequential shaped like these tinygraph layers, with its layer plan."""
     torch = _torch()
     mods: list[Any] = []
@@ -284,11 +284,14 @@ def _torch_skeleton(layers: list[nn.Linear]) -> tuple[Any, list[_Spec]]:
         elif act == "prelu":
             mods.append(torch.nn.PReLU(la.a.size, dtype=dt))
     seq = torch.nn.Sequential(*mods)
+    if bare and len(seq) == 1:  # a tinygraph Linear without activation: the nn.Linear itself
+        seq = seq[0]
     return seq, _group(_torch_leaves(seq))
 
 
-def _tg_skeleton(specs: list[_Spec]) -> Any:
-    """The tinygraph model for a layer plan: a Linear for one layer, else a TensorMLP."""
+def _tg_skeleton(specs: list[_Spec], single: bool = False) -> Any:
+    """The tinygraph model for a layer plan: a TensorMLP, or with single=True (a bare
+    nn.Linear or Maxout) its one Linear."""
     layers = []
     for s in specs:
         dt = np.dtype(str(s.linear.weight.dtype).replace("torch.", ""))
@@ -309,7 +312,7 @@ def _tg_skeleton(specs: list[_Spec]) -> Any:
         if a.nout != b.nin:
             raise ShapeError(f"from_torch: layer {a.name!r} gives {a.nout} features but "
                              f"{b.name!r} takes {b.nin}")
-    if len(layers) == 1:
+    if single and len(layers) == 1:
         return layers[0]
     model = nn.TensorMLP(layers[0].nin, [la.nout for la in layers])
     model.layers = layers
@@ -361,18 +364,16 @@ def to_torch(model: Any) -> Any:
     """
     twin = _twin(model)
     layers = _tg_linears(twin)
-    seq, specs = _torch_skeleton(layers)
+    seq, specs = _torch_skeleton(layers, isinstance(twin, nn.Linear))
     seq.load_state_dict(_state_to_torch(twin.state_dict(), twin, layers, specs, seq))
-    if len(seq) == 1:
-        return seq[0]
     return seq
 
 
 def from_torch(module: Any) -> Any:
     """The tinygraph model for a torch model of the supported family, with the same weights:
-    a Linear for one layer, else a TensorMLP whose layers are named L1, L2, ... ."""
+    a Linear for a bare nn.Linear or Maxout, else a TensorMLP with layers L1, L2, ... ."""
     specs = _group(_torch_leaves(_unwrap(module)))
-    model = _tg_skeleton(specs)
+    model = _tg_skeleton(specs, _is_linear(_unwrap(module)))
     layers = _tg_linears(model)
     model.load_state_dict(_state_from_torch(_unwrap(module).state_dict(), model, layers, specs,
                                             _unwrap(module)))
@@ -386,7 +387,7 @@ def state_dict_to_torch(state: dict[str, Any], model: Any) -> dict[str, Any]:
     if twin is not model:
         state = nn.scalar_to_tensor_state(state, twin)
     layers = _tg_linears(twin)
-    seq, specs = _torch_skeleton(layers)
+    seq, specs = _torch_skeleton(layers, isinstance(twin, nn.Linear))
     return _state_to_torch(state, twin, layers, specs, seq)
 
 
@@ -394,7 +395,7 @@ def state_dict_from_torch(state: dict[str, Any], module: Any) -> dict[str, np.nd
     """A torch state dict of module as the state dict of from_torch(module): numpy arrays,
     weights transposed to (fan_in, fan_out)."""
     specs = _group(_torch_leaves(_unwrap(module)))
-    model = _tg_skeleton(specs)
+    model = _tg_skeleton(specs, _is_linear(_unwrap(module)))
     return _state_from_torch(state, model, _tg_linears(model), specs, _unwrap(module))
 
 
@@ -869,6 +870,22 @@ def _data_like(value: Any, grad: Any) -> Any:
     return 0.0
 
 
+_RESHAPES = {"view", "reshape", "reshapealias", "unsafeview", "squeeze", "unsqueeze"}
+
+
+def _replay(op: str, parents: list[Node], known: set[Node], grad: Any) -> Any:
+    """The value of a transpose or reshape node whose input value is known (autograd keeps
+    no values of its own for them)."""
+    if len(parents) != 1 or parents[0] not in known or grad is None:
+        return None
+    d = np.asarray(parents[0].data)
+    if op == "t" and d.ndim == 2 and d.T.shape == np.shape(grad):
+        return d.T
+    if op in _RESHAPES and d.size == np.size(grad):
+        return d.reshape(np.shape(grad))
+    return None
+
+
 def draw_autograd(loss: Any, *, grads: dict[Any, tuple[Any, Any]] | None = None,
                   names: dict[Any, str] | None = None, values: dict[Any, Any] | None = None,
                   thresholds: Thresholds = DEFAULT, **options: Any) -> Any:
@@ -884,7 +901,7 @@ def draw_autograd(loss: Any, *, grads: dict[Any, tuple[Any, Any]] | None = None,
         raise InputError("draw_autograd: expected a tensor with a grad_fn (the output of a "
                          f"computation on parameters), got {type(loss).__name__}")
     grads, names, values = grads or {}, names or {}, values or {}
-    params: dict[Any, Any] = {}
+    known: set[Node] = set()  # nodes whose value is the real one, not zeros
     order = _autograd_nodes(loss.grad_fn)
     made: dict[Any, Node] = {}
     for f in order:
@@ -894,8 +911,8 @@ def draw_autograd(loss: Any, *, grads: dict[Any, tuple[Any, Any]] | None = None,
             p = f.variable
             n = Node(_np(p).astype(np.float64), name=names.get(p, "param"))
             n.grad = None if p.grad is None else _np(p.grad).astype(np.float64)
-            params[f] = p
             made[f] = n
+            known.add(n)
             continue
         parents, messages = [], []
         for i, (nxt, _) in enumerate(f.next_functions):
@@ -905,6 +922,8 @@ def draw_autograd(loss: Any, *, grads: dict[Any, tuple[Any, Any]] | None = None,
             m = None if gin is None or i >= len(gin) or gin[i] is None else _np(gin[i])
             messages.append(None if m is None else m.astype(np.float64))
         value = loss.detach() if f is loss.grad_fn else values.get(f)
+        if value is None:
+            value = _replay(_op_name(f), parents, known, g_here)
         data = _data_like(None if value is None else _np(value), g_here)
         if not parents:  # a node whose inputs need no gradient: a leaf here
             made[f] = Node(data, name=_op_name(f))
@@ -913,6 +932,8 @@ def draw_autograd(loss: Any, *, grads: dict[Any, tuple[Any, Any]] | None = None,
             if m is not None and np.shape(m) != np.shape(p.data):
                 messages[i] = None  # another output of a multi-output node: not drawn
         node = apply(_op_prim(_op_name(f)), *parents, value=data, messages=tuple(messages))
+        if value is not None:
+            known.add(node)
         if f is loss.grad_fn:
             node.name = "loss"
             node.grad = 1.0 if gin is not None or grads else None
