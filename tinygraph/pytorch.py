@@ -497,7 +497,7 @@ class _Spy:
                         if isinstance(root, (list, tuple)):
                             root = root[0] if len(root) == 1 else None
                         if root is not None:
-                            self.w._before_backward(root)
+                            self.w.before_backward(root)
                     return func(*args, **kwargs)
 
             cls._cls = BackwardSpy
@@ -571,7 +571,9 @@ class Watch:
                 call.grad = g.detach()
             out.register_hook(keep)
 
-    def _before_backward(self, root: Any) -> None:
+    def before_backward(self, root: Any) -> None:
+        """Note the loss about to be back-propagated (done by itself inside `with`): its
+        value, and with ops=True hooks on its autograd graph for draw_autograd."""
         self.loss = root  # its value, and its grad_fn for draw_autograd
         if self.ops and root.grad_fn is not None:
             self._hook_autograd(root.grad_fn)
