@@ -10,6 +10,7 @@ measures what watching costs per step: the hooks alone, and a recorded frame.
 Needs the torch extra: pip install "tinygraph[torch]".
 """
 
+import gc
 import os
 import socket
 import time
@@ -40,12 +41,6 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def step_ms(step) -> float:
-    t = time.perf_counter()
-    step()
-    return 1000 * (time.perf_counter() - t)
-
-
 def worker(rank: int, port: int, steps: int, every: int, timed: int, out: str) -> None:
     dist.init_process_group("gloo", init_method=f"tcp://127.0.0.1:{port}", rank=rank,
                             world_size=WORLD)
@@ -57,9 +52,9 @@ def worker(rank: int, port: int, steps: int, every: int, timed: int, out: str) -
     ddp = torch.nn.parallel.DistributedDataParallel(net)
     opt = torch.optim.SGD(ddp.parameters(), lr=LR, momentum=MOMENTUM)
 
-    def step(w=None, record=False):
+    def step(model, w=None, record=False):
         opt.zero_grad()
-        loss = F.binary_cross_entropy_with_logits(ddp(Xr).squeeze(1), yr)
+        loss = F.binary_cross_entropy_with_logits(model(Xr).squeeze(1), yr)
         loss.backward()
         if record:
             w.step(loss)
@@ -67,26 +62,12 @@ def worker(rank: int, port: int, steps: int, every: int, timed: int, out: str) -
         return loss
 
     if rank != 0:  # the other rank trains in step with rank 0 (every backward all-reduces)
-        for _ in range(4 * timed + steps):  # as many as rank 0: warm-up, timing, training
-            step()
-        dist.barrier()  # wait while rank 0 draws, then leave together
+        for _ in range(steps):
+            step(ddp)
+        dist.barrier()  # then waits while rank 0 draws and times, and both leave together
         dist.destroy_process_group()
         return
 
-    for _ in range(timed):  # warm-up
-        step()
-    # The three ways in turn, step by step, so that the machine's load falls on all alike;
-    # the median of each.
-    times: dict[str, list[float]] = {"plain": [], "hooks": [], "frame": []}
-    w = tp.watch(ddp, every=1)
-    w.close()
-    for _ in range(timed):
-        times["plain"].append(step_ms(step))
-        w = tp.watch(ddp, every=1)
-        times["hooks"].append(step_ms(lambda: step(w)))
-        times["frame"].append(step_ms(lambda: step(w, record=True)))
-        w.close()
-    plain, hooked, framed = (float(np.median(times[k])) for k in ("plain", "hooks", "frame"))
     w = tp.watch(ddp, every=every)
     for i in range(steps):
         if i == steps - 1:  # the last step: hook its autograd graph for the op-level drawing
@@ -97,7 +78,7 @@ def worker(rank: int, port: int, steps: int, every: int, timed: int, out: str) -
             w.step(loss)
             opt.step()
         else:
-            step(w, record=True)
+            step(ddp, w, record=True)
     w.close()
     os.makedirs(out, exist_ok=True)
     files = [w.draw("layer").save(os.path.join(out, f"ddp_layer.{e}")) for e in ("svg", "png")]
@@ -109,12 +90,31 @@ def worker(rank: int, port: int, steps: int, every: int, timed: int, out: str) -
     with torch.no_grad():
         acc = float(((net(Xr).squeeze(1) > 0).double() == yr).double().mean())
     table("DDP on 2 CPU processes (gloo, 127.0.0.1): rank 0 watched",
-          ["steps", "final loss", "rank-0 accuracy", "frames"],
+          ["steps", "loss at the last frame", "rank-0 accuracy", "frames"],
           [[steps, f"{w.recorder.snapshots[-1].loss:.4f}", f"{acc:.1%}",
             len(w.recorder.snapshots)]])
-    table(f"What watching costs per step (rank 0, median of {timed} steps each)",
+    # What watching costs: rank 0's own model (no all-reduce, so the other process's pace
+    # does not enter), training steps plain, with the hooks, and recording a frame each step;
+    # in blocks of 5 steps taken in turn, so that the machine's load falls on all alike, each
+    # block starting from a collected heap so that none pays for another's garbage.
+    times: dict[str, list[float]] = {"plain": [], "hooks": [], "frame": []}
+    for i in range(max(1, timed // 5) + 1):
+        for mode in times:
+            wt = None if mode == "plain" else tp.watch(net)
+            gc.collect()
+            t0 = time.perf_counter()
+            for _ in range(5):
+                step(net, wt, record=mode == "frame")
+            t1 = time.perf_counter()
+            if wt is not None:
+                wt.close()
+            if i:  # the first round warms up
+                times[mode].append((t1 - t0) / 5)
+    plain, hooked, framed = (1000 * float(np.median(times[k])) for k in times)
+    table(f"What watching costs per training step (rank 0's model, {len(Xr)} samples, median "
+          f"of {timed} steps each)",
           ["run", "ms / step", "vs plain"],
-          [["plain DDP step", f"{plain:.2f}", "1.00×"],
+          [["plain step", f"{plain:.2f}", "1.00×"],
            ["watched: hooks only", f"{hooked:.2f}", f"{hooked / plain:.2f}×"],
            ["watched: hooks + a recorded frame", f"{framed:.2f}", f"{framed / plain:.2f}×"]])
     print(f"watching costs {hooked - plain:+.2f} ms per step for the hooks and "

@@ -469,7 +469,7 @@ class _Call:
     module: Any
     x: Any  # the input tensor
     out: Any  # the output tensor
-    params: dict[str, np.ndarray] = field(default_factory=dict)  # weights at forward time
+    params: dict[str, Any] = field(default_factory=dict)  # weights at forward time (tensors)
     grad: Any = None  # dL/d out, from a tensor hook
 
 
@@ -563,7 +563,8 @@ class Watch:
 
     def _hook(self, module: Any, args: Any, out: Any) -> None:
         x = args[0] if args else None
-        params = {k: _np(v).copy() for k, v in module.named_parameters(recurse=False)}
+        # The weights as they were in this forward (optimizer.step() may follow before drawing).
+        params = {k: v.detach().clone() for k, v in module._parameters.items() if v is not None}
         call = _Call(self._names[module], module, x, out, params)
         self.calls.append(call)
         if getattr(out, "requires_grad", False):
@@ -653,7 +654,7 @@ class Watch:
             mod_path, pname = thk.rsplit(".", 1) if "." in thk else ("", thk)
             holder = self.module.get_submodule(mod_path)
             call = next(c for c in self.calls if c.module is holder)
-            state[tk] = _to_torch_array(call.params[pname], kind)
+            state[tk] = _to_torch_array(_np(call.params[pname]), kind)
         model.load_state_dict(state)
         x: Any = None
         gaps = []
@@ -753,6 +754,21 @@ class Watch:
     def report(self, level: str = "layer", *, loss: Any = None, **options: Any) -> str:
         """The flags and per-layer diagnosis as text (no Graphviz needed)."""
         return self.view(level, loss=loss, **options).report()
+
+    def diagnose(self, loss: Any = None) -> Any:
+        """The last step's tinygraph.diagnostics.Report (saturated and dead units, mean |dL/dθ|
+        and |dL/dz| per layer), from PyTorch's captured values and gradients."""
+        from .diagnostics import LayerDiagnostics, Report, activation_stats, gradient_flow
+
+        root, model = self.mirror(loss)
+        acts = activation_stats(root, self.thresholds)
+        flow = gradient_flow(model, root)
+        layers = []
+        for la in _tg_linears(model):
+            d = acts.get(la.name) or LayerDiagnostics(la.name, units=la.nout)
+            d.grad_params, d.grad_preact = flow.get(la.name, (None, None))
+            layers.append(d)
+        return Report(layers)
 
     def step(self, loss: Any = None) -> Any:
         """Call once per training step after loss.backward() (before optimizer.step()): a
