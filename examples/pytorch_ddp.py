@@ -111,8 +111,8 @@ def worker(rank: int, port: int, steps: int, every: int, timed: int, out: str) -
             if i:  # the first round warms up
                 times[mode].append((t1 - t0) / 5)
     plain, hooked, framed = (1000 * float(np.median(times[k])) for k in times)
-    table(f"What watching costs per training step (rank 0's model, {len(Xr)} samples, median "
-          f"of {timed} steps each)",
+    table(f"What watching costs per training step (rank 0's model, {len(Xr)} samples; median "
+          f"of {len(times['plain'])} blocks of 5 steps each)",
           ["run", "ms / step", "vs plain"],
           [["plain step", f"{plain:.2f}", "1.00×"],
            ["watched: hooks only", f"{hooked:.2f}", f"{hooked / plain:.2f}×"],

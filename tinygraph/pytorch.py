@@ -543,7 +543,9 @@ class Watch:
             if _is_activation(m):
                 _activation_of(m, p, None)
         self._names = {m: p or type(m).__name__ for p, m in leaves}
-        self._auto_names = seq or not any(self._names.values())
+        # Layers are L1, L2, ... in a Sequential or a bare layer (as from_torch names them),
+        # else named by their attribute paths (fc1, encoder.0).
+        self._auto_names = seq or not any(True for _ in self.module.children())
         self.calls: list[_Call] = []
         self.loss: Any = None  # the last loss seen inside `with`
         self.steps_run = 0
