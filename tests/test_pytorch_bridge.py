@@ -496,3 +496,62 @@ def test_ddp_example_runs_briefly(tmp_path: Path) -> None:
     for f in ("ddp_layer.svg", "ddp_training.html", "ddp_autograd.svg"):
         assert (tmp_path / f).stat().st_size > 1000, f
     assert "watching costs" in r.stdout
+
+
+def test_viz_watch_is_the_readme_three_lines_and_cleans_up_after_an_error() -> None:
+    X, y = MOONS
+    net = tp.to_torch(nn.TensorMLP(2, SIZES, activation="sigmoid", scale=50.0, seed=0))
+    with viz.watch(net) as w:
+        F.binary_cross_entropy_with_logits(net(torch.tensor(X)).squeeze(1),
+                                           torch.tensor(y, dtype=torch.float64)).backward()
+    assert isinstance(w, tp.Watch)
+    assert "L1: ⚠ saturated" in w.draw(level="layer").report()
+    with pytest.raises(RuntimeError, match="in the middle"):
+        with viz.watch(net):
+            net(torch.tensor(X))
+            raise RuntimeError("an error in the middle of a step")
+    assert all(not m._forward_hooks and not m._forward_pre_hooks for m in net.modules())
+    # No torch function mode is left behind either: a tensor op runs plainly.
+    assert not torch.overrides._is_torch_function_mode_enabled()
+
+
+def test_bare_linear_and_float32_are_watched() -> None:
+    lin = torch.nn.Linear(3, 2)  # float32
+    with tp.watch(lin) as w:
+        (lin(torch.randn(5, 3)) ** 2).sum().backward()
+    v = w.view("op")
+    assert v.node("L1.z").grad == pytest.approx(
+        float(w.calls[0].grad.abs().mean()), rel=1e-6)
+    assert v.node("L1.W").grad == pytest.approx(float(lin.weight.grad.abs().mean()), rel=1e-6)
+
+
+class _Sequential(nn.Module):
+    """Stands in for tinygraph.nn.Sequential where it does not exist yet (same use)."""
+
+    def __init__(self, *mods: nn.Module) -> None:
+        self.mods = list(mods)
+
+    def __iter__(self):
+        return iter(self.mods)
+
+    def __call__(self, x):
+        for m in self.mods:
+            x = m(x)
+        return x
+
+
+def test_a_tinygraph_sequential_crosses(monkeypatch: pytest.MonkeyPatch) -> None:
+    if not hasattr(nn, "Sequential"):
+        monkeypatch.setattr(nn, "Sequential", _Sequential, raising=False)
+    seq = nn.Sequential
+    model = seq(nn.Linear(2, 4, seed=0), nn.Tanh(), nn.Linear(4, 3, "relu", seed=1),
+                nn.Linear(3, 1, seed=2), nn.Sigmoid())
+    net = tp.to_torch(model)
+    assert [type(m).__name__ for m in net] == ["Linear", "Tanh", "Linear", "ReLU", "Linear",
+                                               "Sigmoid"]
+    rng = np.random.default_rng(0)
+    _both_ways(model, net, rng.normal(size=(5, 2)), rng.normal(size=(5, 1)), np.float64)
+    with pytest.raises(tp.UnsupportedModuleError, match="does not follow"):
+        tp.to_torch(seq(nn.Sigmoid(), nn.Linear(2, 1)))
+    with pytest.raises(tp.UnsupportedModuleError, match="slope"):
+        tp.to_torch(seq(nn.Linear(2, 1), nn.LeakyReLU(0.2)))

@@ -227,27 +227,55 @@ def _torch_leaves(module: Any) -> list[tuple[str, Any]]:
     return out
 
 
-def _tg_linears(model: Any) -> list[nn.Linear]:
-    """A tinygraph model's tensor layers in order (a scalar MLP is refused here: see _twin)."""
+def _children(model: Any) -> list[Any]:
+    """A Sequential's modules, in order (duck-typed: iterable, else its module attributes)."""
+    try:
+        return list(model)
+    except TypeError:
+        return [m for _, m in model._members() if isinstance(m, nn.Module)]
+
+
+_TG_ACTS = {"Sigmoid": "sigmoid", "Tanh": "tanh", "ReLU": "relu", "LeakyReLU": "leaky_relu"}
+
+
+def _tg_layers(model: Any) -> list[tuple[nn.Linear, str | None]]:
+    """A tinygraph model's tensor layers in order, each with its activation: its own, or that
+    of an activation module right after it in a Sequential."""
     if isinstance(model, nn.Linear):
-        return [model]
+        return [(model, model.activation)]
     if isinstance(model, nn.TensorMLP):
-        return list(model.layers)
+        return [(la, la.activation) for la in model.layers]
     seq = getattr(nn, "Sequential", None)
     if seq is not None and isinstance(model, seq):
-        out: list[nn.Linear] = []
-        for m in model:  # duck-typed: a Sequential iterates over its modules
-            if not isinstance(m, (nn.Linear, nn.TensorMLP)) and not (
-                    seq is not None and isinstance(m, seq)):
+        out: list[tuple[nn.Linear, str | None]] = []
+        for m in _children(model):
+            name = type(m).__name__
+            if name in _TG_ACTS and isinstance(m, getattr(nn, name)):
+                if name == "LeakyReLU" and m.slope != _LEAKY:
+                    raise UnsupportedModuleError(
+                        f"to_torch: LeakyReLU(slope={m.slope}) in a Sequential: tinygraph's "
+                        f"layers use slope {_LEAKY}")
+                if not out or out[-1][1] is not None:
+                    raise UnsupportedModuleError(
+                        f"to_torch: {name} in a Sequential does not follow a Linear without "
+                        "activation")
+                out[-1] = (out[-1][0], _TG_ACTS[name])
+            elif isinstance(m, (nn.Linear, nn.TensorMLP)) or isinstance(m, seq):
+                out += _tg_layers(m)
+            else:
                 raise UnsupportedModuleError(
-                    f"to_torch: {type(m).__name__} inside a Sequential: only Linear, TensorMLP, "
-                    "MLP and Sequential layers cross (activations belong to a Linear: "
-                    "Linear(nin, nout, activation=...))")
-            out += _tg_linears(m)
+                    f"to_torch: {name} inside a Sequential: only Linear, TensorMLP, Sequential "
+                    "and the activation modules Sigmoid, Tanh, ReLU, LeakyReLU cross (PReLU and "
+                    "maxout as Linear(nin, nout, activation=...))")
         return out
     raise UnsupportedModuleError(
         f"to_torch: tinygraph {type(model).__name__} has no PyTorch counterpart here; supported: "
         "Linear (every activation), Maxout, TensorMLP, MLP, Sequential")
+
+
+def _tg_linears(model: Any) -> list[nn.Linear]:
+    """A tinygraph model's tensor layers in order (a scalar MLP is refused here: see _twin)."""
+    return [la for la, _ in _tg_layers(model)]
 
 
 def _twin(model: Any) -> Any:
@@ -266,17 +294,17 @@ def _twin(model: Any) -> Any:
     return twin
 
 
-def _torch_skeleton(layers: list[nn.Linear], bare: bool) -> tuple[Any, list[_Spec]]:
+def _torch_skeleton(layers: list[tuple[nn.Linear, str | None]],
+                    bare: bool) -> tuple[Any, list[_Spec]]:
     """An nn.Sequential shaped like these tinygraph layers, with its layer plan."""
     torch = _torch()
     mods: list[Any] = []
-    for la in layers:
+    for la, act in layers:
         dt = getattr(torch, np.dtype(la.W.dtype).name)
-        if la.activation == "maxout":
+        if act == "maxout":
             mods.append(_maxout_class()(la.nin, la.nout, la.W.shape[0], dtype=dt))
             continue
         mods.append(torch.nn.Linear(la.nin, la.nout, dtype=dt))
-        act = la.activation
         if act in _SIMPLE_TORCH:
             mods.append(getattr(torch.nn, _SIMPLE_TORCH[act])())
         elif act == "leaky_relu":
@@ -363,9 +391,10 @@ def to_torch(model: Any) -> Any:
     (float32/float64) is kept. Anything else raises UnsupportedModuleError naming it.
     """
     twin = _twin(model)
-    layers = _tg_linears(twin)
+    layers = _tg_layers(twin)
     seq, specs = _torch_skeleton(layers, isinstance(twin, nn.Linear))
-    seq.load_state_dict(_state_to_torch(twin.state_dict(), twin, layers, specs, seq))
+    seq.load_state_dict(_state_to_torch(twin.state_dict(), twin, [la for la, _ in layers],
+                                        specs, seq))
     return seq
 
 
@@ -386,9 +415,9 @@ def state_dict_to_torch(state: dict[str, Any], model: Any) -> dict[str, Any]:
     twin = _twin(model)
     if twin is not model:
         state = nn.scalar_to_tensor_state(state, twin)
-    layers = _tg_linears(twin)
+    layers = _tg_layers(twin)
     seq, specs = _torch_skeleton(layers, isinstance(twin, nn.Linear))
-    return _state_to_torch(state, twin, layers, specs, seq)
+    return _state_to_torch(state, twin, [la for la, _ in layers], specs, seq)
 
 
 def state_dict_from_torch(state: dict[str, Any], module: Any) -> dict[str, np.ndarray]:
