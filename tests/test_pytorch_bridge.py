@@ -464,6 +464,12 @@ def test_draw_autograd_puts_pytorchs_gradients_on_the_edges() -> None:
     # Structure only, without a watch: no gradients.
     bare = tp.draw_autograd((net(X) ** 2).mean()).data
     assert not bare.backward_done and {e.state for e in bare.edges} == {"none"}
+    assert not bare.flags  # no values, no made-up flags
+    sig = next(n for n in bare.nodes if (n.op or "").startswith("sigmoid"))
+    assert sig.op == "sigmoid (values not kept)"
+    with torch.no_grad():
+        want = float(torch.sigmoid(X @ net[0].weight.T + net[0].bias).mean())
+    assert sig.data == pytest.approx(want, rel=1e-12)  # its saved output
     with pytest.raises(TinygraphError, match="grad_fn"):
         tp.draw_autograd(torch.zeros(2))
 

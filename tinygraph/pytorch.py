@@ -33,6 +33,7 @@ from typing import Any
 import numpy as np
 
 from . import nn
+from .diagnostics import ACTIVATION_OPS
 from .engine import Node, Primitive, apply, walk
 from .errors import InputError, LoadError, ShapeError, TinygraphError
 from .thresholds import DEFAULT, Thresholds
@@ -919,6 +920,15 @@ def _data_like(value: Any, grad: Any) -> Any:
     return 0.0
 
 
+def _saved_result(f: Any) -> Any:
+    """The output an autograd node saved for its backward (sigmoid, tanh, relu, exp keep it),
+    while the graph still holds it."""
+    try:
+        return getattr(f, "_saved_result", None)
+    except RuntimeError:  # freed by a backward without retain_graph
+        return None
+
+
 _RESHAPES = {"view", "reshape", "reshapealias", "unsafeview", "squeeze", "unsqueeze"}
 
 
@@ -970,17 +980,25 @@ def draw_autograd(loss: Any, *, grads: dict[Any, tuple[Any, Any]] | None = None,
             parents.append(made[nxt])
             m = None if gin is None or i >= len(gin) or gin[i] is None else _np(gin[i])
             messages.append(None if m is None else m.astype(np.float64))
+        op = _op_name(f)
         value = loss.detach() if f is loss.grad_fn else values.get(f)
         if value is None:
-            value = _replay(_op_name(f), parents, known, g_here)
+            value = _saved_result(f)
+        if value is None:
+            value = _replay(op, parents, known, g_here)
         data = _data_like(None if value is None else _np(value), g_here)
+        if op in ACTIVATION_OPS and not (value is not None and len(parents) == 1 and parents[0]
+                                         in known and np.shape(parents[0].data) == np.shape(data)):
+            # Diagnosed from its output and input: made-up zeros would read as saturated or
+            # dead units.
+            op += " (values not kept)"
         if not parents:  # a node whose inputs need no gradient: a leaf here
-            made[f] = Node(data, name=_op_name(f))
+            made[f] = Node(data, name=op)
             continue
         for i, (p, m) in enumerate(zip(parents, messages)):
             if m is not None and np.shape(m) != np.shape(p.data):
                 messages[i] = None  # another output of a multi-output node: not drawn
-        node = apply(_op_prim(_op_name(f)), *parents, value=data, messages=tuple(messages))
+        node = apply(_op_prim(op), *parents, value=data, messages=tuple(messages))
         if value is not None:
             known.add(node)
         if f is loss.grad_fn:
