@@ -561,3 +561,31 @@ def test_a_tinygraph_sequential_crosses(monkeypatch: pytest.MonkeyPatch) -> None
         tp.to_torch(seq(nn.Sigmoid(), nn.Linear(2, 1)))
     with pytest.raises(tp.UnsupportedModuleError, match="slope"):
         tp.to_torch(seq(nn.Linear(2, 1), nn.LeakyReLU(0.2)))
+
+
+@pytest.mark.parametrize("f, op", [(torch.tanh, "tanh"), (F.relu, "relu"),
+                                   (torch.sigmoid, "sigmoid"),
+                                   (lambda z: F.leaky_relu(z, 0.01), "leaky_relu")])
+def test_activations_applied_as_functions_in_forward_are_seen(f, op: str) -> None:
+    class Net(torch.nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.fc1 = torch.nn.Linear(3, 5, dtype=torch.float64)
+            self.fc2 = torch.nn.Linear(5, 2, dtype=torch.float64)
+
+        def forward(self, x: torch.Tensor) -> torch.Tensor:
+            h = f(self.fc1(x))
+            h.retain_grad()
+            self.h = h
+            return self.fc2(h)
+
+    torch.manual_seed(0)
+    net = Net()
+    with tp.watch(net) as w:
+        (net(torch.randn(6, 3, dtype=torch.float64)) ** 2).sum().backward()
+    v = w.view("op")
+    assert not v.banners
+    act = v.node("fc1.act")
+    assert act.op == op
+    assert act.data == pytest.approx(float(net.h.detach().mean()), rel=1e-12)
+    assert act.grad == pytest.approx(float(net.h.grad.abs().mean()), rel=1e-12)

@@ -649,19 +649,16 @@ class Watch:
         value = loss.detach() if hasattr(loss, "detach") else loss
         return float(value.item() if hasattr(value, "item") else value)
 
-    def _specs(self) -> tuple[Any, list[_Spec], list[tuple[_Call, _Call | None]]]:
+    def _specs(self) -> tuple[Any, list[_Spec], list[tuple[_Call, _Call | None]], list[Any]]:
+        """The layer plan of the last forward, its tinygraph mirror model (cached), each
+        layer's (linear call, activation call) and the tensor each layer handed on."""
         if not self.calls:
             raise InputError("watch: the model has not run forward since it was watched")
-        key = tuple(id(c.module) for c in self.calls)
         order = [(c.path, c.module) for c in self.calls]
         names = None
         if not self._auto_names:
             names = [c.path for c in self.calls if _is_linear(c.module)]
-        cached = self._mirror_cache.get(key)
-        if cached is None:
-            specs = _group(order, names)
-            cached = self._mirror_cache[key] = (_tg_skeleton(specs), specs)
-        model, specs = cached
+        specs = _group(order, names)
         pairs: list[tuple[_Call, _Call | None]] = []
         i = 0
         for s in specs:
@@ -673,13 +670,26 @@ class Watch:
                 act = next(c for c in self.calls[i + 1:] if c.module is s.act)
             pairs.append((lin, act))
             i += 1
-        return model, specs, pairs
+        # An activation applied in forward() as a function (F.relu(self.fc1(x))) has no module
+        # to hook; autograd shows it between one layer's output and the next layer's input.
+        outs = [(act or lin).out for lin, act in pairs]
+        for k in range(len(specs) - 1):
+            if specs[k].act is None and type(specs[k].linear) is not _maxout_class():
+                name = _functional_activation(pairs[k + 1][0].x, outs[k])
+                if name is not None:
+                    specs[k].activation = name
+                    outs[k] = pairs[k + 1][0].x
+        key = tuple(id(c.module) for c in self.calls) + tuple(s.activation for s in specs)
+        model = self._mirror_cache.get(key)
+        if model is None:
+            model = self._mirror_cache[key] = _tg_skeleton(specs)
+        return model, specs, pairs, outs
 
     def mirror(self, loss: Any = None) -> tuple[Node, Any]:
         """The last step as a tinygraph graph: (loss node, tinygraph model). Values and
         gradients on the layer nodes are the ones PyTorch computed (captured by the hooks)."""
         value = self._loss_value(loss)
-        model, specs, pairs = self._specs()
+        model, specs, pairs, outs = self._specs()
         layers = _tg_linears(model)
         state = {}
         for (tk, thk, kind) in _pairs(model, layers, specs, self.module):
@@ -691,29 +701,29 @@ class Watch:
         x: Any = None
         gaps = []
         prev_out = None
-        for la, (lin, act) in zip(layers, pairs):
+        for la, (lin, _), out in zip(layers, pairs, outs):
             if x is None or lin.x is not prev_out:
                 if x is not None:
                     gaps.append(la.name)
                 x = _np(lin.x).astype(la.W.dtype)
             x = la(x)
-            prev_out = (act or lin).out
+            prev_out = out
         out_call = pairs[-1][1] or pairs[-1][0]
         if out_call.grad is None:
             raise InputError("watch: no gradient reached the model's output; call "
                              "loss.backward() after the forward")
         root = _loss_node(x, value, _np(out_call.grad))
         root.backward()  # the ops inside a layer (maxout's pieces, prelu's branches)
-        self._overwrite(model, layers, specs, pairs, root)
+        self._overwrite(layers, specs, pairs, outs, root)
         self._gaps = gaps
         return root, model
 
-    def _overwrite(self, model: Any, layers: list[nn.Linear], specs: list[_Spec],
-                   pairs: list[tuple[_Call, _Call | None]], root: Node) -> None:
+    def _overwrite(self, layers: list[nn.Linear], specs: list[_Spec],
+                   pairs: list[tuple[_Call, _Call | None]], outs: list[Any], root: Node) -> None:
         """Put PyTorch's own numbers on the mirror: layer outputs and the gradients reaching
         them (tensor hooks), and the parameters' gradients (.grad after backward)."""
         nodes = {(n.scope, n.name): n for n in walk(root) if n.name in ("z", "act")}
-        for la, s, (lin, act) in zip(layers, specs, pairs):
+        for la, s, (lin, act), out in zip(layers, specs, pairs, outs):
             z = nodes.get((la.name, "z"))
             a = nodes.get((la.name, "act"))
             lin_node = a if la.activation == "maxout" else z
@@ -725,6 +735,10 @@ class Watch:
                 a.data = _np(act.out).astype(la.W.dtype)
                 if act.grad is not None:
                     a.grad = _np(act.grad).astype(la.W.dtype)
+            elif a is not None and la.activation != "maxout":
+                # A functional activation: its output is the next layer's captured input; its
+                # gradient is the one tinygraph computed from PyTorch's at the next layer.
+                a.data = _np(out).astype(la.W.dtype)
             for node, tparam, kind in ((la.W, s.linear.weight, "W"), (la.b, s.linear.bias, "b"),
                                        (getattr(la, "a", None),
                                         getattr(s.act, "weight", None), "a")):
@@ -737,7 +751,7 @@ class Watch:
         """The first `samples` rows of the step as a scalar-level graph (one node per neuron),
         with PyTorch's weights, layer outputs and the gradient it sent into the output."""
         value = self._loss_value(loss)
-        model, specs, pairs = self._specs()
+        _, _, pairs, _ = self._specs()
         root, model = self.mirror(loss)
         layers = _tg_linears(model)
         for la in layers:
@@ -841,6 +855,24 @@ class Watch:
 
     def _param_names(self) -> dict[Any, str]:
         return {p: k for k, p in self.module.named_parameters()}
+
+
+_FUNCTIONAL = {"ReluBackward0": "relu", "SigmoidBackward0": "sigmoid",
+               "TanhBackward0": "tanh", "LeakyReluBackward0": "leaky_relu"}
+
+
+def _functional_activation(x: Any, prev: Any) -> str | None:
+    """The activation, if x = f(prev) for one of tinygraph's activations applied as a function
+    (F.relu, torch.sigmoid, torch.tanh, F.leaky_relu with slope 0.01), as autograd recorded it."""
+    f = getattr(x, "grad_fn", None)
+    name = _FUNCTIONAL.get(type(f).__name__) if f is not None else None
+    if name is None or prev.grad_fn is None or not f.next_functions:
+        return None
+    if f.next_functions[0][0] is not prev.grad_fn:
+        return None
+    if name == "leaky_relu" and getattr(f, "_saved_negative_slope", None) != _LEAKY:
+        return None
+    return name
 
 
 def watch(module: Any, *, every: int = 1, thresholds: Thresholds = DEFAULT, samples: int = 6,
