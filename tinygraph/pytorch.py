@@ -19,7 +19,9 @@ A watched module's forward and backward are ordinary PyTorch: the hooks only kee
 the tensors they see (and a copy of each layer's weights). Drawing rebuilds the forward as a
 tinygraph graph of the same layers, puts the captured activations and gradients on its nodes and
 hands it to tinygraph.viz, so a PyTorch net is diagnosed by the very code, thresholds and
-renderer that diagnose a tinygraph net.
+renderer that diagnose a tinygraph net. tinygraph.viz is reached through its public entry points
+only: viz.draw (in _view_adapter), viz.Recorder(...).snapshot / .html, and the View / ViewData
+they return; Watch.diagnose uses tinygraph.diagnostics.activation_stats and gradient_flow.
 """
 
 from __future__ import annotations
