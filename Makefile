@@ -21,7 +21,7 @@ deps: $(BIN)/python graphviz
 setup: deps browser torch
 
 # PyTorch for tinygraph.pytorch and its tests (the "torch" extra). PyPI's Linux wheel brings
-# NVIDIA's CUDA libraries along (about 2.5 GB of downloads, 4.7 GB installed; under 2 minutes
+# NVIDIA's CUDA libraries along (about 2.6 GB of downloads, 4.7 GB installed; under 2 minutes
 # on a fast line); tinygraph runs it on the CPU. Without it those tests skip, except in CI.
 torch: deps
 	$(BIN)/python -m pip install -q -e ".[torch]"
