@@ -589,3 +589,31 @@ def test_activations_applied_as_functions_in_forward_are_seen(f, op: str) -> Non
     assert act.op == op
     assert act.data == pytest.approx(float(net.h.detach().mean()), rel=1e-12)
     assert act.grad == pytest.approx(float(net.h.grad.abs().mean()), rel=1e-12)
+
+
+def test_dropout_is_drawn_with_the_mask_pytorch_drew() -> None:
+    torch.manual_seed(0)
+    net = torch.nn.Sequential(torch.nn.Linear(2, 8, dtype=torch.float64), torch.nn.Sigmoid(),
+                              torch.nn.Dropout(0.5), torch.nn.Linear(8, 1, dtype=torch.float64))
+    kept = {}
+
+    def keep(m: torch.nn.Module, args: tuple, out: torch.Tensor) -> None:
+        kept["act"] = out
+
+    net[1].register_forward_hook(keep)
+    with tp.watch(net) as w:
+        out = net(torch.randn(16, 2, dtype=torch.float64))
+        kept["act"].retain_grad()
+        (out ** 2).mean().backward()
+    v = w.view("op")
+    assert not v.banners
+    drop, act = v.node("L1.dropout"), v.node("L1.act")
+    edge = next(e for e in v.edges if e.tail == act.id and e.head == drop.id)
+    # The gradient sent back through the mask is PyTorch's gradient at the sigmoid's output.
+    assert edge.magnitude == pytest.approx(float(kept["act"].grad.abs().mean()), rel=1e-12)
+    net.eval()  # no mask: nothing between the layers
+    with tp.watch(net) as w:
+        (net(torch.randn(16, 2, dtype=torch.float64)) ** 2).mean().backward()
+    assert "L1.dropout" not in [n.header for n in w.view("op").nodes]
+    with pytest.raises(tp.UnsupportedModuleError, match="Dropout"):
+        tp.from_torch(net)

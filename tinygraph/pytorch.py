@@ -34,9 +34,9 @@ from typing import Any
 
 import numpy as np
 
-from . import nn
+from . import nn, ops
 from .diagnostics import ACTIVATION_OPS
-from .engine import Node, Primitive, apply, walk
+from .engine import Node, Primitive, apply, scope, walk
 from .errors import InputError, LoadError, ShapeError, TinygraphError
 from .thresholds import DEFAULT, Thresholds
 
@@ -570,7 +570,7 @@ class Watch:
         seq = type(self.module) is torch.nn.Sequential
         leaves = [(p, m) for p, m in self.module.named_modules() if not any(m.children())]
         for p, m in leaves:  # refuse up front, by name
-            if not (_is_linear(m) or _is_activation(m)):
+            if not (_is_linear(m) or _is_activation(m) or _is_dropout(m)):
                 raise _unsupported(m, p or type(m).__name__)
             if _is_activation(m):
                 _activation_of(m, p, None)
@@ -656,7 +656,7 @@ class Watch:
         layer's (linear call, activation call) and the tensor each layer handed on."""
         if not self.calls:
             raise InputError("watch: the model has not run forward since it was watched")
-        order = [(c.path, c.module) for c in self.calls]
+        order = [(c.path, c.module) for c in self.calls if not _is_dropout(c.module)]
         names = None
         if not self._auto_names:
             names = [c.path for c in self.calls if _is_linear(c.module)]
@@ -702,14 +702,18 @@ class Watch:
         model.load_state_dict(state)
         x: Any = None
         gaps = []
-        prev_out = None
+        prev_out, prev_name = None, ""
         for la, (lin, _), out in zip(layers, pairs, outs):
-            if x is None or lin.x is not prev_out:
+            drop = next((c for c in self.calls if _is_dropout(c.module) and c.out is lin.x
+                         and c.x is prev_out), None) if x is not None else None
+            if drop is not None:
+                x = _dropout_node(x, drop, prev_name)
+            elif x is None or lin.x is not prev_out:
                 if x is not None:
                     gaps.append(la.name)
                 x = _np(lin.x).astype(la.W.dtype)
             x = la(x)
-            prev_out = out
+            prev_out, prev_name = out, la.name
         out_call = pairs[-1][1] or pairs[-1][0]
         if out_call.grad is None:
             raise InputError("watch: no gradient reached the model's output; call "
@@ -857,6 +861,25 @@ class Watch:
 
     def _param_names(self) -> dict[Any, str]:
         return {p: k for k, p in self.module.named_parameters()}
+
+
+def _is_dropout(m: Any) -> bool:
+    return type(m) is _torch().nn.Dropout
+
+
+def _dropout_node(x: Node, call: _Call, layer: str) -> Node:
+    """Dropout after a layer, in the mirror: its input times the mask PyTorch drew (scaled by
+    1/(1-p); read off as output / input, 0 where the input is 0), in the layer's scope. In eval
+    mode it passes its input through."""
+    xin, xout = _np(call.x), _np(call.out)
+    if np.array_equal(xin, xout):
+        return x
+    with np.errstate(all="ignore"):
+        mask = np.where(xin != 0, xout / np.where(xin != 0, xin, 1), 0.0)
+    with scope(layer):
+        out = ops.mul(x, mask.astype(x.dtype))
+    out.name = "dropout"
+    return out
 
 
 _FUNCTIONAL = {"ReluBackward0": "relu", "SigmoidBackward0": "sigmoid",
