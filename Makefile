@@ -3,7 +3,7 @@ PY ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 
-.PHONY: demo test deps setup graphviz browser lint bench gallery clean
+.PHONY: demo test deps setup graphviz browser torch lint bench gallery clean
 
 # A virtual environment (Debian's python3 needs its python3-venv package for that).
 $(BIN)/python:
@@ -18,7 +18,13 @@ $(BIN)/python:
 deps: $(BIN)/python graphviz
 	$(BIN)/python -m pip install -q -e ".[test]"
 
-setup: deps browser
+setup: deps browser torch
+
+# PyTorch for tinygraph.pytorch and its tests (the "torch" extra). PyPI's Linux wheel brings
+# NVIDIA's CUDA libraries along (about 2.6 GB of downloads, 4.7 GB installed; under 2 minutes
+# on a fast line); tinygraph runs it on the CPU. Without it those tests skip, except in CI.
+torch: deps
+	$(BIN)/python -m pip install -q -e ".[torch]"
 
 # The Graphviz `dot` executable (macOS: brew install graphviz; conda: conda install graphviz).
 graphviz:

@@ -47,3 +47,13 @@ def draw(root: Node, level: str = "auto", *, max_nodes: int = 250,
                  g_ref=g_ref, compact=compact, inline_constants=inline_constants,
                  edge_labels=edge_labels, sign=sign, legend=legend, roles=roles, heat=heat)
     return View(data, rankdir=rankdir, dpi=dpi)
+
+
+def watch(module: object, **options: object) -> object:
+    """Watch a PyTorch model with these diagrams: tinygraph.pytorch.watch (the torch extra)."""
+    from ..pytorch import watch as _watch
+
+    return _watch(module, **options)
+
+
+__all__ += ["watch"]
