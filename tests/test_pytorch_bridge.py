@@ -531,24 +531,7 @@ def test_bare_linear_and_float32_are_watched() -> None:
     assert v.node("L1.W").grad == pytest.approx(float(lin.weight.grad.abs().mean()), rel=1e-6)
 
 
-class _Sequential(nn.Module):
-    """Stands in for tinygraph.nn.Sequential where it does not exist yet (same use)."""
-
-    def __init__(self, *mods: nn.Module) -> None:
-        self.mods = list(mods)
-
-    def __iter__(self):
-        return iter(self.mods)
-
-    def __call__(self, x):
-        for m in self.mods:
-            x = m(x)
-        return x
-
-
-def test_a_tinygraph_sequential_crosses(monkeypatch: pytest.MonkeyPatch) -> None:
-    if not hasattr(nn, "Sequential"):
-        monkeypatch.setattr(nn, "Sequential", _Sequential, raising=False)
+def test_a_tinygraph_sequential_crosses() -> None:
     seq = nn.Sequential
     model = seq(nn.Linear(2, 4, seed=0), nn.Tanh(), nn.Linear(4, 3, "relu", seed=1),
                 nn.Linear(3, 1, seed=2), nn.Sigmoid())

@@ -434,8 +434,8 @@ def state_dict_from_torch(state: dict[str, Any], module: Any) -> dict[str, np.nd
 def _state_to_torch(state: dict[str, Any], model: Any, layers: list[nn.Linear],
                     specs: list[_Spec], seq: Any) -> dict[str, Any]:
     torch = _torch()
-    checked = dict(zip((k for k, _ in model.named_parameters()),
-                       (v for _, v in nn.check_state(model, state))))
+    pairs, _ = nn.check_state(model, state)
+    checked = dict(zip((k for k, _ in model.named_parameters()), (v for _, v in pairs)))
     out = {}
     for tk, thk, kind in _pairs(model, layers, specs, seq):
         v = np.asarray(checked[tk])
