@@ -87,5 +87,6 @@ __all__ = [
 # Modules, losses, optimizers, data, diagnostics and save/load, all built on the ops above.
 from . import data, diagnostics, losses, nn, optim  # noqa: E402
 from .io import load, save  # noqa: E402
+from .jit import jit  # noqa: E402
 
-__all__ += ["data", "diagnostics", "losses", "nn", "optim", "load", "save"]
+__all__ += ["data", "diagnostics", "losses", "nn", "optim", "load", "save", "jit"]
