@@ -161,8 +161,9 @@ _GUARDED = ("item", "__float__", "__int__", "__bool__", "__index__", "__format__
 
 
 def _user_site() -> tuple[bool, str]:
-    """(called from user code, file:line of the first frame outside tinygraph)."""
-    f = sys._getframe(2)
+    """(called from user code, file:line of the first frame outside tinygraph); the frames
+    above are this function, _refuse and the guard."""
+    f = sys._getframe(3)
     first = True
     while f is not None:
         fn = f.f_code.co_filename
@@ -298,6 +299,7 @@ def _lit(v: Any) -> str | None:
     return None
 
 
+@functools.lru_cache(maxsize=1024)
 def _top_level_add(s: str) -> bool:
     """Whether s has a binary + or - (or a conditional) outside brackets: then it needs
     parentheses as the right operand of a sum, or float addition would be reassociated."""
@@ -332,6 +334,9 @@ class _Builder:
         self.counter: dict[str, itertools.count] = {}
         self.fwd_lines: dict[Node, list[str]] = {}
         self.bwd_lines: dict[Node, list[str]] = {}
+        self._scalar: dict[Node, bool] = {}
+        self._fields: dict[Node, dict[str, str]] = {}
+        self._bound: dict[tuple[str, int], str] = {}
         self._collect(t0, tracers)
         self._forward()
 
@@ -352,11 +357,11 @@ class _Builder:
 
     def bind(self, base: str, value: Any) -> str:
         """A name in the generated code's globals for a value with no literal."""
-        for k, v in self.env.items():
-            if v is value and k.startswith(_IDENT.sub("_", base)):
-                return k
-        name = self.fresh(base)
-        self.env[name] = value
+        key = (base, id(value))
+        name = self._bound.get(key)
+        if name is None:
+            name = self._bound[key] = self.fresh(base)
+            self.env[name] = value
         return name
 
     # --- the graph ------------------------------------------------------------------------
@@ -433,8 +438,11 @@ class _Builder:
 
     # --- per-op rendering -------------------------------------------------------------------
     def fields(self, n: Node) -> dict[str, str]:
-        out = {k: self._attr_value(k, v) for k, v in (n.attrs or {}).items() if k != "saved"}
-        out["in0_shape"] = repr(n.parents[0].shape)
+        out = self._fields.get(n)
+        if out is None:
+            out = {k: self._attr_value(k, v) for k, v in (n.attrs or {}).items() if k != "saved"}
+            out["in0_shape"] = repr(n.parents[0].shape)
+            self._fields[n] = out
         return out
 
     def kwargs(self, n: Node) -> str:
@@ -476,9 +484,12 @@ class _Builder:
             return None
         return t
 
-    @staticmethod
-    def scalar_op(n: Node) -> bool:
-        return all(type(p._data) is float for p in n.parents)
+    def scalar_op(self, n: Node) -> bool:
+        """Whether every input of op n is a Python float (cached: asked several times per op)."""
+        r = self._scalar.get(n)
+        if r is None:
+            r = self._scalar[n] = all(type(p._data) is float for p in n.parents)
+        return r
 
     def vjp_strings(self, n: Node, t: dict[str, Any]) -> tuple[str, ...]:
         vjps = t["vjps"]
@@ -519,15 +530,19 @@ class _Builder:
             return text
         return f"({text})"
 
-    def vjp_text(self, n: Node, i: int, g: str, t: dict[str, Any] | None) -> tuple[str, bool]:
-        """(parent i's gradient contribution, whether it is a fresh value nobody else holds)."""
+    def vjp_text(self, n: Node, i: int, g: str, t: dict[str, Any] | None
+                 ) -> tuple[str, bool, bool]:
+        """(parent i's gradient contribution, whether it is a fresh value nobody else holds,
+        whether it needs parentheses as a term of a sum)."""
         parents = n.parents
         p = parents[i]
         names = [self.name_of(q) for q in parents]
         out = self.var.get(n, "")
         if t is not None:
-            text = self.vjp_strings(n, t)[i].format(*names, g=g, out=out, **self.fields(n))
-            return self._unbroadcast(text, text != g, n, p, t["gshape"][i])
+            v = self.vjp_strings(n, t)[i]
+            raw = v.format(*names, g=g, out=out, **self.fields(n))
+            text, fresh = self._unbroadcast(raw, v != "{g}", n, p, t["gshape"][i])
+            return text, fresh, text is raw and _top_level_add(v)
         prim = n._prim
         kw = self.kwargs(n)
         if n.attrs and "saved" in n.attrs:
@@ -540,9 +555,9 @@ class _Builder:
             f = self.bind(f"{prim.name}_vjp{i}", prim.vjps[i])
             text = f"{f}({g}, {out}, {', '.join(names)}{kw})"
         if type(p._data) is float:
-            return f"_fit({text}, None, None)", True
+            return f"_fit({text}, None, None)", True, False
         dt = self.bind("float" + str(p.dtype.itemsize * 8), p.dtype)
-        return f"_fit({text}, {p.shape!r}, {dt})", True
+        return f"_fit({text}, {p.shape!r}, {dt})", True, False
 
     def _unbroadcast(self, text: str, fresh: bool, n: Node, p: Node,
                      gshape: str) -> tuple[str, bool]:
@@ -672,7 +687,7 @@ class _Builder:
         root = self.outputs[k]
         seed = self.fresh("dL_d" + self.ref(root)[0] if root in self.var else "dL_dout")
         owned: set[str] = set()
-        contrib: dict[Node, list[tuple[str, bool]]] = {}
+        contrib: dict[Node, list[tuple[str, bool, bool]]] = {}
         lines: list[str] = []
         for n in reversed(self.ops):
             if n not in need:
@@ -693,7 +708,7 @@ class _Builder:
                     lines.append(f"{g} *= {self.var[n]} > 0  # dL_d{self.var.get(p, 'x')}: "
                                  "relu's gradient, in place")
                     owned.discard(g)
-                    contrib.setdefault(p, []).append((g, True))
+                    contrib.setdefault(p, []).append((g, True, False))
                     continue
                 contrib.setdefault(p, []).append(self.vjp_text(n, i, g, t))
             self.bwd_lines.setdefault(n, []).extend(lines[start:])
@@ -710,14 +725,14 @@ class _Builder:
         args = ", ".join([seed] + self.save_vars)
         return f"def backward({args}):\n" + "\n".join("    " + ln for ln in lines) + "\n"
 
-    def _finish(self, n: Node, cs: list[tuple[str, bool]] | None, lines: list[str],
+    def _finish(self, n: Node, cs: list[tuple[str, bool, bool]] | None, lines: list[str],
                 owned: set[str]) -> str | None:
         """Emit n's gradient, the sum of its contributions in eager backward's order."""
         if not cs:
             return None
         base = self.var.get(n) or n._prim.name
         if len(cs) == 1:
-            text, fresh = cs[0]
+            text, fresh, _ = cs[0]
             if text.isidentifier():
                 if fresh:
                     owned.add(text)
@@ -728,14 +743,14 @@ class _Builder:
                 owned.add(name)
             return name
         name = self.fresh("dL_d" + base)
-        terms = [c if not _top_level_add(c) else f"({c})" for c, _ in cs]
+        terms = [f"({c})" if top else c for c, _, top in cs]
         if type(n._data) is float:
             for s in range(0, len(terms), 100):
                 chunk = " + ".join(terms[s:s + 100])
                 lines.append(f"{name} = {chunk}" if s == 0 else f"{name} = {name} + {chunk}")
         else:
             lines.append(f"{name} = {cs[0][0]} + {terms[1]}")
-            lines += [f"{name} += {c}" for c, _ in cs[2:]]
+            lines += [f"{name} += {c}" for c, _, _ in cs[2:]]
         owned.add(name)
         return name
 
@@ -850,7 +865,7 @@ class _Entry:
         self.forward = ns["forward"]
         for k in self._bwd_src:
             ns2 = dict(b.env)
-            exec(_compile(self.forward_src + "\n\n" + self._bwd_src[k], fn), ns2)
+            exec(_compile(self._bwd_src[k], fn), ns2)
             self._bwd[k] = ns2["backward"]
         self.compile_s = time.perf_counter() - t
 
@@ -1116,3 +1131,10 @@ def jit(fn: Callable | None = None, *, cache_size: int = 8) -> Any:
     if fn is None:
         return lambda f: Compiled(f, cache_size)
     return Compiled(fn, cache_size)
+
+
+# `tinygraph.jit` names this function once the package is imported (the module stays reachable
+# as sys.modules["tinygraph.jit"]); these make tg.jit.TracingError and friends work too.
+jit.Compiled = Compiled  # type: ignore[attr-defined]
+jit.TracingError = TracingError  # type: ignore[attr-defined]
+jit.TEMPLATES = TEMPLATES  # type: ignore[attr-defined]
