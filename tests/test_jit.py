@@ -142,7 +142,7 @@ def test_random_scalar_graphs_with_captured_parameters(gi, seed) -> None:
     params = [tg.Node(v, name=f"p{i}") for i, v in enumerate(inputs)]
     step = tg.jit(lambda: graph(*params))
     rng = np.random.default_rng(seed)
-    for r in range(3):
+    for _ in range(3):
         out = step()
         out.backward()
         got = _grads(params)
@@ -236,7 +236,7 @@ def test_micrograd_style_scalar_step_equals_eager() -> None:
         return sum(margins) * (1.0 / len(margins)) + 1e-4 * sum(p * p for p in params)
 
     step = tg.jit(loss_fn)
-    for k in range(3):
+    for _ in range(3):
         loss = step()
         tg.zero_grad(params)
         loss.backward()
