@@ -261,6 +261,53 @@ class TinygraphNN(Tinygraph):
         raise ImportError("same chain as tinygraph")
 
 
+class TinygraphJit(Tinygraph):
+    """tinygraph's fused ops (linear, softmax cross-entropy, l2) compiled with tg.jit: the
+    first step traces and compiles (its time is reported), later steps replay generated code."""
+
+    name = "tinygraph.jit"
+
+    def mlp(self, params, X, y, Y):
+        tg, replace = self.tg, self.replace
+        from tinygraph import losses
+
+        P = [tg.Node(p) for p in params]
+        W1, b1, W2, b2, W3, b3 = P
+
+        @tg.jit
+        def loss_fn(X: Any, y: Any) -> Any:
+            h = tg.relu(tg.linear(X, W1, b1))
+            h = tg.relu(tg.linear(h, W2, b2))
+            return (losses.softmax_cross_entropy(tg.linear(h, W3, b3), y)
+                    + losses.l2([W1, W2, W3], L2))
+
+        def step() -> float:
+            loss = loss_fn(X, y)
+            loss.backward()
+            for p in P:  # SGD, as the tinygraph row does it
+                g = p.grad
+                g *= -LR
+                g += p.data
+                p.grad = None
+                replace(p, g)
+            return loss.item()
+
+        self.compiled = loss_fn
+        return Trainer(step, lambda: [np.array(p.data) for p in P])
+
+    def chain(self, x0):
+        tg = self.tg
+        x = tg.Node(x0)
+        f = tg.jit(lambda x: chain_forward(x, CHAIN_OPS, tg.tanh).sum())
+
+        def run() -> np.ndarray:
+            x.grad = None
+            f(x).backward()
+            return x.grad
+
+        return run
+
+
 class Torch(Engine):
     name = "torch"
 
@@ -432,8 +479,8 @@ class Jax(Engine):
         return lambda: np.asarray(g(xj))
 
 
-ENGINES = {e.name: e for e in (NumpyManual(), Tinygraph(), TinygraphNN(), Torch(), MyGrad(),
-                               HipsAutograd(), Jax(jit=True), Jax(jit=False))}
+ENGINES = {e.name: e for e in (NumpyManual(), Tinygraph(), TinygraphNN(), TinygraphJit(), Torch(),
+                               MyGrad(), HipsAutograd(), Jax(jit=True), Jax(jit=False))}
 
 
 # ---------------------------------------------------------------------------------------------

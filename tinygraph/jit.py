@@ -115,9 +115,11 @@ TEMPLATES: dict[str, dict[str, Any]] = {
                    vjps2d=("{g} @ {1}.T", "{0}.T @ {g}", "{g}"), prec=3,
                    gshape=("in", "in", "out")),
     "sum": dict(afwd="np.add.reduce({0}, axis={axis}, keepdims={keepdims})",
-                vjps=("_expand({g}, {0}, {axis}, {keepdims})",), gshape=("in",)),
+                vjps=("_expand({g}, {0}, {axis}, {keepdims})",), gshape=("in",), view=True),
     "reshape": dict(afwd="np.reshape({0}, {shape})", vjps=("np.reshape({g}, {in0_shape})",),
-                    gshape=("in",)),
+                    gshape=("in",), view=True),
+    # variadic: 'vjpi' is every input's VJP, {x} standing for that input
+    "l2": dict(vjpi="{lam} * {g} * {x}", gshape=("in",)),
     "getitem": dict(afwd="{0}[{index}]", vjps=("_getitem_vjp({g}, {out}, {0}, {index})",),
                     gshape=("in",)),
 }
@@ -237,8 +239,8 @@ def _key(x: Any) -> Any:
         return ("node", x.shape, str(x.dtype), x.is_scalar, bool(x.requires_grad))
     if isinstance(x, np.ndarray):
         if x.dtype.kind == "f":
-            return ("array", x.shape, str(x.dtype))
-        return ("index", x.shape, str(x.dtype), x.tobytes())
+            return ("array", x.shape, x.dtype)
+        return ("index", x.shape, x.dtype, x.tobytes())
     if isinstance(x, (list, tuple)):
         return (type(x).__name__, tuple(_key(v) for v in x))
     if isinstance(x, dict):
@@ -327,7 +329,9 @@ class _Builder:
                  tracers: list[tuple[Node, str, _Arg]]) -> None:
         self.outputs = outputs
         self.env: dict[str, Any] = dict(_BASE_ENV)
-        self.names: set[str] = set(self.env) | set(keyword.kwlist) | {"forward", "backward"}
+        # builtins the generated code calls, and Python's keywords, are never variable names
+        self.names: set[str] = (set(self.env) | set(keyword.kwlist)
+                                | {"forward", "backward", "float", "slice", "None"})
         self.var: dict[Node, str] = {}
         self.expr: dict[Node, tuple[str, int, int]] = {}  # inlined nodes: (text, prec, depth)
         self.literal: dict[Node, str] = {}
@@ -492,6 +496,9 @@ class _Builder:
         return r
 
     def vjp_strings(self, n: Node, t: dict[str, Any]) -> tuple[str, ...]:
+        if "vjpi" in t:
+            return tuple(t["vjpi"].replace("{x}", "{" + str(i) + "}")
+                         for i in range(len(n.parents)))
         vjps = t["vjps"]
         if "svjps" in t and self.scalar_op(n):
             vjps = t["svjps"]
@@ -504,7 +511,7 @@ class _Builder:
         scalar = self.scalar_op(n)
         refs = [self.ref(p) for p in parents]
         depth = 1 + max((r[2] for r in refs), default=0)
-        if t is None:
+        if t is None or (t.get("sfwd") if scalar else t.get("afwd")) is None:
             prim = n._prim
             use_scalar = prim.scalar is not None and scalar
             f = self.bind(f"{prim.name}_fwd", prim.scalar if use_scalar else prim.fwd)
@@ -541,7 +548,9 @@ class _Builder:
         if t is not None:
             v = self.vjp_strings(n, t)[i]
             raw = v.format(*names, g=g, out=out, **self.fields(n))
-            text, fresh = self._unbroadcast(raw, v != "{g}", n, p, t["gshape"][i])
+            gshape = t["gshape"][min(i, len(t["gshape"]) - 1)]
+            fresh = v != "{g}" and not t.get("view")  # a view may share g's memory
+            text, fresh = self._unbroadcast(raw, fresh, n, p, gshape)
             return text, fresh, text is raw and _top_level_add(v)
         prim = n._prim
         kw = self.kwargs(n)
@@ -554,10 +563,27 @@ class _Builder:
         else:
             f = self.bind(f"{prim.name}_vjp{i}", prim.vjps[i])
             text = f"{f}({g}, {out}, {', '.join(names)}{kw})"
+        # a rule's result may be a view of g (concat's): never written into in place
+        if prim.builtin and self._fits(n, i):
+            return text, False, False
         if type(p._data) is float:
-            return f"_fit({text}, None, None)", True, False
+            return f"_fit({text}, None, None)", False, False
         dt = self.bind("float" + str(p.dtype.itemsize * 8), p.dtype)
-        return f"_fit({text}, {p.shape!r}, {dt})", True, False
+        return f"_fit({text}, {p.shape!r}, {dt})", False, False
+
+    def _fits(self, n: Node, i: int) -> bool:
+        """Whether a built-in rule, tried on the traced values, returns exactly the input's
+        shape and dtype (then the generated code need not check it on every call)."""
+        p = n.parents[i]
+        xs = tuple(q._data for q in n.parents)
+        try:
+            with np.errstate(all="ignore"):
+                gi = engine._call_rule(n._prim, i, n._data, n._data, xs, n.attrs)
+        except Exception:  # noqa: BLE001 - any failure: keep the check
+            return False
+        if type(p._data) is float:
+            return type(gi) is float
+        return type(gi) is np.ndarray and gi.shape == p.shape and gi.dtype == p.dtype
 
     def _unbroadcast(self, text: str, fresh: bool, n: Node, p: Node,
                      gshape: str) -> tuple[str, bool]:
@@ -569,7 +595,7 @@ class _Builder:
             return f"float(np.add.reduce({text}, axis=None))", True
         if self._mixed(n):
             dt = self.bind("float" + str(p.dtype.itemsize * 8), p.dtype)
-            return f"_fit({text}, {pd.shape!r}, {dt})", True
+            return f"_fit({text}, {pd.shape!r}, {dt})", False  # may return text's own array
         if gshape == "out" and type(od) is not float and od.shape != pd.shape:
             gs = od.shape
             lead = len(gs) - pd.ndim
@@ -748,6 +774,13 @@ class _Builder:
             for s in range(0, len(terms), 100):
                 chunk = " + ".join(terms[s:s + 100])
                 lines.append(f"{name} = {chunk}" if s == 0 else f"{name} = {name} + {chunk}")
+        elif cs[1][1] and not cs[0][1]:
+            # a + b == b + a exactly: start from the fresh array and add into it in place
+            lines.append(f"{name} = {cs[1][0]}")
+            lines += [f"{name} += {c}  # in place" for c, _, _ in [cs[0]] + cs[2:]]
+        elif cs[0][1]:
+            lines.append(f"{name} = {cs[0][0]}")
+            lines += [f"{name} += {c}  # in place" for c, _, _ in cs[1:]]
         else:
             lines.append(f"{name} = {cs[0][0]} + {terms[1]}")
             lines += [f"{name} += {c}" for c, _, _ in cs[2:]]
