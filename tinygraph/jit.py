@@ -42,6 +42,7 @@ Thread-safe: the signature cache is locked; a replay holds no shared mutable sta
 from __future__ import annotations
 
 import functools
+import gc
 import inspect
 import itertools
 import keyword
@@ -316,6 +317,14 @@ def _top_level_add(s: str) -> bool:
         elif depth == 0 and s.startswith(" if ", i):
             return True
     return False
+
+
+def _base_name(n: Node) -> str:
+    """A variable name from a node's scope and name (L1.z -> L1_z), else scope and op."""
+    if n.name is not None:
+        return n.label
+    op = n._prim.name if n._prim is not None else "const"
+    return f"{n.scope}.{op}" if n.scope else op
 
 
 def _is_infix(text: str) -> bool:
@@ -646,7 +655,7 @@ class _Builder:
             if self._inline(n, depth, outs, saved):
                 self.expr[n] = (text, prec, depth)
                 continue
-            name = self.var[n] = self.fresh(n.label or n._prim.name)
+            name = self.var[n] = self.fresh(_base_name(n))
             emitted: list[str]
             pname = n._prim.name
             if t is not None and pname == "linear":
@@ -837,10 +846,18 @@ class _JitOutput(Node):
 def _grads(frame: tuple, k: int, g: Any) -> tuple:
     """The gradient leaves' gradients for output k with seed g (None: no path)."""
     entry, saved, args, kwargs = frame
+    # As in eager backward: the generated code makes no reference cycles, so the cyclic
+    # collector has nothing to find, while its passes over a big traced graph cost time.
+    off = gc.isenabled()
+    if off:
+        gc.disable()
     try:
         return entry.backward_fn(k)(g, *saved)
     except (ArithmeticError, ValueError):
         return entry.eager_grads(args, kwargs, k, g)
+    finally:
+        if off:
+            gc.enable()
 
 
 def _jit_vjp(i: int, g: Any, out: Any, xs: tuple, frame: tuple, k: int, cache: list) -> Any:
@@ -926,10 +943,16 @@ class _Entry:
         for a in self.args:
             x = _fetch(args, kwargs, a.path)
             vals.append(x._data if a.kind == "node" else x)
+        off = gc.isenabled()
+        if off:
+            gc.disable()  # see _grads
         try:
             outs, saved = self.forward(*vals)
         except (ArithmeticError, ValueError):
             return self.fn(*args, **kwargs)  # Python floats refused a value: eager gives numpy's
+        finally:
+            if off:
+                gc.enable()
         rg = engine.is_grad_enabled() and bool(self.leaves)
         parents = ()
         frame = None
