@@ -319,6 +319,14 @@ def _top_level_add(s: str) -> bool:
     return False
 
 
+# Elementwise ops that can write into a dead input's buffer: {0} the inputs, {1} the buffer.
+_UFUNCS = {"add": "np.add({0}, out={1})", "sub": "np.subtract({0}, out={1})",
+           "mul": "np.multiply({0}, out={1})", "div": "np.divide({0}, out={1})",
+           "neg": "np.negative({0}, out={1})", "exp": "np.exp({0}, out={1})",
+           "log": "np.log({0}, out={1})", "sqrt": "np.sqrt({0}, out={1})",
+           "tanh": "np.tanh({0}, out={1})", "relu": "np.maximum({0}, 0, out={1})"}
+
+
 def _base_name(n: Node) -> str:
     """A variable name from a node's scope and name (L1.z -> L1_z), else scope and op."""
     if n.name is not None:
@@ -662,22 +670,23 @@ class _Builder:
                 x, w, b = (self.name_of(q) for q in n.parents)
                 emitted = [f"{name} = {x} @ {w}", f"{name} += {b}  # bias added in place"]
                 owned.add(n)
-            elif (t is not None and pname == "relu" and type(n._data) is not float
-                  and n.parents[0] in owned and len(self.users[n.parents[0]]) == 1
-                  and n.parents[0] not in saved and n.parents[0] not in outs):
-                s = self.var[n.parents[0]]
-                emitted = [f"{name} = np.maximum({s}, 0, out={s})  # in place: {s} is not "
-                           "needed again"]
+            elif (t is not None and pname in _UFUNCS and type(n._data) is not float
+                  and not self.scalar_op(n)
+                  and (buf := self._dead_buffer(n, owned, saved, outs)) is not None):
+                s_ = self.var[buf]
+                args = ", ".join(self.name_of(q) for q in n.parents)
+                emitted = [f"{name} = {_UFUNCS[pname].format(args, s_)}  # in place: {s_} is "
+                           "not needed again"]
+                owned.add(n)
             elif n.attrs and "saved" in n.attrs:
                 emitted = [f"{name}, {name}_saved = {text}"]
                 if type(n._data) is float:
                     emitted.append(f"{name} = float({name})")
             else:
                 emitted = [f"{name} = {text}"]
-                if (t is not None and type(n._data) is not float and pname in
-                        ("matmul", "add", "sub", "mul", "div")
-                        and all(q.dtype == n.dtype for q in n.parents)):
-                    owned.add(n)
+                if (t is not None and type(n._data) is not float and not self.scalar_op(n)
+                        and (pname in _UFUNCS or pname in ("matmul", "sigmoid"))):
+                    owned.add(n)  # a new array that only this code holds
             self.fwd_lines[n] = emitted
             lines += emitted
         params = [v for v, _ in self.inputs] + [v for v, _ in self.arg_inputs]
@@ -693,6 +702,15 @@ class _Builder:
         body = lines + [f"return ({outs_text},), ({sv})"]
         self.forward_src = (f"def forward({', '.join(params)}):\n"
                             + "\n".join("    " + ln for ln in body) + "\n")
+
+    def _dead_buffer(self, n: Node, owned: set, saved: set, outs: set) -> Node | None:
+        """An input array of n that this code made, that nothing reads after n, and that has
+        n's shape and dtype: n's result can be written into it (numpy's out=)."""
+        for q in n.parents:
+            if (q in owned and len(self.users.get(q, ())) == 1 and q not in saved
+                    and q not in outs and q.shape == n.shape and q.dtype == n.dtype):
+                return q
+        return None
 
     def _inline(self, n: Node, depth: int, outs: set, saved: set) -> bool:
         """Paste a scalar op's expression into its only user instead of naming it: what turns
