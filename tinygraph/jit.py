@@ -920,13 +920,21 @@ class _Entry:
         self._bwd_src: dict[int, str] = {}
         self._lock = threading.Lock()
         t = time.perf_counter()
-        head = (f"# tg.jit of {getattr(fn, '__qualname__', 'fn')}: {len(b.ops)} ops "
-                f"({len(b.order)} nodes with leaves and constants)\n")
-        self.forward_src = head + b.forward_src
         if any(self.out_need):
             for k in range(len(b.outputs)):
                 if self.out_need[k]:
                     self._bwd_src[k] = b.backward_src(k)
+        head = (f"# tg.jit of {getattr(fn, '__qualname__', 'fn')}: {len(b.ops)} ops "
+                f"({len(b.order)} nodes with leaves and constants)\n")
+        rules = [k for k, v in b.env.items() if k not in _BASE_ENV and callable(v)]
+        consts = [(k, v) for k, v in b.env.items() if k not in _BASE_ENV and not callable(v)]
+        if rules:
+            head += f"# {', '.join(rules)}: the op table's own functions\n"
+        for k, v in consts[:20]:
+            what = (f"{v.dtype} array of shape {v.shape}" if isinstance(v, np.ndarray)
+                    else type(v).__name__)
+            head += f"# {k}: a constant ({what}) fixed when tracing\n"
+        self.forward_src = head + b.forward_src
         src = self.source
         ns = dict(b.env)
         exec(_compile(src, fn), ns)
