@@ -358,6 +358,7 @@ class _Builder:
         self._scalar: dict[Node, bool] = {}
         self._fields: dict[Node, dict[str, str]] = {}
         self._bound: dict[tuple[str, int], str] = {}
+        self._name_of: dict[Node, str] = {}
         self._collect(t0, tracers)
         self._forward()
 
@@ -402,6 +403,7 @@ class _Builder:
                 stack.extend(n.parents)
         nodes.sort(key=lambda n: n._ctime)
         self.order = nodes
+        self.par = {n: n.parents for n in nodes}  # asked many times per node
         self.ops = [n for n in nodes if n._prim is not None and n._ctime > t0 and n not in tr]
         self.inputs: list[tuple[str, Node]] = []  # (var, node): read node._data at replay
         self.arg_inputs: list[tuple[str, _Arg]] = []  # (var, where): arguments
@@ -440,12 +442,12 @@ class _Builder:
         self.grad_leaves = grad_leaves
         need = set(grad_leaves)  # nodes on a path from a gradient leaf
         for n in self.ops:
-            if any(p in need for p in n.parents):
+            if any(p in need for p in self.par[n]):
                 need.add(n)
         self.need = need
         users: dict[Node, list[Node]] = {}
         for n in self.ops:
-            for p in n.parents:
+            for p in self.par[n]:
                 users.setdefault(p, []).append(n)
         self.users = users
 
@@ -462,7 +464,7 @@ class _Builder:
         out = self._fields.get(n)
         if out is None:
             out = {k: self._attr_value(k, v) for k, v in (n.attrs or {}).items() if k != "saved"}
-            out["in0_shape"] = repr(n.parents[0].shape)
+            out["in0_shape"] = repr(self.par[n][0].shape)
             self._fields[n] = out
         return out
 
@@ -491,8 +493,13 @@ class _Builder:
         return self.var[n], 0, 0
 
     def name_of(self, n: Node) -> str:
-        t, p, _ = self.ref(n)
-        return t if p == 0 else f"({t})"
+        r = self._name_of.get(n)
+        if r is None:
+            t, p, _ = self.ref(n)
+            r = t if p == 0 else f"({t})"
+            if n in self.var or n in self.literal:  # final once named (inlined: not cached)
+                self._name_of[n] = r
+        return r
 
     def template(self, n: Node) -> dict[str, Any] | None:
         prim = n._prim
@@ -501,7 +508,7 @@ class _Builder:
             return None
         if self.scalar_op(n) and t.get("sfwd") is None:
             return None
-        if prim.name in ("linear", "matmul") and len({q.dtype for q in n.parents}) > 1:
+        if prim.name in ("linear", "matmul") and len({q.dtype for q in self.par[n]}) > 1:
             return None
         return t
 
@@ -509,22 +516,22 @@ class _Builder:
         """Whether every input of op n is a Python float (cached: asked several times per op)."""
         r = self._scalar.get(n)
         if r is None:
-            r = self._scalar[n] = all(type(p._data) is float for p in n.parents)
+            r = self._scalar[n] = all(type(p._data) is float for p in self.par[n])
         return r
 
     def vjp_strings(self, n: Node, t: dict[str, Any]) -> tuple[str, ...]:
         if "vjpi" in t:
             return tuple(t["vjpi"].replace("{x}", "{" + str(i) + "}")
-                         for i in range(len(n.parents)))
+                         for i in range(len(self.par[n])))
         vjps = t["vjps"]
         if "svjps" in t and self.scalar_op(n):
             vjps = t["svjps"]
-        if "vjps2d" in t and n.parents[0].ndim == 2 and n.parents[1].ndim == 2:
+        if "vjps2d" in t and self.par[n][0].ndim == 2 and self.par[n][1].ndim == 2:
             vjps = t["vjps2d"]
         return vjps
 
     def fwd_text(self, n: Node, t: dict[str, Any] | None) -> tuple[str, int, int]:
-        parents = n.parents
+        parents = self.par[n]
         scalar = self.scalar_op(n)
         refs = [self.ref(p) for p in parents]
         depth = 1 + max((r[2] for r in refs), default=0)
@@ -558,7 +565,7 @@ class _Builder:
                  ) -> tuple[str, bool, bool]:
         """(parent i's gradient contribution, whether it is a fresh value nobody else holds,
         whether it needs parentheses as a term of a sum)."""
-        parents = n.parents
+        parents = self.par[n]
         p = parents[i]
         names = [self.name_of(q) for q in parents]
         out = self.var.get(n, "")
@@ -591,8 +598,8 @@ class _Builder:
     def _fits(self, n: Node, i: int) -> bool:
         """Whether a built-in rule, tried on the traced values, returns exactly the input's
         shape and dtype (then the generated code need not check it on every call)."""
-        p = n.parents[i]
-        xs = tuple(q._data for q in n.parents)
+        p = self.par[n][i]
+        xs = tuple(q._data for q in self.par[n])
         try:
             with np.errstate(all="ignore"):
                 gi = engine._call_rule(n._prim, i, n._data, n._data, xs, n.attrs)
@@ -626,9 +633,8 @@ class _Builder:
             return text, True
         return text, fresh
 
-    @staticmethod
-    def _mixed(n: Node) -> bool:
-        dts = {q.dtype for q in n.parents if type(q._data) is not float}
+    def _mixed(self, n: Node) -> bool:
+        dts = {q.dtype for q in self.par[n] if type(q._data) is not float}
         if type(n._data) is not float:
             dts.add(n.dtype)
         return len(dts) > 1
@@ -640,17 +646,17 @@ class _Builder:
         saved: set[Node] = set()  # values some backward rule reads
         for n in self.ops:
             t = tmpl[n]
-            for i, p in enumerate(n.parents):
+            for i, p in enumerate(self.par[n]):
                 if p not in need:
                     continue
                 if t is None:
                     saved.add(n)
-                    saved.update(n.parents)
+                    saved.update(self.par[n])
                     continue
                 v = self.vjp_strings(n, t)[i]
                 if "{out}" in v:
                     saved.add(n)
-                for k, q in enumerate(n.parents):
+                for k, q in enumerate(self.par[n]):
                     if "{" + str(k) + "}" in v:
                         saved.add(q)
         self.saved_nodes = saved
@@ -667,14 +673,14 @@ class _Builder:
             emitted: list[str]
             pname = n._prim.name
             if t is not None and pname == "linear":
-                x, w, b = (self.name_of(q) for q in n.parents)
+                x, w, b = (self.name_of(q) for q in self.par[n])
                 emitted = [f"{name} = {x} @ {w}", f"{name} += {b}  # bias added in place"]
                 owned.add(n)
             elif (t is not None and pname in _UFUNCS and type(n._data) is not float
                   and not self.scalar_op(n)
                   and (buf := self._dead_buffer(n, owned, saved, outs)) is not None):
                 s_ = self.var[buf]
-                args = ", ".join(self.name_of(q) for q in n.parents)
+                args = ", ".join(self.name_of(q) for q in self.par[n])
                 emitted = [f"{name} = {_UFUNCS[pname].format(args, s_)}  # in place: {s_} is "
                            "not needed again"]
                 owned.add(n)
@@ -706,7 +712,7 @@ class _Builder:
     def _dead_buffer(self, n: Node, owned: set, saved: set, outs: set) -> Node | None:
         """An input array of n that this code made, that nothing reads after n, and that has
         n's shape and dtype: n's result can be written into it (numpy's out=)."""
-        for q in n.parents:
+        for q in self.par[n]:
             if (q in owned and len(self.users.get(q, ())) == 1 and q not in saved
                     and q not in outs and q.shape == n.shape and q.dtype == n.dtype):
                 return q
@@ -728,8 +734,8 @@ class _Builder:
         t = self.tmpl[u]
         if t is None:
             return True
-        k = u.parents.index(n)
-        if sum(1 for q in u.parents if q is n) > 1:
+        k = self.par[u].index(n)
+        if sum(1 for q in self.par[u] if q is n) > 1:
             return False
         return t["sfwd"].count("{" + str(k) + "}") == 1
 
@@ -753,7 +759,7 @@ class _Builder:
                 if g is None:
                     continue
             t = self.tmpl[n]
-            for i, p in enumerate(n.parents):
+            for i, p in enumerate(self.par[n]):
                 if p not in need:
                     continue
                 if (t is not None and n._prim.name == "relu" and type(n._data) is not float
@@ -1128,7 +1134,10 @@ class Compiled:
         trace_s = time.perf_counter() - t_start
         b = _Builder(outs, t0, tracers)
         self.traces += 1
-        return _Entry(self.fn, b, res, struct, trace_s)
+        entry = _Entry(self.fn, b, res, struct, trace_s)
+        # objects in the signature by identity stay alive while cached, so their id is not reused
+        entry.keep = (args, kwargs)
+        return entry
 
     # --- looking at it ------------------------------------------------------------------------
     def _entry(self) -> _Entry:
