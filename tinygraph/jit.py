@@ -51,6 +51,7 @@ import math
 import os
 import re
 import sys
+import textwrap
 import threading
 import time
 from collections import OrderedDict
@@ -770,7 +771,12 @@ class _Builder:
                     contrib.setdefault(p, []).append((g, True, False))
                     continue
                 contrib.setdefault(p, []).append(self.vjp_text(n, i, g, t))
-            self.bwd_lines.setdefault(n, []).extend(lines[start:])
+            shown = lines[start:]
+            if n is root:
+                shown = [f"# {g}: given to backward() (1.0 by default)"] + shown
+            elif start == len(lines) or not lines[start].startswith(g + " "):
+                shown = [f"# the same array as {g}"] + shown  # add passes g on unchanged
+            self.bwd_lines.setdefault(n, []).extend(shown)
         results = []
         for leaf in self.grad_leaves:
             if leaf is root:
@@ -1163,31 +1169,33 @@ class Compiled:
                 "lines": e.source.count("\n"), "signatures": len(self._cache),
                 "traces": self.traces}
 
-    def explain(self, width: int = 48) -> str:
-        """The traced graph, op by op, next to its forward and backward lines."""
+    def explain(self, width: int = 44) -> str:
+        """The traced graph, op by op, next to its forward line(s) and its gradient's line(s)
+        (leaves last: their gradients are the backward's results)."""
         e = self._entry()
         b = e.builder
-        rows = [("eager graph (op: inputs -> shape)", "forward", "backward")]
-        for n in b.order:
+        rows = [("traced graph: node = op(inputs) shape", "forward", "backward: its gradient")]
+        for n in [m for m in b.order if m._prim is not None] + [
+                m for m in b.order if m._prim is None]:
             if n not in b.fwd_lines and n not in b.bwd_lines:
                 continue
-            if n._prim is not None and n in b.fwd_lines or n in b.bwd_lines:
-                who = b.var.get(n) or b.ref(n)[0]
-                if n._prim is not None:
-                    ins = ", ".join(b.ref(p)[0][:16] for p in n.parents)
-                    desc = f"{who} = {n._prim.name}({ins})"
-                else:
-                    desc = f"{who} (leaf)"
-                desc += f" -> {n.shape if n.shape else 'scalar'}"
-                rows.append((desc, "\n".join(b.fwd_lines.get(n, [])),
-                             "\n".join(b.bwd_lines.get(n, []))))
+            who = b.var.get(n) or b.ref(n)[0]
+            shape = str(n.shape) if n.shape else "scalar"
+            if n in b.fwd_lines:
+                ins = ", ".join(b.ref(p)[0][:20] for p in b.par[n])
+                desc = f"{who} = {n._prim.name}({ins}) {shape}"
+            else:
+                desc = f"{who}: leaf {shape}"
+            rows.append((desc, "\n".join(b.fwd_lines.get(n, [])),
+                         "\n".join(b.bwd_lines.get(n, []))))
         out = []
-        for a, f, g in rows:
-            fl, gl = f.split("\n"), g.split("\n")
-            for i in range(max(len(fl), len(gl), 1)):
-                cells = [a if i == 0 else "", fl[i] if i < len(fl) else "",
-                         gl[i] if i < len(gl) else ""]
-                out.append(" | ".join(c[:width].ljust(width) for c in cells).rstrip())
+        for cells in rows:
+            cols = [[piece for line in c.split("\n")
+                     for piece in (textwrap.wrap(line, width, subsequent_indent="    ") or [""])]
+                    for c in cells]
+            for i in range(max(len(c) for c in cols)):
+                out.append(" | ".join((c[i] if i < len(c) else "").ljust(width)
+                                      for c in cols).rstrip())
             out.append("-" * (3 * width + 6))
         return "\n".join(out)
 
