@@ -237,8 +237,16 @@ def _install_guards() -> None:
 
 
 def _key(x: Any) -> Any:
+    t = type(x)
+    if t is np.ndarray:  # the common cases first: this runs on every call
+        if x.dtype.kind == "f":
+            return (x.shape, x.dtype)
+        return ("index", x.shape, x.dtype, x.tobytes())
+    if t is float or t is int or t is str:
+        return (t, x)
     if isinstance(x, Node):
-        return ("node", x.shape, str(x.dtype), x.is_scalar, bool(x.requires_grad))
+        d = x._data
+        return ("node", type(d) is float or (d.shape, d.dtype), bool(x.requires_grad))
     if isinstance(x, np.ndarray):
         if x.dtype.kind == "f":
             return ("array", x.shape, x.dtype)
@@ -360,6 +368,7 @@ class _Builder:
         self._fields: dict[Node, dict[str, str]] = {}
         self._bound: dict[tuple[str, int], str] = {}
         self._name_of: dict[Node, str] = {}
+        self.fresh_results: dict[int, tuple[bool, ...]] = {}
         self._collect(t0, tracers)
         self._forward()
 
@@ -778,14 +787,19 @@ class _Builder:
                 shown = [f"# the same array as {g}"] + shown  # add passes g on unchanged
             self.bwd_lines.setdefault(n, []).extend(shown)
         results = []
+        fresh = []
         for leaf in self.grad_leaves:
             if leaf is root:
                 results.append(seed)
+                fresh.append(False)
                 continue
             start = len(lines)
             g = self._finish(leaf, contrib.pop(leaf, None), lines, owned)
+            fresh.append(g is not None and g in owned and g not in results)
             self.bwd_lines.setdefault(leaf, []).extend(lines[start:])
             results.append("None" if g is None else g)
+        self.fresh_results[k] = tuple(f and results.count(r) == 1 for f, r in
+                                      zip(fresh, results))
         lines.append(f"return ({', '.join(results)}{',' if len(results) == 1 else ''})")
         args = ", ".join([seed] + self.save_vars)
         return f"def backward({args}):\n" + "\n".join("    " + ln for ln in lines) + "\n"
@@ -847,7 +861,7 @@ class _JitOutput(Node):
         if frame is None or not self.requires_grad or frame[0].nonleaf:
             engine.backward(self, grad)
             return
-        g0 = engine._root_grad(self, grad)
+        g0 = 1.0 if grad is None and type(self._data) is float else engine._root_grad(self, grad)
         parents = self.parents
         ct = self._ctime
         for p in parents:
@@ -857,15 +871,18 @@ class _JitOutput(Node):
                     f"{self._prim.name} used it; this graph is stale. Run the forward pass "
                     "again before backward()."
                 )
-        grads = _grads(frame, attrs["k"], g0)
+        k = attrs["k"]
+        grads = _grads(frame, k, g0)
         old = self.grad
         self.grad = g0 if old is None else old + g0
+        fresh = frame[0].fresh[k]
         seen: set[int] = set()
-        for p, gi in zip(parents, grads):
+        for p, gi, f in zip(parents, grads, fresh):
             if gi is None:
                 continue
-            if type(gi) is not float:
-                # a leaf's .grad is an array of its own (optimizers update it in place)
+            if not f and type(gi) is not float:
+                # a leaf's .grad is an array of its own (optimizers update it in place); the
+                # generated code says which results are new arrays nobody else holds
                 if gi.base is not None or not gi.flags.writeable or id(gi) in seen:
                     gi = gi.copy()
                 seen.add(id(gi))
@@ -955,6 +972,7 @@ class _Entry:
             ns2 = dict(b.env)
             exec(_compile(self._bwd_src[k], fn), ns2)
             self._bwd[k] = ns2["backward"]
+        self.fresh = b.fresh_results
         self.compile_s = time.perf_counter() - t
 
     @property
@@ -1077,11 +1095,15 @@ class Compiled:
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
         if _anomaly_on() or _tracing():
             return self.fn(*args, **kwargs)  # eager: anomaly sites; inside another trace
-        key = (_key(args), _key(kwargs))
-        with self._lock:
-            entry = self._cache.get(key)
-            if entry is not None:
+        key = tuple([_key(a) for a in args])
+        if kwargs:
+            key = (key, _key(kwargs))
+        entry = self._cache.get(key)  # a dict read is atomic; changes take the lock
+        if entry is not None:
+            try:
                 self._cache.move_to_end(key)
+            except KeyError:  # evicted by another thread just now: still usable
+                pass
         if entry is None or not entry.valid():
             if not engine.is_grad_enabled():
                 return self.fn(*args, **kwargs)  # nothing to record under no_grad
@@ -1216,9 +1238,14 @@ def _tracer(data: Any, name: str) -> Node:
     return n
 
 
+_is_anomaly_enabled = getattr(engine, "is_anomaly_enabled", None)
+
+
 def _anomaly_on() -> bool:
-    f = getattr(engine, "is_anomaly_enabled", None)
-    return bool(f()) if f is not None else bool(engine._anomaly)
+    """detect_anomaly() is on (in this thread, where the engine keeps modes per thread)."""
+    if _is_anomaly_enabled is not None:
+        return bool(_is_anomaly_enabled())
+    return engine._anomaly
 
 
 def jit(fn: Callable | None = None, *, cache_size: int = 8) -> Any:
