@@ -466,3 +466,43 @@ def test_source_and_explain_read_like_hand_written_backprop() -> None:
     text = step.explain()
     assert "forward" in text and "backward" in text and "relu" in text
     assert {n.op for n in tg.walk(step.graph)} >= {"linear", "relu", "matmul"}
+
+
+def test_intermediate_node_arguments_pass_the_gradient_on() -> None:
+    W = tg.Node(np.array([1.0, -3.0]), name="W")
+    f = tg.jit(lambda h: tg.sum(tg.tanh(h) * h))
+    for k in range(2):
+        h = W * float(k + 2)  # made outside: its gradient goes on to W
+        tg.zero_grad(W)
+        f(h).backward()
+        got = W.grad.copy()
+        tg.zero_grad(W)
+        h2 = W * float(k + 2)
+        tg.sum(tg.tanh(h2) * h2).backward()
+        np.testing.assert_allclose(got, W.grad, rtol=1e-12)
+
+
+def test_freezing_a_captured_parameter_retraces() -> None:
+    a = tg.Node(np.array([1.0, 2.0]), name="a")
+    b = tg.Node(np.array([3.0, 4.0]), name="b")
+    f = tg.jit(lambda: tg.sum(a * b))
+    f().backward()
+    assert a.grad is not None and b.grad is not None
+    tg.zero_grad(a, b)
+    b.requires_grad = False
+    f().backward()
+    assert f.stats["traces"] == 2
+    assert b.grad is None
+    np.testing.assert_allclose(a.grad, b.data)
+
+
+def test_returning_an_argument_or_a_parameter_gives_copies() -> None:
+    w = tg.Node(np.array([1.0, 2.0]), name="w")
+    f = tg.jit(lambda x: (x, w, tg.sum(x * w)))
+    x = np.array([3.0, 4.0])
+    xo, wo, s = f(x)
+    np.testing.assert_array_equal(xo.data, x)
+    np.testing.assert_array_equal(wo.data, w.data)
+    assert x.flags.writeable  # the caller's array is not locked
+    s.backward()
+    np.testing.assert_allclose(w.grad, x)

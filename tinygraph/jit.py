@@ -858,19 +858,22 @@ class _JitOutput(Node):
     def backward(self, grad: Any = None) -> None:
         attrs = self.attrs
         frame = attrs.get("frame") if attrs else None
-        if frame is None or not self.requires_grad or frame[0].nonleaf:
+        if frame is None or not self.requires_grad:
             engine.backward(self, grad)
             return
-        g0 = 1.0 if grad is None and type(self._data) is float else engine._root_grad(self, grad)
         parents = self.parents
         ct = self._ctime
         for p in parents:
+            if p._prim is not None:  # a node made outside: the engine carries it further back
+                engine.backward(self, grad)
+                return
             if p._mtime > ct:
                 raise GraphError(
                     f"backward: {p.describe()} was given new data after "
                     f"{self._prim.name} used it; this graph is stale. Run the forward pass "
                     "again before backward()."
                 )
+        g0 = 1.0 if grad is None and type(self._data) is float else engine._root_grad(self, grad)
         k = attrs["k"]
         grads = _grads(frame, k, g0)
         old = self.grad
@@ -941,7 +944,6 @@ class _Entry:
         # gradient leaves: a captured node, or the node passed at an argument position
         tr = b.tracer_nodes
         self.leaves = [("arg", tr[n].path) if n in tr else ("node", n) for n in b.grad_leaves]
-        self.nonleaf = any(kind == "node" and n._prim is not None for kind, n in self.leaves)
         self.out_need = [o in b.need for o in b.outputs]
         self.prim = Primitive(f"jit({getattr(fn, '__name__', 'fn')})", _no_forward,
                               vjp=_jit_vjp, symbol="jit")
