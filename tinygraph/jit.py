@@ -36,7 +36,10 @@ What replays and what is refused (see the README's "Compiled steps"):
   gives numpy's inf/nan exactly as eager tinygraph does;
 - replay writes .grad of leaves (parameters, node arguments) and of the returned node; the
   graph's intermediates exist only as local variables of the generated code.
-Thread-safe: the signature cache is locked; a replay holds no shared mutable state.
+Thread-safe: changes to the signature cache are locked; a replay allocates its own arrays and
+shares no mutable state. The conversion guards are wrappers put on Node's conversion methods
+the first time anything is traced; outside a trace they check one counter and step aside.
+TracingError, Compiled and TEMPLATES are also reachable as tg.jit.TracingError and so on.
 """
 
 from __future__ import annotations
