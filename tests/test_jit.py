@@ -506,3 +506,36 @@ def test_returning_an_argument_or_a_parameter_gives_copies() -> None:
     assert x.flags.writeable  # the caller's array is not locked
     s.backward()
     np.testing.assert_allclose(w.grad, x)
+
+
+@given(tgs.graphs(max_inputs=3, max_steps=6, shape=(2, 3)), st.integers(0, 2**16))
+@settings(max_examples=30)
+def test_mixed_dtypes_and_scalar_nodes_in_tensor_graphs(gi, seed) -> None:
+    graph, inputs = gi
+    rng = np.random.default_rng(seed)
+    xs = [tg.Node(v.astype(np.float32) if i % 2 else v, name=f"x{i}")
+          for i, v in enumerate(inputs)]
+    s = tg.Node(float(rng.uniform(0.5, 1.5)), name="s")
+    col = tg.Node(rng.uniform(-1, 1, size=(2, 1)).astype(np.float32), name="col")
+
+    def f(*a):
+        return graph(*a) * s + tg.sum(tg.tanh(a[0] * col))
+
+    step = tg.jit(f)
+    for _ in range(3):
+        out = step(*xs)
+        out.backward()
+        leaves = [*xs, s, col]
+        got = _grads(leaves)
+        kinds = [type(n.grad) if type(n.grad) is float else np.asarray(n.grad).dtype
+                 for n in leaves]
+        tg.zero_grad(leaves)
+        ref = f(*xs)
+        ref.backward()
+        _close(out.data, ref.data, 1e-5)
+        for a, b in zip(got, _grads(leaves), strict=True):
+            _close(a, b, 1e-5)
+        assert kinds == [type(n.grad) if type(n.grad) is float else np.asarray(n.grad).dtype
+                         for n in leaves]  # each gradient in its leaf's own dtype, as eager
+        tg.zero_grad(leaves)
+        s.data = s.data + 0.1
