@@ -539,3 +539,20 @@ def test_mixed_dtypes_and_scalar_nodes_in_tensor_graphs(gi, seed) -> None:
                          for n in leaves]  # each gradient in its leaf's own dtype, as eager
         tg.zero_grad(leaves)
         s.data = s.data + 0.1
+
+
+def test_jit_on_a_method() -> None:
+    class Net:
+        def __init__(self) -> None:
+            self.w = tg.Node(np.array([0.5, -1.0]), name="w")
+
+        @tg.jit
+        def loss(self, x):
+            return tg.sum(tg.tanh(self.w * x))
+
+    net = Net()
+    x = np.array([1.0, 2.0])
+    out = net.loss(x)
+    out.backward()
+    np.testing.assert_allclose(net.w.grad, (1 - np.tanh(net.w.data * x) ** 2) * x)
+    assert "tanh" in net.loss.source

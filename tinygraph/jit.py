@@ -57,6 +57,7 @@ import sys
 import textwrap
 import threading
 import time
+import types
 from collections import OrderedDict
 from collections.abc import Callable
 from typing import Any
@@ -1120,6 +1121,10 @@ class Compiled:
                     self._cache.popitem(last=False)
         self._last = entry
         return entry.run(args, kwargs)
+
+    def __get__(self, obj: Any, objtype: Any = None) -> Any:
+        """@tg.jit on a method: bound to its instance (which becomes part of the signature)."""
+        return self if obj is None else types.MethodType(self, obj)
 
     def _trace(self, args: tuple, kwargs: dict) -> _Entry:
         global _active
