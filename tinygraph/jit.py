@@ -970,9 +970,8 @@ class _Entry:
                     else type(v).__name__)
             head += f"# {k}: a constant ({what}) fixed when tracing\n"
         self.forward_src = head + b.forward_src
-        src = self.source
         ns = dict(b.env)
-        exec(_compile(src, fn), ns)
+        exec(_compile(self.forward_src, fn), ns)
         self.forward = ns["forward"]
         for k in self._bwd_src:
             ns2 = dict(b.env)
@@ -1170,9 +1169,18 @@ class Compiled:
                     "compiled replay would return its traced value forever; compute it from "
                     "the arguments and parameters with recorded ops, or do not compile it")
         trace_s = time.perf_counter() - t_start
-        b = _Builder(outs, t0, tracers)
+        # Code generation makes millions of short-lived objects and no cycles; the collector's
+        # full passes over them and over a big traced graph would triple its time.
+        off = gc.isenabled()
+        if off:
+            gc.disable()
+        try:
+            b = _Builder(outs, t0, tracers)
+            entry = _Entry(self.fn, b, res, struct, trace_s)
+        finally:
+            if off:
+                gc.enable()
         self.traces += 1
-        entry = _Entry(self.fn, b, res, struct, trace_s)
         # objects in the signature by identity stay alive while cached, so their id is not reused
         entry.keep = (args, kwargs)
         return entry
