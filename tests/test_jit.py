@@ -556,3 +556,14 @@ def test_jit_on_a_method() -> None:
     out.backward()
     np.testing.assert_allclose(net.w.grad, (1 - np.tanh(net.w.data * x) ** 2) * x)
     assert "tanh" in net.loss.source
+
+
+@pytest.mark.parametrize("draw", [
+    lambda shape: np.random.rand(*shape),
+    lambda shape: np.full(shape, __import__("random").random()),
+])
+def test_random_draws_from_the_global_generators_are_refused(draw) -> None:
+    w = tg.Node(np.ones((2, 3)), name="w")
+    f = tg.jit(lambda: tg.sum(w * (draw((2, 3)) < 0.5).astype(np.float64)))
+    with pytest.raises(TracingError, match="random"):
+        f()

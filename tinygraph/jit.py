@@ -27,9 +27,11 @@ What replays and what is refused (see the README's "Compiled steps"):
 - converting a traced value to Python (float(), bool(), .item(), format(), comparisons such as
   `node > 0`, reading .data) raises TracingError during tracing, naming the line: replay would
   silently reuse the value seen when tracing;
-- numbers and numpy arrays the function captures or creates (random draws included) are
-  constants frozen at trace time; so are results computed under no_grad() inside it (an output
-  that is such a constant raises). Pass changing data as an argument;
+- numbers and numpy arrays the function captures or creates are constants frozen at trace
+  time; so are results computed under no_grad() inside it (an output that is such a constant
+  raises). Pass changing data as an argument. Drawing from numpy's or Python's global random
+  generator while tracing raises TracingError (replay would reuse the one draw); a Generator
+  object's draws cannot be seen and are frozen like any other array;
 - custom primitives (tg.primitive) replay by calling their own forward and VJP functions;
 - under tg.detect_anomaly() a compiled function runs eagerly, so anomalies name their line;
 - scalar code that Python refuses (1/0, log(0), exp(1000)) falls back to an eager run, which
@@ -52,6 +54,7 @@ import keyword
 import linecache
 import math
 import os
+import random
 import re
 import sys
 import textwrap
@@ -1150,6 +1153,7 @@ class Compiled:
                  for i, a in enumerate(args)]
         tkw = {k: sub(v, ("kw", k), k) for k, v in kwargs.items()}
         t_start = time.perf_counter()
+        rng_before = _rng_states()
         t0 = next(engine._clock)
         with _guard_lock:
             _active += 1
@@ -1160,6 +1164,12 @@ class Compiled:
             _tls.depth -= 1
             with _guard_lock:
                 _active -= 1
+        if _rng_states() != rng_before:
+            raise TracingError(
+                f"tg.jit: {getattr(self.fn, '__qualname__', 'the function')} drew random numbers "
+                "from numpy's or Python's global generator while tracing; a compiled replay would "
+                "reuse that one draw on every call (the same dropout mask, the same noise). Draw "
+                "them outside and pass them as arguments, or do not compile the function.")
         outs, struct = _flatten_out(res)
         for k, o in enumerate(outs):
             if o._prim is None and o._ctime > t0 and not any(o is t for t, _, _ in tracers):
@@ -1247,6 +1257,12 @@ class Compiled:
     def __repr__(self) -> str:
         name = getattr(self.fn, "__qualname__", self.fn)
         return f"<tg.jit {name}, {len(self._cache)} signatures>"
+
+
+def _rng_states() -> tuple:
+    """The global random generators' states (numpy's legacy one and Python's)."""
+    st = np.random.get_state(legacy=True)
+    return (st[1].tobytes(), st[2], random.getstate())
 
 
 def _tracer(data: Any, name: str) -> Node:
