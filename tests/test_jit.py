@@ -567,3 +567,12 @@ def test_random_draws_from_the_global_generators_are_refused(draw) -> None:
     f = tg.jit(lambda: tg.sum(w * (draw((2, 3)) < 0.5).astype(np.float64)))
     with pytest.raises(TracingError, match="random"):
         f()
+
+
+def test_the_traced_graph_is_an_ordinary_graph_for_the_diagrams() -> None:
+    viz = pytest.importorskip("tinygraph.viz")
+    W = tg.Node(np.ones((3, 2)) * 0.5, name="W")
+    f = tg.jit(lambda X, y: losses.softmax_cross_entropy(tg.relu(X @ W), y))
+    f(np.ones((4, 3)), np.array([0, 1, 0, 1])).backward()
+    dot = viz.draw(f.graph, level="op").dot()
+    assert "ReLU" in dot and "W" in dot
