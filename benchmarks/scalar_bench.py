@@ -5,7 +5,8 @@
   collector is on (the default interpreter); the same is also shown with it off.
   "tinygraph" builds the very graph micrograd builds (act = b + Σ w_i·x_i, relu; same random
   initial weights, so its losses equal micrograd's); "tinygraph.nn" uses tinygraph.nn.MLP (its
-  own initial weights).
+  own initial weights); "tinygraph.jit" is the "tinygraph" loss compiled with tg.jit (its first
+  call, trace + compile, is reported apart and not counted as a step).
 - Chain: x <- x*1.0001 + 0.0001, 500,000 times (10^6 ops), then tanh, then backward: time and
   peak memory.
 - Bytes per node: memory held by the moons forward graph (tracemalloc) / its node count.
@@ -31,7 +32,7 @@ from harness import fmt_time, log, median, table
 
 CHAIN_N = 500_000  # iterations: 10^6 ops
 MICROGRAD_CHAIN_N = 1_000  # micrograd's recursive backward fails from about 496 iterations on
-ENGINES = ("tinygraph", "tinygraph.nn", "micrograd")
+ENGINES = ("tinygraph", "tinygraph.nn", "tinygraph.jit", "micrograd")
 
 
 # ---------------------------------------------------------------------------------------------
@@ -144,6 +145,13 @@ class TinygraphNNEngine(TinygraphEngine):
         return model, model.parameters()
 
 
+class TinygraphJitEngine(TinygraphEngine):
+    """The "tinygraph" graph, its loss function compiled with tg.jit: the first call traces the
+    65,818-node graph and compiles it (reported as "first call"), later steps replay."""
+
+    jit = True
+
+
 def load(name: str) -> Any:
     """The engine object for a name (raises ImportError when it is not installed)."""
     if name == "micrograd":
@@ -152,6 +160,10 @@ def load(name: str) -> Any:
         import tinygraph.nn  # noqa: F401 - raises when the module is not there yet
 
         return TinygraphNNEngine()
+    if name == "tinygraph.jit":
+        from tinygraph import jit  # noqa: F401 - raises when the module is not there yet
+
+        return TinygraphJitEngine()
     return TinygraphEngine()
 
 
@@ -184,9 +196,22 @@ def work_moons(eng: Any, steps: int, gc_off: bool) -> dict[str, Any]:
     X, y = moons()
     model, params = eng.mlp()
     fwd, bwd, step, losses, nodes = [], [], [], [], None
+    first = None
+    if getattr(eng, "jit", False):
+        compiled = eng.tg.jit(lambda: moons_loss(eng, model, params, X, y))
+        t0 = time.perf_counter()
+        compiled()  # trace + compile (not a training step: no backward, no update)
+        first = time.perf_counter() - t0
+        nodes = eng.count(compiled.graph)
+
+        def build() -> Any:
+            return compiled()
+    else:
+        def build() -> Any:
+            return moons_loss(eng, model, params, X, y)
     for k in range(steps):
         t0 = time.perf_counter()
-        loss = moons_loss(eng, model, params, X, y)
+        loss = build()
         t1 = time.perf_counter()
         eng.zero_grad(model, params)
         loss.backward()
@@ -203,7 +228,7 @@ def work_moons(eng: Any, steps: int, gc_off: bool) -> dict[str, Any]:
         if gc_off:
             gc.collect()
     return {"step_s": median(step), "forward_s": median(fwd), "backward_s": median(bwd),
-            "nodes": nodes, "losses": losses[:2]}
+            "nodes": nodes, "losses": losses[:2], "first_s": first}
 
 
 def work_bytes(eng: Any) -> dict[str, Any]:
@@ -296,7 +321,7 @@ def repeat(spec: dict[str, Any], n: int, timeout: float) -> list[dict[str, Any]]
 
 
 def _med(runs: list[dict[str, Any]], key: str) -> float | None:
-    vals = [r[key] for r in runs if key in r]
+    vals = [r[key] for r in runs if r.get(key) is not None]
     return median(vals) if vals else None
 
 
@@ -320,8 +345,9 @@ def run(engines: list[str], repeats: int, steps: int, chain_n: int,
                             repeats, timeout)
             log(f"  scalar {name} moons gc {'off' if gc_off else 'on'}: "
                 f"{fmt_time(_med(r[key], 'step_s'))}")
-        r["bytes"] = repeat({"engine": name, "w": "bytes"}, 1, timeout)
-        if name != "tinygraph.nn":
+        if name != "tinygraph.jit":  # replay holds no graph; its first call is in the table
+            r["bytes"] = repeat({"engine": name, "w": "bytes"}, 1, timeout)
+        if name not in ("tinygraph.nn", "tinygraph.jit"):
             n = MICROGRAD_CHAIN_N if name == "micrograd" else chain_n
             r["chain"] = repeat({"engine": name, "w": "chain", "n": n}, repeats, timeout)
             log(f"  scalar {name} chain: {r['chain'][-1]}")
@@ -346,14 +372,16 @@ def tables(res: dict[str, Any]) -> str:
         s_on, s_off = _med(on, "step_s"), _med(off, "step_s")
         err = next((x["error"] for x in on + off if "error" in x), None)
         if err:
-            rows.append([name, "error", "-", "-", "-", "-", "-", err])
+            rows.append([name, "error", "-", "-", "-", "-", "-", "-", err])
             continue
         sp_on = f"{mg_on / s_on:.1f}x" if mg_on and s_on else "-"
         sp_off = f"{mg_off / s_off:.1f}x" if mg_off and s_off else "-"
         first = on[0]
-        bpn = r["bytes"][0].get("bytes_per_node")
+        bpn = r["bytes"][0].get("bytes_per_node") if "bytes" in r else None
+        fc = _med(on, "first_s")
         rows.append([name, fmt_time(s_on), sp_on, fmt_time(s_off), sp_off,
                      f"{fmt_time(first['forward_s'])} / {fmt_time(first['backward_s'])}",
+                     fmt_time(fc) if fc is not None else "-",
                      f"{first['nodes']:,}", f"{bpn:.0f}" if bpn else "-",
                      ", ".join(f"{v:.12f}" for v in first["losses"])])
         if "chain" in r:
@@ -373,7 +401,8 @@ def tables(res: dict[str, Any]) -> str:
         "SGD), median over steps and fresh processes",
         "",
         table(["engine", "step, gc on", "vs micrograd", "step, gc off", "vs micrograd",
-               "forward / backward (gc on)", "nodes", "bytes/node", "loss at steps 1, 2"],
+               "forward / backward (gc on)", "first call (trace + compile)", "nodes",
+               "bytes/node", "loss at steps 1, 2"],
               rows),
         "",
         "Deep chain x <- x*1.0001 + 0.0001, then tanh, then backward (fresh process)",

@@ -92,7 +92,8 @@ __all__ = [
 # Modules, losses, optimizers, data, diagnostics and save/load, all built on the ops above.
 from . import data, diagnostics, interop, losses, nn, optim, random  # noqa: E402
 from .io import load, save  # noqa: E402
+from .jit import jit  # noqa: E402
 from .random import manual_seed  # noqa: E402
 
 __all__ += ["data", "diagnostics", "interop", "losses", "nn", "optim", "random", "load", "save",
-            "manual_seed"]
+            "manual_seed", "jit"]

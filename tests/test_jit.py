@@ -1,0 +1,578 @@
+"""tg.jit: compiled replays equal eager tinygraph (values and gradients), retracing, refusals."""
+
+from __future__ import annotations
+
+import importlib
+import math
+import threading
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+import tinygraph as tg
+from tinygraph import losses, nn
+from tinygraph.engine import PRIMITIVES
+from tinygraph.testing import strategies as tgs
+
+J = importlib.import_module("tinygraph.jit")
+TracingError = J.TracingError
+
+
+def _grads(nodes):
+    return [None if n.grad is None else np.array(n.grad, dtype=np.float64) for n in nodes]
+
+
+def _close(a, b, tol):
+    if a is None or b is None:
+        assert a is None and b is None
+        return
+    np.testing.assert_allclose(np.asarray(a, dtype=np.float64), np.asarray(b, dtype=np.float64),
+                               rtol=tol, atol=tol)
+
+
+# ---------------------------------------------------------------------------------------------
+# The template table against the op table
+# ---------------------------------------------------------------------------------------------
+
+_ATTRS = {"sum": [{"axis": None, "keepdims": False}, {"axis": (1,), "keepdims": True},
+                  {"axis": (0,), "keepdims": False}],
+          "reshape": [{"shape": (6,)}, {"shape": (3, 2)}],
+          "getitem": [{"index": (slice(None), 1)}, {"index": 0}]}
+
+
+def _inputs(name: str, rng: np.random.Generator, scalar: bool) -> list:
+    if scalar:
+        k = 2 if name in ("add", "sub", "mul", "div", "pow") else 1
+        xs = [float(rng.uniform(0.5, 2.0)) for _ in range(k)]
+        if name in ("relu", "neg", "tanh", "sigmoid", "add", "sub", "mul"):
+            xs[0] = float(rng.uniform(-2, 2))
+        return xs
+    if name == "matmul":
+        return [rng.normal(size=(2, 3)), rng.normal(size=(3, 4))]
+    if name == "linear":
+        return [rng.normal(size=(2, 3)), rng.normal(size=(3, 4)), rng.normal(size=(4,))]
+    k = 2 if name in ("add", "sub", "mul", "div", "pow") else 1
+    xs = [rng.uniform(0.5, 2.0, size=(2, 3)) for _ in range(k)]
+    if name in ("relu", "neg", "tanh", "sigmoid", "add", "sub", "mul", "sum", "reshape",
+                "getitem"):
+        xs[0] = rng.normal(size=(2, 3))
+    return xs
+
+
+@pytest.mark.parametrize("name", sorted(J.TEMPLATES))
+@pytest.mark.parametrize("scalar", [False, True])
+def test_every_template_matches_the_op_table(name: str, scalar: bool) -> None:
+    t = J.TEMPLATES[name]
+    if scalar and t.get("sfwd") is None and "vjpi" not in t:
+        pytest.skip("no scalar form")
+    prim = PRIMITIVES[name]
+    rng = np.random.default_rng(sum(map(ord, name)))
+    if "vjpi" in t:  # variadic (l2): the op table's vjp(i, g, out, xs, **attrs)
+        xs = [rng.normal(size=(2, 3)), rng.normal(size=(4,))] if not scalar else [0.5, -2.0]
+        out = prim.fwd(*xs, lam=0.3)
+        env = {**J._BASE_ENV, "g": 1.7, "out": out, "x": None}
+        for i, x in enumerate(xs):
+            env["x"] = x
+            got = eval(t["vjpi"].format(lam="0.3", g="g", x="x"), env)  # noqa: S307
+            np.testing.assert_array_equal(got, prim.vjp(i, 1.7, out, tuple(xs), lam=0.3))
+        return
+    for attrs in _ATTRS.get(name, [{}]):
+        for _ in range(5):
+            xs = _inputs(name, rng, scalar)
+            env = dict(J._BASE_ENV)
+            names = [f"x{i}" for i in range(len(xs))]
+            env.update(zip(names, xs))
+            fields = {k: J._lit(v) for k, v in attrs.items()}
+            fields["in0_shape"] = repr(np.shape(xs[0]))
+            src = t["sfwd"] if scalar else t["afwd"]
+            got = eval(src.format(*names, **fields), env)  # noqa: S307 - our own template
+            ref = prim.scalar(*xs, **attrs) if scalar and prim.scalar else prim.fwd(*xs, **attrs)
+            np.testing.assert_allclose(got, ref, rtol=1e-15, atol=0)
+            env["out"] = ref
+            g = rng.normal(size=np.shape(ref)) if np.ndim(ref) else float(rng.normal())
+            env["g"] = g
+            vjps = t.get("svjps", t["vjps"]) if scalar else t["vjps"]
+            sets = [vjps] + ([t["vjps2d"]] if "vjps2d" in t and not scalar else [])
+            for vs in sets:
+                for i, v in enumerate(vs):
+                    got = eval(v.format(*names, g="g", out="out", **fields), env)  # noqa: S307
+                    want = prim.vjps[i](g, ref, *xs, **attrs)
+                    np.testing.assert_allclose(np.broadcast_to(got, np.shape(want)), want,
+                                               rtol=1e-14, atol=1e-300)
+
+
+# ---------------------------------------------------------------------------------------------
+# Random graphs: compiled equals eager, over replays with new data
+# ---------------------------------------------------------------------------------------------
+
+
+def _check_graph(graph, inputs, tol, dtype=np.float64, replays=3, seed=0):
+    rng = np.random.default_rng(seed)
+    cast = (lambda v: v) if dtype == np.float64 else (lambda v: np.asarray(v, dtype=dtype))
+    xs = [tg.Node(cast(v), name=f"x{i}") for i, v in enumerate(inputs)]
+    step = tg.jit(lambda *a: graph(*a))
+    for r in range(replays):
+        if r:
+            for x in xs:
+                d = x.data
+                x.data = (d + rng.uniform(-0.3, 0.3) if type(d) is float
+                          else (d + rng.uniform(-0.3, 0.3, size=d.shape)).astype(d.dtype))
+        out = step(*xs)
+        out.backward()
+        got_v, got_g = out.data, _grads(xs)
+        tg.zero_grad(xs)
+        ref = graph(*xs)
+        ref.backward()
+        want_g = _grads(xs)
+        tg.zero_grad(xs)
+        _close(got_v, ref.data, tol)
+        for a, b in zip(got_g, want_g, strict=True):
+            _close(a, b, tol)
+    assert step.stats["traces"] == 1
+
+
+@given(tgs.graphs(max_inputs=3, max_steps=8))
+def test_random_graphs_compiled_equal_eager_float64(gi) -> None:
+    graph, inputs = gi
+    _check_graph(graph, inputs, 1e-12)
+
+
+@given(tgs.graphs(max_inputs=3, max_steps=8, shape=(2, 3)))
+def test_random_tensor_graphs_compiled_equal_eager_float32(gi) -> None:
+    graph, inputs = gi
+    _check_graph(graph, inputs, 1e-5, dtype=np.float32)
+
+
+@given(tgs.graphs(max_inputs=3, max_steps=6, shape=()), st.integers(0, 2**16))
+def test_random_scalar_graphs_with_captured_parameters(gi, seed) -> None:
+    graph, inputs = gi
+    params = [tg.Node(v, name=f"p{i}") for i, v in enumerate(inputs)]
+    step = tg.jit(lambda: graph(*params))
+    rng = np.random.default_rng(seed)
+    for _ in range(3):
+        out = step()
+        out.backward()
+        got = _grads(params)
+        tg.zero_grad(params)
+        ref = graph(*params)
+        ref.backward()
+        _close(out.data, ref.data, 1e-12)
+        for a, b in zip(got, _grads(params), strict=True):
+            _close(a, b, 1e-12)
+        tg.zero_grad(params)
+        for p in params:  # an optimizer's update: replay must see it
+            p.data = p.data - 0.1 * rng.uniform(-1, 1)
+
+
+@given(tgs.broadcastable_arrays(n=2, lo=-2, hi=2))
+@settings(max_examples=40)
+def test_broadcasting_undone_where_the_trace_shows_it(xs) -> None:
+    a, b = (tg.Node(x, name=n) for x, n in zip(xs, "ab", strict=True))
+
+    def f(a, b):
+        return tg.sum(tg.tanh(a * b + a) / (1.0 + b * b))
+
+    _check_graph(lambda a, b: f(a, b), [a.data, b.data], 1e-12)
+
+
+# ---------------------------------------------------------------------------------------------
+# Training steps
+# ---------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_mlp_step_equals_eager_and_sees_optimizer_updates(dtype) -> None:
+    tol = 1e-12 if dtype == np.float64 else 1e-5
+    rng = np.random.default_rng(3)
+    model = nn.TensorMLP(5, [8, 8, 3], activation="relu", dtype=np.dtype(dtype))
+    params = model.parameters()
+    X = rng.normal(size=(16, 5)).astype(dtype)
+    y = rng.integers(0, 3, size=16)
+
+    def loss_fn(X, y):
+        return losses.softmax_cross_entropy(model(X), y) + losses.l2(model.weights(), 1e-3)
+
+    step = tg.jit(loss_fn)
+    opt = tg.optim.SGD(params, lr=0.1)
+    for _ in range(4):
+        loss = step(X, y)
+        opt.zero_grad()
+        loss.backward()
+        got = _grads(params)
+        opt.zero_grad()
+        ref = loss_fn(tg.Node(X, requires_grad=False), y)
+        ref.backward()
+        _close(loss.data, ref.data, tol)
+        for a, b in zip(got, _grads(params), strict=True):
+            _close(a, b, tol)
+        opt.step()
+        X = X + dtype(0.01)
+    assert step.stats["traces"] == 1
+    assert "dL_d" in step.source
+
+
+def _micrograd_mlp(seed=0):
+    rng = np.random.default_rng(seed)
+    layers = []
+    for nin, nout, act in ((2, 4, True), (4, 1, False)):
+        layers.append([([tg.Node(float(rng.uniform(-1, 1))) for _ in range(nin)], tg.Node(0.0),
+                        act) for _ in range(nout)])
+    params = [p for layer in layers for w, b, _ in layer for p in (*w, b)]
+
+    def model(x):
+        for layer in layers:
+            out = []
+            for w, b, act in layer:
+                s = sum((wi * xi for wi, xi in zip(w, x, strict=True)), b)
+                out.append(tg.relu(s) if act else s)
+            x = out
+        return x[0]
+
+    return model, params
+
+
+def test_micrograd_style_scalar_step_equals_eager() -> None:
+    model, params = _micrograd_mlp()
+    rng = np.random.default_rng(1)
+    X = rng.normal(size=(10, 2)).tolist()
+    y = [1.0 if a * b > 0 else -1.0 for a, b in X]
+
+    def loss_fn():
+        scores = [model([tg.Node(v) for v in row]) for row in X]
+        margins = [tg.relu(1.0 + (-yi) * s) for yi, s in zip(y, scores, strict=True)]
+        return sum(margins) * (1.0 / len(margins)) + 1e-4 * sum(p * p for p in params)
+
+    step = tg.jit(loss_fn)
+    for _ in range(3):
+        loss = step()
+        tg.zero_grad(params)
+        loss.backward()
+        got = _grads(params)
+        tg.zero_grad(params)
+        ref = loss_fn()
+        ref.backward()
+        assert loss.data == pytest.approx(ref.data, rel=1e-12)
+        for a, b in zip(got, _grads(params), strict=True):
+            _close(a, b, 1e-12)
+        for p in params:
+            p.data = p.data - 0.05 * p.grad
+        tg.zero_grad(params)
+
+
+# ---------------------------------------------------------------------------------------------
+# Signatures, cache, semantics
+# ---------------------------------------------------------------------------------------------
+
+
+def test_retrace_on_a_new_signature_and_lru_cache() -> None:
+    W = tg.Node(np.ones((3, 2)), name="W")
+    step = tg.jit(lambda x: tg.sum(tg.tanh(x @ W)), cache_size=2)
+    step(np.ones((4, 3)))
+    step(np.zeros((4, 3)))  # same shape and dtype: replay
+    assert step.stats["traces"] == 1
+    step(np.ones((5, 3)))  # new shape
+    step(np.ones((5, 3), dtype=np.float32))  # new dtype
+    assert step.stats["traces"] == 3
+    assert step.stats["signatures"] == 2
+    step(np.ones((4, 3)))  # evicted: traced again
+    assert step.stats["traces"] == 4
+
+
+def test_array_arguments_are_read_on_every_call() -> None:
+    W = tg.Node(np.arange(6.0).reshape(3, 2) / 10, name="W")
+    f = tg.jit(lambda x: tg.sum((x / 2.0) @ W))
+    for k in range(3):
+        x = np.full((2, 3), float(k))
+        assert f(x).data == pytest.approx(float(np.sum((x / 2.0) @ W.data)))
+
+
+def test_labels_are_part_of_the_signature_by_value() -> None:
+    s = tg.Node(np.random.default_rng(0).normal(size=(4, 3)), name="s")
+    f = tg.jit(lambda y: losses.softmax_cross_entropy(s, y))
+    for y in ([0, 1, 2, 0], [2, 2, 1, 0], [0, 1, 2, 0]):
+        y = np.array(y)
+        assert f(y).data == pytest.approx(losses.softmax_cross_entropy(s, y).data, rel=1e-14)
+    assert f.stats["traces"] == 2
+
+
+def test_backward_twice_adds_twice_and_output_composes_with_eager_ops() -> None:
+    w = tg.Node(np.array([0.5, -1.0]), name="w")
+    f = tg.jit(lambda x: tg.sum(tg.tanh(w * x)))
+    x = np.array([1.0, 2.0])
+    out = f(x)
+    out.backward()
+    g1 = w.grad.copy()
+    out.backward()
+    np.testing.assert_allclose(w.grad, 2 * g1)
+    tg.zero_grad(w)
+    (f(x) * 3.0 + 1.0).backward()
+    np.testing.assert_allclose(w.grad, 3 * g1)
+
+
+def test_stale_graph_raises_like_eager() -> None:
+    w = tg.Node(2.0, name="w")
+    f = tg.jit(lambda: w * w)
+    out = f()
+    w.data = 3.0
+    with pytest.raises(tg.GraphError, match="stale"):
+        out.backward()
+
+
+def test_several_outputs_and_node_arguments() -> None:
+    a = tg.Node(np.array([1.0, 2.0]), name="a")
+    b = tg.Node(np.array([3.0, -1.0]), name="b")
+    f = tg.jit(lambda a, b: (tg.sum(a * b), tg.sum(tg.exp(a))))
+    s, e = f(a, b)
+    e.backward()
+    np.testing.assert_allclose(a.grad, np.exp(a.data))
+    assert b.grad is None
+    s.backward()
+    np.testing.assert_allclose(a.grad, np.exp(a.data) + b.data)
+    np.testing.assert_allclose(b.grad, a.data)
+
+
+def test_custom_primitive_replays_through_its_own_functions() -> None:
+    cube = tg.primitive("jit_test_cube", lambda x: x**3, lambda g, out, x: g * 3 * x**2)
+    w = tg.Node(np.array([1.0, -2.0]), name="w")
+    f = tg.jit(lambda x: tg.sum(cube(w * x)))
+    for k in range(1, 3):
+        x = np.array([k, 1.0])
+        out = f(x)
+        tg.zero_grad(w)
+        out.backward()
+        np.testing.assert_allclose(w.grad, 3 * (w.data * x) ** 2 * x)
+    assert "jit_test_cube" in f.source
+
+
+def test_scalar_code_that_python_refuses_falls_back_to_eager_numbers() -> None:
+    w = tg.Node(1.0, name="w")
+    f = tg.jit(lambda: tg.log(w) / w)
+    assert f().data == 0.0
+    w.data = 0.0
+    with np.errstate(all="ignore"):
+        out = f()
+        ref = tg.log(w) / w
+    assert math.isnan(out.data) or out.data == ref.data
+
+
+def test_no_grad_call_replays_without_gradients() -> None:
+    w = tg.Node(np.array([1.0, 2.0]), name="w")
+    f = tg.jit(lambda: tg.sum(w * w))
+    f()
+    with tg.no_grad():
+        out = f()
+    assert not out.requires_grad and out.data == 5.0
+
+
+def test_threads_replay_concurrently() -> None:
+    W = tg.Node(np.random.default_rng(0).normal(size=(3, 4)), name="W")
+    f = tg.jit(lambda x: tg.sum(tg.relu(x @ W) ** 2.0))
+    f(np.ones((2, 3)))
+    errors = []
+
+    def work(seed: int) -> None:
+        rng = np.random.default_rng(seed)
+        for _ in range(50):
+            x = rng.normal(size=(2, 3))
+            got = f(x).data
+            want = float(np.sum(np.maximum(x @ W.data, 0) ** 2))
+            if abs(got - want) > 1e-12 * max(1.0, abs(want)):
+                errors.append((got, want))
+
+    ts = [threading.Thread(target=work, args=(s,)) for s in range(4)]
+    for t in ts:
+        t.start()
+    for t in ts:
+        t.join()
+    assert not errors
+
+
+# ---------------------------------------------------------------------------------------------
+# Refusals
+# ---------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("body", [
+    lambda h: h * (1.0 if float(tg.sum(h)) > 0 else 2.0),
+    lambda h: h * tg.sum(h).item(),
+    lambda h: h * 2.0 if tg.sum(h) > 0 else h,
+    lambda h: h * (1.0 if h.data.sum() > 0 else 2.0),
+    pytest.param(lambda h: h * float(f"{tg.sum(h):.3f}"),
+                 marks=pytest.mark.skipif("__format__" not in vars(tg.Node),
+                                          reason="Node has no format() yet")),
+])
+def test_python_values_from_traced_nodes_raise_naming_the_line(body) -> None:
+    w = tg.Node(np.array([1.0, -2.0]), name="w")
+    f = tg.jit(lambda x: tg.sum(body(w * x)))
+    with pytest.raises(TracingError, match=r"test_jit\.py:\d+") as e:
+        f(np.ones(2))
+    assert "silently reuse" in str(e.value)
+    assert isinstance(e.value, tg.TinygraphError)
+
+
+def test_outside_tracing_conversions_still_work() -> None:
+    f = tg.jit(lambda x: tg.sum(x * 2.0))
+    out = f(np.ones(3))
+    assert float(out) == 6.0 and out.item() == 6.0 and out.data == 6.0
+
+
+def test_constant_output_from_no_grad_inside_is_refused() -> None:
+    w = tg.Node(np.array([1.0, 2.0]), name="w")
+
+    def f():
+        with tg.no_grad():
+            return tg.sum(w * 2.0)
+
+    with pytest.raises(TracingError, match="constant"):
+        tg.jit(f)()
+
+
+def test_non_node_results_are_refused() -> None:
+    with pytest.raises(TracingError, match="returned"):
+        tg.jit(lambda x: 3.0)(np.ones(2))
+
+
+def test_detect_anomaly_runs_eagerly() -> None:
+    w = tg.Node(np.array([1.0, 0.0]), name="w")
+    f = tg.jit(lambda: tg.sum(tg.log(w)))
+    f()
+    with tg.detect_anomaly(), pytest.raises(tg.AnomalyError, match="log"):
+        f()
+
+
+def test_source_and_explain_read_like_hand_written_backprop() -> None:
+    rng = np.random.default_rng(0)
+    W1 = tg.Node(rng.normal(size=(4, 5)), name="W1")
+    b1 = tg.Node(np.zeros(5), name="b1")
+    W2 = tg.Node(rng.normal(size=(5, 3)), name="W2")
+    b2 = tg.Node(np.zeros(3), name="b2")
+
+    @tg.jit
+    def step(X, y):
+        with tg.scope("L1"):
+            h = tg.relu(tg.linear(X, W1, b1))
+            h.name = "h"
+        scores = h @ W2 + b2
+        scores.name = "scores"
+        return losses.softmax_cross_entropy(scores, y)
+
+    step(rng.normal(size=(6, 4)), rng.integers(0, 3, 6))
+    src = step.source
+    assert "def forward(" in src and "def backward(" in src
+    assert "L1_h" in src and "dL_dscores" in src and "dL_dW1 = X.T @" in src
+    compile(src, "<source>", "exec")
+    text = step.explain()
+    assert "forward" in text and "backward" in text and "relu" in text
+    assert {n.op for n in tg.walk(step.graph)} >= {"linear", "relu", "matmul"}
+
+
+def test_intermediate_node_arguments_pass_the_gradient_on() -> None:
+    W = tg.Node(np.array([1.0, -3.0]), name="W")
+    f = tg.jit(lambda h: tg.sum(tg.tanh(h) * h))
+    for k in range(2):
+        h = W * float(k + 2)  # made outside: its gradient goes on to W
+        tg.zero_grad(W)
+        f(h).backward()
+        got = W.grad.copy()
+        tg.zero_grad(W)
+        h2 = W * float(k + 2)
+        tg.sum(tg.tanh(h2) * h2).backward()
+        np.testing.assert_allclose(got, W.grad, rtol=1e-12)
+
+
+def test_freezing_a_captured_parameter_retraces() -> None:
+    a = tg.Node(np.array([1.0, 2.0]), name="a")
+    b = tg.Node(np.array([3.0, 4.0]), name="b")
+    f = tg.jit(lambda: tg.sum(a * b))
+    f().backward()
+    assert a.grad is not None and b.grad is not None
+    tg.zero_grad(a, b)
+    b.requires_grad = False
+    f().backward()
+    assert f.stats["traces"] == 2
+    assert b.grad is None
+    np.testing.assert_allclose(a.grad, b.data)
+
+
+def test_returning_an_argument_or_a_parameter_gives_copies() -> None:
+    w = tg.Node(np.array([1.0, 2.0]), name="w")
+    f = tg.jit(lambda x: (x, w, tg.sum(x * w)))
+    x = np.array([3.0, 4.0])
+    xo, wo, s = f(x)
+    np.testing.assert_array_equal(xo.data, x)
+    np.testing.assert_array_equal(wo.data, w.data)
+    assert x.flags.writeable  # the caller's array is not locked
+    s.backward()
+    np.testing.assert_allclose(w.grad, x)
+
+
+@given(tgs.graphs(max_inputs=3, max_steps=6, shape=(2, 3)), st.integers(0, 2**16))
+@settings(max_examples=30)
+def test_mixed_dtypes_and_scalar_nodes_in_tensor_graphs(gi, seed) -> None:
+    graph, inputs = gi
+    rng = np.random.default_rng(seed)
+    xs = [tg.Node(v.astype(np.float32) if i % 2 else v, name=f"x{i}")
+          for i, v in enumerate(inputs)]
+    s = tg.Node(float(rng.uniform(0.5, 1.5)), name="s")
+    col = tg.Node(rng.uniform(-1, 1, size=(2, 1)).astype(np.float32), name="col")
+
+    def f(*a):
+        return graph(*a) * s + tg.sum(tg.tanh(a[0] * col))
+
+    step = tg.jit(f)
+    for _ in range(3):
+        out = step(*xs)
+        out.backward()
+        leaves = [*xs, s, col]
+        got = _grads(leaves)
+        kinds = [type(n.grad) if type(n.grad) is float else np.asarray(n.grad).dtype
+                 for n in leaves]
+        tg.zero_grad(leaves)
+        ref = f(*xs)
+        ref.backward()
+        _close(out.data, ref.data, 1e-5)
+        for a, b in zip(got, _grads(leaves), strict=True):
+            _close(a, b, 1e-5)
+        assert kinds == [type(n.grad) if type(n.grad) is float else np.asarray(n.grad).dtype
+                         for n in leaves]  # each gradient in its leaf's own dtype, as eager
+        tg.zero_grad(leaves)
+        s.data = s.data + 0.1
+
+
+def test_jit_on_a_method() -> None:
+    class Net:
+        def __init__(self) -> None:
+            self.w = tg.Node(np.array([0.5, -1.0]), name="w")
+
+        @tg.jit
+        def loss(self, x):
+            return tg.sum(tg.tanh(self.w * x))
+
+    net = Net()
+    x = np.array([1.0, 2.0])
+    out = net.loss(x)
+    out.backward()
+    np.testing.assert_allclose(net.w.grad, (1 - np.tanh(net.w.data * x) ** 2) * x)
+    assert "tanh" in net.loss.source
+
+
+@pytest.mark.parametrize("draw", [
+    lambda shape: np.random.rand(*shape),
+    lambda shape: np.full(shape, __import__("random").random()),
+])
+def test_random_draws_from_the_global_generators_are_refused(draw) -> None:
+    w = tg.Node(np.ones((2, 3)), name="w")
+    f = tg.jit(lambda: tg.sum(w * (draw((2, 3)) < 0.5).astype(np.float64)))
+    with pytest.raises(TracingError, match="random"):
+        f()
+
+
+def test_the_traced_graph_is_an_ordinary_graph_for_the_diagrams() -> None:
+    viz = pytest.importorskip("tinygraph.viz")
+    W = tg.Node(np.ones((3, 2)) * 0.5, name="W")
+    f = tg.jit(lambda X, y: losses.softmax_cross_entropy(tg.relu(X @ W), y))
+    f(np.ones((4, 3)), np.array([0, 1, 0, 1])).backward()
+    dot = viz.draw(f.graph, level="op").dot()
+    assert "ReLU" in dot and "W" in dot

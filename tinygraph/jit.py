@@ -1,0 +1,1300 @@
+"""tg.jit: trace a step once, replay it as generated Python you can read.
+
+    step = tg.jit(lambda X, y: losses.softmax_cross_entropy(model(X), y))
+    loss = step(X, y)        # first call: runs eagerly, records the graph, compiles it
+    loss.backward()          # gradients into the parameters' .grad, exactly as eager backward
+    print(step.source)       # the generated forward and backward code
+
+The first call with a given signature runs the function eagerly on tracer nodes and records
+the graph; the graph becomes the source text of two Python functions, `forward` and
+`backward` (one line per op, named after the nodes' names and scopes), compiled with
+compile()/exec. Later calls with the same signature read the current .data of every leaf the
+graph uses (parameters captured from closures included, so an optimizer's updates are seen) and
+run `forward`; the returned node's backward() runs `backward` and adds into each leaf's .grad as
+eager backward does.
+
+Signature (the cache key):
+- a Node argument: its shape, dtype and requires_grad (its values are read on every call);
+- a float numpy array argument: its shape and dtype. Inside the traced function it is a
+  constant Node (as a tracer would be), so every computation on it is recorded;
+- an int or bool array (class labels, indices): its shape, dtype and *values*: arrays derived
+  from labels inside the function (masks, one-hot targets) would otherwise be frozen;
+- Python numbers, strings, None: by value; lists and tuples: element by element;
+  any other object (a model): by identity.
+Each compiled function keeps the `cache_size` (default 8) most recently used signatures.
+
+What replays and what is refused (see the README's "Compiled steps"):
+- converting a traced value to Python (float(), bool(), .item(), format(), comparisons such as
+  `node > 0`, reading .data) raises TracingError during tracing, naming the line: replay would
+  silently reuse the value seen when tracing;
+- numbers and numpy arrays the function captures or creates are constants frozen at trace
+  time; so are results computed under no_grad() inside it (an output that is such a constant
+  raises). Pass changing data as an argument. Drawing from numpy's or Python's global random
+  generator while tracing raises TracingError (replay would reuse the one draw); a Generator
+  object's draws cannot be seen and are frozen like any other array;
+- custom primitives (tg.primitive) replay by calling their own forward and VJP functions;
+- under tg.detect_anomaly() a compiled function runs eagerly, so anomalies name their line;
+- scalar code that Python refuses (1/0, log(0), exp(1000)) falls back to an eager run, which
+  gives numpy's inf/nan exactly as eager tinygraph does;
+- replay writes .grad of leaves (parameters, node arguments) and of the returned node; the
+  graph's intermediates exist only as local variables of the generated code.
+Thread-safe: changes to the signature cache are locked; a replay allocates its own arrays and
+shares no mutable state. The conversion guards are wrappers put on Node's conversion methods
+the first time anything is traced; outside a trace they check one counter and step aside.
+TracingError, Compiled and TEMPLATES are also reachable as tg.jit.TracingError and so on.
+"""
+
+from __future__ import annotations
+
+import functools
+import gc
+import inspect
+import itertools
+import keyword
+import linecache
+import math
+import os
+import random
+import re
+import sys
+import textwrap
+import threading
+import time
+import types
+from collections import OrderedDict
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np
+
+from . import engine, ops
+from .engine import Node, Primitive
+from .errors import GraphError
+
+__all__ = ["jit", "Compiled", "TracingError", "TEMPLATES"]
+
+_PKG_DIR = os.path.dirname(os.path.abspath(__file__))
+
+
+class TracingError(GraphError):
+    """A traced function did something that replay could not reproduce."""
+
+
+# ---------------------------------------------------------------------------------------------
+# Templates: per primitive, the forward expression and one VJP expression per input.
+# {0}, {1}: the inputs; {out}: the op's output; {g}: the output's gradient; {name}: an attribute.
+# 'sfwd' is used when every input is a Python float (it must equal the primitive's scalar rule),
+# 'afwd' otherwise. A VJP listed in 'svjps' replaces the one in 'vjps' for scalar nodes.
+# 'gshape' says what shape a VJP returns: "out" (the output's, summed back to the input's shape
+# where the trace shows broadcasting) or "in" (the input's own). test_jit checks every entry
+# against the op table (fwd, scalar and vjps of ops.PRIMITIVES) on random inputs.
+# Ops without an entry call their primitive's own functions from the generated code.
+# ---------------------------------------------------------------------------------------------
+
+_EW = ("out", "out")
+TEMPLATES: dict[str, dict[str, Any]] = {
+    "add": dict(sfwd="{0} + {1}", afwd="{0} + {1}", vjps=("{g}", "{g}"), prec=3, gshape=_EW),
+    "sub": dict(sfwd="{0} - {1}", afwd="{0} - {1}", vjps=("{g}", "-{g}"), prec=3, gshape=_EW),
+    "mul": dict(sfwd="{0} * {1}", afwd="{0} * {1}", vjps=("{g} * {1}", "{g} * {0}"), prec=2,
+                gshape=_EW),
+    "div": dict(sfwd="{0} / {1}", afwd="{0} / {1}", vjps=("{g} / {1}", "-{g} * {out} / {1}"),
+                prec=2, gshape=_EW),
+    "pow": dict(sfwd="_spow({0}, {1})", afwd="{0} ** {1}",
+                vjps=("{g} * {1} * _pow({0}, {1} - 1)", "{g} * _xlogy({out}, {0})"),
+                gshape=_EW),
+    "neg": dict(sfwd="-{0}", afwd="-{0}", vjps=("-{g}",), prec=1, gshape=("out",)),
+    "exp": dict(sfwd="_math.exp({0})", afwd="np.exp({0})", vjps=("{g} * {out}",),
+                gshape=("out",)),
+    "log": dict(sfwd="_math.log({0})", afwd="np.log({0})", vjps=("{g} / {0}",), gshape=("out",)),
+    "sqrt": dict(sfwd="_math.sqrt({0})", afwd="np.sqrt({0})", vjps=("{g} * 0.5 / {out}",),
+                 gshape=("out",)),
+    "tanh": dict(sfwd="_math.tanh({0})", afwd="np.tanh({0})",
+                 vjps=("{g} * (1.0 - {out} * {out})",), gshape=("out",)),
+    "sigmoid": dict(sfwd="_sigmoid({0})", afwd="_sigmoid({0})",
+                    vjps=("{g} * {out} * (1.0 - {out})",), gshape=("out",)),
+    # relu's mask from its output (out > 0 exactly where x > 0), so x may be overwritten
+    "relu": dict(sfwd="{0} if {0} > 0 else 0.0", afwd="np.maximum({0}, 0)", prec=9,
+                 vjps=("np.multiply({g}, {out} > 0, dtype={g}.dtype)",),
+                 svjps=("{g} * ({0} > 0)",), gshape=("out",)),
+    "matmul": dict(afwd="{0} @ {1}", vjps=("_mm_a({g}, {out}, {0}, {1})",
+                                           "_mm_b({g}, {out}, {0}, {1})"),
+                   vjps2d=("{g} @ {1}.T", "{0}.T @ {g}"), prec=2, gshape=("in", "in")),
+    "linear": dict(afwd="{0} @ {1} + {2}", vjps=("_mm_a({g}, {out}, {0}, {1})",
+                                                 "_mm_b({g}, {out}, {0}, {1})", "{g}"),
+                   vjps2d=("{g} @ {1}.T", "{0}.T @ {g}", "{g}"), prec=3,
+                   gshape=("in", "in", "out")),
+    "sum": dict(afwd="np.add.reduce({0}, axis={axis}, keepdims={keepdims})",
+                vjps=("_expand({g}, {0}, {axis}, {keepdims})",), gshape=("in",), view=True),
+    "reshape": dict(afwd="np.reshape({0}, {shape})", vjps=("np.reshape({g}, {in0_shape})",),
+                    gshape=("in",), view=True),
+    # variadic: 'vjpi' is every input's VJP, {x} standing for that input
+    "l2": dict(vjpi="{lam} * {g} * {x}", gshape=("in",)),
+    "getitem": dict(afwd="{0}[{index}]", vjps=("_getitem_vjp({g}, {out}, {0}, {index})",),
+                    gshape=("in",)),
+}
+
+# Names the generated code may use (bound in its globals).
+_BASE_ENV: dict[str, Any] = {
+    "np": np, "_math": math, "_spow": ops._spow, "_pow": ops._pow, "_xlogy": ops._xlogy,
+    "_sigmoid": ops._sigmoid, "_mm_a": ops._matmul_vjp_a, "_mm_b": ops._matmul_vjp_b,
+    "_expand": ops._expand, "_getitem_vjp": ops._getitem_vjp, "inf": math.inf, "nan": math.nan,
+}
+
+
+def _fit(g: Any, shape: tuple[int, ...] | None, dtype: Any) -> Any:
+    """A fallback rule's gradient brought to its input's shape and dtype (shape None: a float),
+    as engine._fit does for eager backward (the generated code calls it only where needed)."""
+    if shape is None:
+        a = np.asarray(g)
+        return float(a.sum()) if a.ndim else float(a)
+    a = np.asarray(g)
+    if a.shape != shape:
+        lead = a.ndim - len(shape)
+        axes = tuple(range(lead)) + tuple(lead + k for k, t in enumerate(shape)
+                                          if t == 1 and a.shape[lead + k] != 1)
+        a = (a.sum(axis=axes, keepdims=True) if axes else a).reshape(shape)
+    return a if a.dtype == dtype else a.astype(dtype)
+
+
+_BASE_ENV["_fit"] = _fit
+
+
+# ---------------------------------------------------------------------------------------------
+# Tracing guard: converting a traced value to Python raises, naming the line.
+# ---------------------------------------------------------------------------------------------
+
+_tls = threading.local()
+_active = 0  # traces running in any thread (read first: the guards cost nothing otherwise)
+_guard_lock = threading.Lock()
+_installed = False
+_GUARDED = ("item", "__float__", "__int__", "__bool__", "__index__", "__format__", "__lt__",
+            "__le__", "__gt__", "__ge__", "numpy", "tolist", "__array__")
+
+
+def _user_site() -> tuple[bool, str]:
+    """(called from user code, file:line of the first frame outside tinygraph); the frames
+    above are this function, _refuse and the guard."""
+    f = sys._getframe(3)
+    first = True
+    while f is not None:
+        fn = f.f_code.co_filename
+        if not os.path.abspath(fn).startswith(_PKG_DIR + os.sep):
+            return first, f"{fn}:{f.f_lineno} (in {f.f_code.co_name})"
+        first = False
+        f = f.f_back
+    return False, "<unknown>"
+
+
+def _refuse(what: str, node: Node) -> None:
+    user, site = _user_site()
+    if not user:
+        return
+    raise TracingError(
+        f"tg.jit: {what} of a traced value ({node.describe()}) at {site}. While tracing, "
+        "tinygraph records the ops once; a Python value taken from a node would be frozen into "
+        "the compiled code, and later calls with new data would silently reuse it. Keep the "
+        "computation in tinygraph ops (tg.relu / tg.maximum / tg.where instead of an `if`), "
+        "read values from the returned node after the call, or call the function without tg.jit."
+    )
+
+
+def _tracing() -> bool:
+    return _active > 0 and getattr(_tls, "depth", 0) > 0
+
+
+def _install_guards() -> None:
+    """Wrap Node's conversions once, the first time anything is traced (in any thread)."""
+    global _installed
+    with _guard_lock:
+        if _installed:
+            return
+        for name in _GUARDED:
+            orig = getattr(Node, name, None)
+            if orig is None or getattr(object, name, None) is orig:
+                continue
+            label = {"__float__": "float()", "__int__": "int()", "__bool__": "bool()",
+                     "__index__": "use as an index", "__format__": "formatting",
+                     "__array__": "numpy conversion"}.get(name, f".{name}()" if name[0] != "_"
+                                                         else f"comparison {name}")
+
+            def wrapper(self: Node, *a: Any, __orig: Any = orig, __label: str = label,
+                        **k: Any) -> Any:
+                if _active and getattr(_tls, "depth", 0):
+                    _refuse(__label, self)
+                return __orig(self, *a, **k)
+
+            functools.update_wrapper(wrapper, orig)
+            setattr(Node, name, wrapper)
+        prop = Node.__dict__.get("data")
+        if isinstance(prop, property):
+            fget = prop.fget
+
+            def data_get(self: Node) -> Any:
+                if _active and getattr(_tls, "depth", 0):
+                    _refuse("reading .data", self)
+                return fget(self)
+
+            Node.data = property(data_get, prop.fset, prop.fdel, prop.__doc__)
+        _installed = True
+
+
+# ---------------------------------------------------------------------------------------------
+# Signatures
+# ---------------------------------------------------------------------------------------------
+
+
+def _key(x: Any) -> Any:
+    t = type(x)
+    if t is np.ndarray:  # the common cases first: this runs on every call
+        if x.dtype.kind == "f":
+            return (x.shape, x.dtype)
+        return ("index", x.shape, x.dtype, x.tobytes())
+    if t is float or t is int or t is str:
+        return (t, x)
+    if isinstance(x, Node):
+        d = x._data
+        return ("node", type(d) is float or (d.shape, d.dtype), bool(x.requires_grad))
+    if isinstance(x, np.ndarray):
+        if x.dtype.kind == "f":
+            return ("array", x.shape, x.dtype)
+        return ("index", x.shape, x.dtype, x.tobytes())
+    if isinstance(x, (list, tuple)):
+        return (type(x).__name__, tuple(_key(v) for v in x))
+    if isinstance(x, dict):
+        return ("dict", tuple((k, _key(v)) for k, v in x.items()))
+    if x is None or isinstance(x, (bool, int, float, str, complex, np.generic)):
+        return ("value", type(x).__name__, x)
+    return ("object", id(x))
+
+
+class _Arg:
+    """Where one traced input comes from at replay: a path into (args, kwargs)."""
+
+    __slots__ = ("path", "kind", "orig_rg")
+
+    def __init__(self, path: tuple, kind: str, orig_rg: bool) -> None:
+        self.path = path
+        self.kind = kind  # "node" (read ._data) or "array" (the argument itself)
+        self.orig_rg = orig_rg
+
+
+def _fetch(args: tuple, kwargs: dict, path: tuple) -> Any:
+    x: Any = kwargs if path[0] == "kw" else args
+    for p in path[1:]:
+        x = x[p]
+    return x
+
+
+# ---------------------------------------------------------------------------------------------
+# Code generation
+# ---------------------------------------------------------------------------------------------
+
+_IDENT = re.compile(r"[^0-9A-Za-z_]")
+_MAX_DEPTH = 40  # inlined sub-expressions nest at most this deep (the parser has limits)
+
+
+def _lit(v: Any) -> str | None:
+    """A Python literal for an attribute or constant, or None if it needs a name."""
+    if v is None or isinstance(v, (bool, int, str)):
+        return repr(v)
+    if isinstance(v, float):
+        if math.isnan(v):
+            return "nan"
+        if math.isinf(v):
+            return "inf" if v > 0 else "-inf"
+        return repr(v)
+    if isinstance(v, tuple):
+        parts = [_lit(x) for x in v]
+        if any(p is None for p in parts):
+            return None
+        return "(" + ", ".join(parts) + ("," if len(parts) == 1 else "") + ")"
+    if isinstance(v, slice):
+        parts = [_lit(x) for x in (v.start, v.stop, v.step)]
+        return None if None in parts else f"slice({', '.join(parts)})"
+    if v is Ellipsis:
+        return "..."
+    if isinstance(v, np.integer):
+        return repr(int(v))
+    return None
+
+
+@functools.lru_cache(maxsize=1024)
+def _top_level_add(s: str) -> bool:
+    """Whether s has a binary + or - (or a conditional) outside brackets: then it needs
+    parentheses as the right operand of a sum, or float addition would be reassociated."""
+    depth = 0
+    for i, ch in enumerate(s):
+        if ch in "([":
+            depth += 1
+        elif ch in ")]":
+            depth -= 1
+        elif depth == 0 and ch in "+-" and i > 1 and s[i - 1] == " " and s[i + 1] == " ":
+            return True
+        elif depth == 0 and s.startswith(" if ", i):
+            return True
+    return False
+
+
+# Elementwise ops that can write into a dead input's buffer: {0} the inputs, {1} the buffer.
+_UFUNCS = {"add": "np.add({0}, out={1})", "sub": "np.subtract({0}, out={1})",
+           "mul": "np.multiply({0}, out={1})", "div": "np.divide({0}, out={1})",
+           "neg": "np.negative({0}, out={1})", "exp": "np.exp({0}, out={1})",
+           "log": "np.log({0}, out={1})", "sqrt": "np.sqrt({0}, out={1})",
+           "tanh": "np.tanh({0}, out={1})", "relu": "np.maximum({0}, 0, out={1})"}
+
+
+def _base_name(n: Node) -> str:
+    """A variable name from a node's scope and name (L1.z -> L1_z), else scope and op."""
+    if n.name is not None:
+        return n.label
+    op = n._prim.name if n._prim is not None else "const"
+    return f"{n.scope}.{op}" if n.scope else op
+
+
+def _is_infix(text: str) -> bool:
+    return bool(re.fullmatch(r"\{0\} [-+*/] \{1\}", text))
+
+
+class _Builder:
+    """Turns a traced graph into the source of forward() and one backward() per output."""
+
+    def __init__(self, outputs: list[Node], t0: int,
+                 tracers: list[tuple[Node, str, _Arg]]) -> None:
+        self.outputs = outputs
+        self.env: dict[str, Any] = dict(_BASE_ENV)
+        # builtins the generated code calls, and Python's keywords, are never variable names
+        self.names: set[str] = (set(self.env) | set(keyword.kwlist)
+                                | {"forward", "backward", "float", "slice", "None"})
+        self.var: dict[Node, str] = {}
+        self.expr: dict[Node, tuple[str, int, int]] = {}  # inlined nodes: (text, prec, depth)
+        self.literal: dict[Node, str] = {}
+        self.counter: dict[str, itertools.count] = {}
+        self.fwd_lines: dict[Node, list[str]] = {}
+        self.bwd_lines: dict[Node, list[str]] = {}
+        self._scalar: dict[Node, bool] = {}
+        self._fields: dict[Node, dict[str, str]] = {}
+        self._bound: dict[tuple[str, int], str] = {}
+        self._name_of: dict[Node, str] = {}
+        self.fresh_results: dict[int, tuple[bool, ...]] = {}
+        self._collect(t0, tracers)
+        self._forward()
+
+    # --- naming ---------------------------------------------------------------------------
+    def fresh(self, base: str) -> str:
+        base = _IDENT.sub("_", base) or "v"
+        if base[0].isdigit():
+            base = "v" + base
+        if base not in self.names:
+            self.names.add(base)
+            return base
+        c = self.counter.setdefault(base, itertools.count(2))
+        while True:
+            name = f"{base}_{next(c)}"
+            if name not in self.names:
+                self.names.add(name)
+                return name
+
+    def bind(self, base: str, value: Any) -> str:
+        """A name in the generated code's globals for a value with no literal."""
+        key = (base, id(value))
+        name = self._bound.get(key)
+        if name is None:
+            name = self._bound[key] = self.fresh(base)
+            self.env[name] = value
+        return name
+
+    # --- the graph ------------------------------------------------------------------------
+    def _collect(self, t0: int, tracers: list[tuple[Node, str, _Arg]]) -> None:
+        """Nodes of the trace (parents before children); leaves sorted into inputs/constants."""
+        tr = {n: (v, a) for n, v, a in tracers}
+        seen: set[Node] = set()
+        stack = list(self.outputs)
+        nodes: list[Node] = []
+        while stack:
+            n = stack.pop()
+            if n in seen:
+                continue
+            seen.add(n)
+            nodes.append(n)
+            if n._prim is not None and n._ctime > t0 and n not in tr:
+                stack.extend(n.parents)
+        nodes.sort(key=lambda n: n._ctime)
+        self.order = nodes
+        self.par = {n: n.parents for n in nodes}  # asked many times per node
+        self.ops = [n for n in nodes if n._prim is not None and n._ctime > t0 and n not in tr]
+        self.inputs: list[tuple[str, Node]] = []  # (var, node): read node._data at replay
+        self.arg_inputs: list[tuple[str, _Arg]] = []  # (var, where): arguments
+        grad_leaves: list[Node] = []
+        arrays = []
+        for n, v, a in tracers:  # every argument is a parameter of forward(), used or not
+            var = self.fresh(v)
+            self.var[n] = var
+            self.arg_inputs.append((var, a))
+            if type(n._data) is not float:
+                arrays.append((var, n._data))
+        self.tracer_nodes = {n: a for n, _, a in tracers}
+        for n in nodes:
+            if n in self.var or (n._prim is not None and n._ctime > t0):
+                if n in tr and tr[n][1].orig_rg:
+                    grad_leaves.append(n)
+                continue
+            d = n._data
+            if n._ctime > t0:  # made inside the function: a constant, unless it copies an arg
+                match = next((v for v, a in arrays if type(d) is np.ndarray
+                              and a.shape == d.shape and a.dtype == d.dtype
+                              and np.array_equal(a, d)), None)
+                if match is not None:
+                    self.var[n] = match
+                else:
+                    self._constant(n)
+                continue
+            if not n.requires_grad and type(d) is float and engine._CONSTS.get(d) is n:
+                self._constant(n)  # a shared number constant: immutable
+                continue
+            var = self.fresh(n.label or ("param" if n.requires_grad else "const"))
+            self.var[n] = var
+            self.inputs.append((var, n))
+            if n.requires_grad:
+                grad_leaves.append(n)
+        self.grad_leaves = grad_leaves
+        need = set(grad_leaves)  # nodes on a path from a gradient leaf
+        for n in self.ops:
+            if any(p in need for p in self.par[n]):
+                need.add(n)
+        self.need = need
+        users: dict[Node, list[Node]] = {}
+        for n in self.ops:
+            for p in self.par[n]:
+                users.setdefault(p, []).append(n)
+        self.users = users
+
+    def _constant(self, n: Node) -> None:
+        d = n._data
+        lit = _lit(d) if type(d) is float else None
+        if lit is not None:
+            self.literal[n] = lit
+        else:
+            self.var[n] = self.bind(n.label or "const", d)
+
+    # --- per-op rendering -------------------------------------------------------------------
+    def fields(self, n: Node) -> dict[str, str]:
+        out = self._fields.get(n)
+        if out is None:
+            out = {k: self._attr_value(k, v) for k, v in (n.attrs or {}).items() if k != "saved"}
+            out["in0_shape"] = repr(self.par[n][0].shape)
+            self._fields[n] = out
+        return out
+
+    def kwargs(self, n: Node) -> str:
+        return "".join(f", {k}={self._attr_value(k, v)}" for k, v in (n.attrs or {}).items()
+                       if k != "saved")
+
+    def _attr_value(self, k: str, v: Any) -> str:
+        if isinstance(v, tuple):
+            lit = _lit(v)
+            if lit is not None:
+                return lit
+            parts = [self._attr_value(k, x) for x in v]
+            return "(" + ", ".join(parts) + ("," if len(parts) == 1 else "") + ")"
+        lit = None if isinstance(v, np.ndarray) else _lit(v)
+        return lit if lit is not None else self.bind(k, v)
+
+    def ref(self, n: Node) -> tuple[str, int, int]:
+        """(text, precedence, depth) of a node's value in an expression (precedence: 0 an
+        atom, 1 unary minus, 2 * /, 3 + -, 9 anything else)."""
+        if n in self.literal:
+            lit = self.literal[n]
+            return lit, (1 if lit.startswith("-") else 0), 0
+        if n in self.expr:
+            return self.expr[n]
+        return self.var[n], 0, 0
+
+    def name_of(self, n: Node) -> str:
+        r = self._name_of.get(n)
+        if r is None:
+            t, p, _ = self.ref(n)
+            r = t if p == 0 else f"({t})"
+            if n in self.var or n in self.literal:  # final once named (inlined: not cached)
+                self._name_of[n] = r
+        return r
+
+    def template(self, n: Node) -> dict[str, Any] | None:
+        prim = n._prim
+        t = TEMPLATES.get(prim.name) if prim.builtin else None
+        if t is None:
+            return None
+        if self.scalar_op(n) and t.get("sfwd") is None:
+            return None
+        if prim.name in ("linear", "matmul") and len({q.dtype for q in self.par[n]}) > 1:
+            return None
+        return t
+
+    def scalar_op(self, n: Node) -> bool:
+        """Whether every input of op n is a Python float (cached: asked several times per op)."""
+        r = self._scalar.get(n)
+        if r is None:
+            r = self._scalar[n] = all(type(p._data) is float for p in self.par[n])
+        return r
+
+    def vjp_strings(self, n: Node, t: dict[str, Any]) -> tuple[str, ...]:
+        if "vjpi" in t:
+            return tuple(t["vjpi"].replace("{x}", "{" + str(i) + "}")
+                         for i in range(len(self.par[n])))
+        vjps = t["vjps"]
+        if "svjps" in t and self.scalar_op(n):
+            vjps = t["svjps"]
+        if "vjps2d" in t and self.par[n][0].ndim == 2 and self.par[n][1].ndim == 2:
+            vjps = t["vjps2d"]
+        return vjps
+
+    def fwd_text(self, n: Node, t: dict[str, Any] | None) -> tuple[str, int, int]:
+        parents = self.par[n]
+        scalar = self.scalar_op(n)
+        refs = [self.ref(p) for p in parents]
+        depth = 1 + max((r[2] for r in refs), default=0)
+        if t is None or (t.get("sfwd") if scalar else t.get("afwd")) is None:
+            prim = n._prim
+            use_scalar = prim.scalar is not None and scalar
+            f = self.bind(f"{prim.name}_fwd", prim.scalar if use_scalar else prim.fwd)
+            args = ", ".join([r[0] for r in refs])
+            call = f"{f}({args}{self.kwargs(n)})".replace("(, ", "(")
+            if type(n._data) is float and not (n.attrs and "saved" in n.attrs):
+                call = f"float({call})"  # numpy scalars and 0-d arrays become floats
+            return call, 0, depth
+        text = t["sfwd"] if scalar else t["afwd"]
+        prec = t.get("prec", 9) if scalar or _is_infix(text) or text.startswith("-") else 0
+        if _is_infix(text):
+            args = [self.wrap(r[0], r[1], prec, right=i == 1) for i, r in enumerate(refs)]
+        else:
+            args = [r[0] if r[1] == 0 else f"({r[0]})" for r in refs]
+        s = text.format(*args, **self.fields(n))
+        if type(n._data) is float and not scalar:
+            s, prec = f"float({s})", 0
+        return s, prec, depth
+
+    @staticmethod
+    def wrap(text: str, prec: int, slot: int, right: bool) -> str:
+        if prec < slot or (prec == slot and not right):
+            return text
+        return f"({text})"
+
+    def vjp_text(self, n: Node, i: int, g: str, t: dict[str, Any] | None
+                 ) -> tuple[str, bool, bool]:
+        """(parent i's gradient contribution, whether it is a fresh value nobody else holds,
+        whether it needs parentheses as a term of a sum)."""
+        parents = self.par[n]
+        p = parents[i]
+        names = [self.name_of(q) for q in parents]
+        out = self.var.get(n, "")
+        if t is not None:
+            v = self.vjp_strings(n, t)[i]
+            raw = v.format(*names, g=g, out=out, **self.fields(n))
+            gshape = t["gshape"][min(i, len(t["gshape"]) - 1)]
+            fresh = v != "{g}" and not t.get("view")  # a view may share g's memory
+            text, fresh = self._unbroadcast(raw, fresh, n, p, gshape)
+            return text, fresh, text is raw and _top_level_add(v)
+        prim = n._prim
+        kw = self.kwargs(n)
+        if n.attrs and "saved" in n.attrs:
+            kw += f", saved={out}_saved"
+        if prim.vjps is None:
+            f = self.bind(f"{prim.name}_vjp", prim.vjp)
+            xs = ", ".join(names) + ("," if len(names) == 1 else "")
+            text = f"{f}({i}, {g}, {out}, ({xs}){kw})"
+        else:
+            f = self.bind(f"{prim.name}_vjp{i}", prim.vjps[i])
+            text = f"{f}({g}, {out}, {', '.join(names)}{kw})"
+        # a rule's result may be a view of g (concat's): never written into in place
+        if prim.builtin and self._fits(n, i):
+            return text, False, False
+        if type(p._data) is float:
+            return f"_fit({text}, None, None)", False, False
+        dt = self.bind("float" + str(p.dtype.itemsize * 8), p.dtype)
+        return f"_fit({text}, {p.shape!r}, {dt})", False, False
+
+    def _fits(self, n: Node, i: int) -> bool:
+        """Whether a built-in rule, tried on the traced values, returns exactly the input's
+        shape and dtype (then the generated code need not check it on every call)."""
+        p = self.par[n][i]
+        xs = tuple(q._data for q in self.par[n])
+        try:
+            with np.errstate(all="ignore"):
+                gi = engine._call_rule(n._prim, i, n._data, n._data, xs, n.attrs)
+        except Exception:  # noqa: BLE001 - any failure: keep the check
+            return False
+        if type(p._data) is float:
+            return type(gi) is float
+        return type(gi) is np.ndarray and gi.shape == p.shape and gi.dtype == p.dtype
+
+    def _unbroadcast(self, text: str, fresh: bool, n: Node, p: Node,
+                     gshape: str) -> tuple[str, bool]:
+        """Sum broadcast axes away where the trace shows them, cast where dtypes are mixed."""
+        pd, od = p._data, n._data
+        if type(pd) is float:
+            if self.scalar_op(n) and type(od) is float:
+                return text, fresh
+            return f"float(np.add.reduce({text}, axis=None))", True
+        if self._mixed(n):
+            dt = self.bind("float" + str(p.dtype.itemsize * 8), p.dtype)
+            return f"_fit({text}, {pd.shape!r}, {dt})", False  # may return text's own array
+        if gshape == "out" and type(od) is not float and od.shape != pd.shape:
+            gs = od.shape
+            lead = len(gs) - pd.ndim
+            axes = tuple(range(lead)) + tuple(lead + k for k, s in enumerate(pd.shape)
+                                              if s == 1 and gs[lead + k] != 1)
+            if lead > 0 and gs[lead:] == pd.shape:
+                text = f"np.add.reduce({text}, axis={0 if lead == 1 else axes!r})"
+            else:
+                text = (f"np.add.reduce({text}, axis={axes!r}, keepdims=True)"
+                        f".reshape({pd.shape!r})")
+            return text, True
+        return text, fresh
+
+    def _mixed(self, n: Node) -> bool:
+        dts = {q.dtype for q in self.par[n] if type(q._data) is not float}
+        if type(n._data) is not float:
+            dts.add(n.dtype)
+        return len(dts) > 1
+
+    # --- forward ------------------------------------------------------------------------------
+    def _forward(self) -> None:
+        need = self.need
+        self.tmpl = tmpl = {n: self.template(n) for n in self.ops}
+        saved: set[Node] = set()  # values some backward rule reads
+        for n in self.ops:
+            t = tmpl[n]
+            for i, p in enumerate(self.par[n]):
+                if p not in need:
+                    continue
+                if t is None:
+                    saved.add(n)
+                    saved.update(self.par[n])
+                    continue
+                v = self.vjp_strings(n, t)[i]
+                if "{out}" in v:
+                    saved.add(n)
+                for k, q in enumerate(self.par[n]):
+                    if "{" + str(k) + "}" in v:
+                        saved.add(q)
+        self.saved_nodes = saved
+        outs = set(self.outputs)
+        lines: list[str] = []
+        owned: set[Node] = set()  # arrays made by this code and held by nobody else
+        for n in self.ops:
+            t = tmpl[n]
+            text, prec, depth = self.fwd_text(n, t)
+            if self._inline(n, depth, outs, saved):
+                self.expr[n] = (text, prec, depth)
+                continue
+            name = self.var[n] = self.fresh(_base_name(n))
+            emitted: list[str]
+            pname = n._prim.name
+            if t is not None and pname == "linear":
+                x, w, b = (self.name_of(q) for q in self.par[n])
+                emitted = [f"{name} = {x} @ {w}", f"{name} += {b}  # bias added in place"]
+                owned.add(n)
+            elif (t is not None and pname in _UFUNCS and type(n._data) is not float
+                  and not self.scalar_op(n)
+                  and (buf := self._dead_buffer(n, owned, saved, outs)) is not None):
+                s_ = self.var[buf]
+                args = ", ".join(self.name_of(q) for q in self.par[n])
+                emitted = [f"{name} = {_UFUNCS[pname].format(args, s_)}  # in place: {s_} is "
+                           "not needed again"]
+                owned.add(n)
+            elif n.attrs and "saved" in n.attrs:
+                emitted = [f"{name}, {name}_saved = {text}"]
+                if type(n._data) is float:
+                    emitted.append(f"{name} = float({name})")
+            else:
+                emitted = [f"{name} = {text}"]
+                if (t is not None and type(n._data) is not float and not self.scalar_op(n)
+                        and (pname in _UFUNCS or pname in ("matmul", "sigmoid"))):
+                    owned.add(n)  # a new array that only this code holds
+            self.fwd_lines[n] = emitted
+            lines += emitted
+        params = [v for v, _ in self.inputs] + [v for v, _ in self.arg_inputs]
+        save_vars = []
+        for n in self.order:
+            if n in saved and n in self.var and n not in self.literal:
+                save_vars.append(self.var[n])
+                if n.attrs and "saved" in n.attrs and n in tmpl and tmpl[n] is None:
+                    save_vars.append(f"{self.var[n]}_saved")
+        self.save_vars = list(dict.fromkeys(save_vars))
+        outs_text = ", ".join(self.ref(o)[0] for o in self.outputs)
+        sv = ", ".join(self.save_vars) + ("," if len(self.save_vars) == 1 else "")
+        body = lines + [f"return ({outs_text},), ({sv})"]
+        self.forward_src = (f"def forward({', '.join(params)}):\n"
+                            + "\n".join("    " + ln for ln in body) + "\n")
+
+    def _dead_buffer(self, n: Node, owned: set, saved: set, outs: set) -> Node | None:
+        """An input array of n that this code made, that nothing reads after n, and that has
+        n's shape and dtype: n's result can be written into it (numpy's out=)."""
+        for q in self.par[n]:
+            if (q in owned and len(self.users.get(q, ())) == 1 and q not in saved
+                    and q not in outs and q.shape == n.shape and q.dtype == n.dtype):
+                return q
+        return None
+
+    def _inline(self, n: Node, depth: int, outs: set, saved: set) -> bool:
+        """Paste a scalar op's expression into its only user instead of naming it: what turns
+        micrograd-style graphs (one node per number) into a few lines per neuron."""
+        if type(n._data) is not float or n in outs or n in saved or depth >= _MAX_DEPTH:
+            return False
+        if n.attrs and "saved" in n.attrs or not self.scalar_op(n):
+            return False
+        us = self.users.get(n, [])
+        if len(us) != 1:
+            return False
+        u = us[0]
+        if not self.scalar_op(u):
+            return False
+        t = self.tmpl[u]
+        if t is None:
+            return True
+        k = self.par[u].index(n)
+        if sum(1 for q in self.par[u] if q is n) > 1:
+            return False
+        return t["sfwd"].count("{" + str(k) + "}") == 1
+
+    # --- backward -----------------------------------------------------------------------------
+    def backward_src(self, k: int) -> str:
+        """backward(dL_d<output k>, *saved): the gradient leaves' gradients, None where none."""
+        need = self.need
+        root = self.outputs[k]
+        seed = self.fresh("dL_d" + self.ref(root)[0] if root in self.var else "dL_dout")
+        owned: set[str] = set()
+        contrib: dict[Node, list[tuple[str, bool, bool]]] = {}
+        lines: list[str] = []
+        for n in reversed(self.ops):
+            if n not in need:
+                continue
+            start = len(lines)
+            if n is root:
+                g = seed
+            else:
+                g = self._finish(n, contrib.pop(n, None), lines, owned)
+                if g is None:
+                    continue
+            t = self.tmpl[n]
+            for i, p in enumerate(self.par[n]):
+                if p not in need:
+                    continue
+                if (t is not None and n._prim.name == "relu" and type(n._data) is not float
+                        and g in owned):
+                    lines.append(f"{g} *= {self.var[n]} > 0  # dL_d{self.var.get(p, 'x')}: "
+                                 "relu's gradient, in place")
+                    owned.discard(g)
+                    contrib.setdefault(p, []).append((g, True, False))
+                    continue
+                contrib.setdefault(p, []).append(self.vjp_text(n, i, g, t))
+            shown = lines[start:]
+            if n is root:
+                shown = [f"# {g}: given to backward() (1.0 by default)"] + shown
+            elif start == len(lines) or not lines[start].startswith(g + " "):
+                shown = [f"# the same array as {g}"] + shown  # add passes g on unchanged
+            self.bwd_lines.setdefault(n, []).extend(shown)
+        results = []
+        fresh = []
+        for leaf in self.grad_leaves:
+            if leaf is root:
+                results.append(seed)
+                fresh.append(False)
+                continue
+            start = len(lines)
+            g = self._finish(leaf, contrib.pop(leaf, None), lines, owned)
+            fresh.append(g is not None and g in owned and g not in results)
+            self.bwd_lines.setdefault(leaf, []).extend(lines[start:])
+            results.append("None" if g is None else g)
+        self.fresh_results[k] = tuple(f and results.count(r) == 1 for f, r in
+                                      zip(fresh, results))
+        lines.append(f"return ({', '.join(results)}{',' if len(results) == 1 else ''})")
+        args = ", ".join([seed] + self.save_vars)
+        return f"def backward({args}):\n" + "\n".join("    " + ln for ln in lines) + "\n"
+
+    def _finish(self, n: Node, cs: list[tuple[str, bool, bool]] | None, lines: list[str],
+                owned: set[str]) -> str | None:
+        """Emit n's gradient, the sum of its contributions in eager backward's order."""
+        if not cs:
+            return None
+        base = self.var.get(n) or n._prim.name
+        if len(cs) == 1:
+            text, fresh, _ = cs[0]
+            if text.isidentifier():
+                if fresh:
+                    owned.add(text)
+                return text
+            name = self.fresh("dL_d" + base)
+            lines.append(f"{name} = {text}")
+            if fresh:
+                owned.add(name)
+            return name
+        name = self.fresh("dL_d" + base)
+        terms = [f"({c})" if top else c for c, _, top in cs]
+        if type(n._data) is float:
+            for s in range(0, len(terms), 100):
+                chunk = " + ".join(terms[s:s + 100])
+                lines.append(f"{name} = {chunk}" if s == 0 else f"{name} = {name} + {chunk}")
+        elif cs[1][1] and not cs[0][1]:
+            # a + b == b + a exactly: start from the fresh array and add into it in place
+            lines.append(f"{name} = {cs[1][0]}")
+            lines += [f"{name} += {c}  # in place" for c, _, _ in [cs[0]] + cs[2:]]
+        elif cs[0][1]:
+            lines.append(f"{name} = {cs[0][0]}")
+            lines += [f"{name} += {c}  # in place" for c, _, _ in cs[1:]]
+        else:
+            lines.append(f"{name} = {cs[0][0]} + {terms[1]}")
+            lines += [f"{name} += {c}" for c, _, _ in cs[2:]]
+        owned.add(name)
+        return name
+
+
+# ---------------------------------------------------------------------------------------------
+# Replay
+# ---------------------------------------------------------------------------------------------
+
+
+class _JitOutput(Node):
+    """A node returned by a compiled function: its backward() runs the generated backward.
+
+    It is also an ordinary node of one op (the compiled function) whose parents are the
+    gradient leaves, so it can be used in further eager ops and backpropagated through.
+    """
+
+    __slots__ = ()
+
+    def backward(self, grad: Any = None) -> None:
+        attrs = self.attrs
+        frame = attrs.get("frame") if attrs else None
+        if frame is None or not self.requires_grad:
+            engine.backward(self, grad)
+            return
+        parents = self.parents
+        ct = self._ctime
+        for p in parents:
+            if p._prim is not None:  # a node made outside: the engine carries it further back
+                engine.backward(self, grad)
+                return
+            if p._mtime > ct:
+                raise GraphError(
+                    f"backward: {p.describe()} was given new data after "
+                    f"{self._prim.name} used it; this graph is stale. Run the forward pass "
+                    "again before backward()."
+                )
+        g0 = 1.0 if grad is None and type(self._data) is float else engine._root_grad(self, grad)
+        k = attrs["k"]
+        grads = _grads(frame, k, g0)
+        old = self.grad
+        self.grad = g0 if old is None else old + g0
+        fresh = frame[0].fresh[k]
+        seen: set[int] = set()
+        for p, gi, f in zip(parents, grads, fresh):
+            if gi is None:
+                continue
+            if not f and type(gi) is not float:
+                # a leaf's .grad is an array of its own (optimizers update it in place); the
+                # generated code says which results are new arrays nobody else holds
+                if gi.base is not None or not gi.flags.writeable or id(gi) in seen:
+                    gi = gi.copy()
+                seen.add(id(gi))
+            old = p.grad
+            p.grad = gi if old is None else old + gi
+
+
+def _grads(frame: tuple, k: int, g: Any) -> tuple:
+    """The gradient leaves' gradients for output k with seed g (None: no path)."""
+    entry, saved, args, kwargs = frame
+    # As in eager backward: the generated code makes no reference cycles, so the cyclic
+    # collector has nothing to find, while its passes over a big traced graph cost time.
+    off = gc.isenabled()
+    if off:
+        gc.disable()
+    try:
+        return entry.backward_fn(k)(g, *saved)
+    except (ArithmeticError, ValueError):
+        return entry.eager_grads(args, kwargs, k, g)
+    finally:
+        if off:
+            gc.enable()
+
+
+def _jit_vjp(i: int, g: Any, out: Any, xs: tuple, frame: tuple, k: int, cache: list) -> Any:
+    """Eager backward through a compiled output: every leaf's gradient at once, kept for the
+    other parents of the same pass (the engine asks parent by parent, with the same g)."""
+    if cache[0] is not g:
+        cache[1] = _grads(frame, k, g)
+        cache[0] = g
+    gi = cache[1][i]
+    if gi is None:
+        x = xs[i]
+        return 0.0 if type(x) is float else np.zeros_like(x)
+    return gi
+
+
+def _no_forward(*xs: Any, **attrs: Any) -> Any:
+    raise GraphError("a compiled function's node is made by the compiled function itself")
+
+
+class _Entry:
+    """One signature's compiled code and what replay needs to feed it."""
+
+    def __init__(self, fn: Callable, b: _Builder, graph: Any, struct: Any, trace_s: float
+                 ) -> None:
+        self.fn = fn
+        self.graph = graph
+        self.struct = struct
+        self.builder = b
+        self.trace_s = trace_s
+        self.inputs = [n for _, n in b.inputs]
+        self.args = [a for _, a in b.arg_inputs]
+        self.flags = self._flags()
+        self.names = [(o.name, o.scope) for o in b.outputs]
+        # gradient leaves: a captured node, or the node passed at an argument position
+        tr = b.tracer_nodes
+        self.leaves = [("arg", tr[n].path) if n in tr else ("node", n) for n in b.grad_leaves]
+        self.out_need = [o in b.need for o in b.outputs]
+        self.prim = Primitive(f"jit({getattr(fn, '__name__', 'fn')})", _no_forward,
+                              vjp=_jit_vjp, symbol="jit")
+        self._bwd: dict[int, Callable] = {}
+        self._bwd_src: dict[int, str] = {}
+        self._lock = threading.Lock()
+        t = time.perf_counter()
+        if any(self.out_need):
+            for k in range(len(b.outputs)):
+                if self.out_need[k]:
+                    self._bwd_src[k] = b.backward_src(k)
+        head = (f"# tg.jit of {getattr(fn, '__qualname__', 'fn')}: {len(b.ops)} ops "
+                f"({len(b.order)} nodes with leaves and constants)\n")
+        rules = [k for k, v in b.env.items() if k not in _BASE_ENV and callable(v)]
+        consts = [(k, v) for k, v in b.env.items() if k not in _BASE_ENV and not callable(v)]
+        if rules:
+            head += f"# {', '.join(rules)}: the op table's own functions\n"
+        for k, v in consts[:20]:
+            what = (f"{v.dtype} array of shape {v.shape}" if isinstance(v, np.ndarray)
+                    else type(v).__name__)
+            head += f"# {k}: a constant ({what}) fixed when tracing\n"
+        self.forward_src = head + b.forward_src
+        ns = dict(b.env)
+        exec(_compile(self.forward_src, fn), ns)
+        self.forward = ns["forward"]
+        for k in self._bwd_src:
+            ns2 = dict(b.env)
+            exec(_compile(self._bwd_src[k], fn), ns2)
+            self._bwd[k] = ns2["backward"]
+        self.fresh = b.fresh_results
+        self.compile_s = time.perf_counter() - t
+
+    @property
+    def source(self) -> str:
+        parts = [self.forward_src]
+        for k, s in sorted(self._bwd_src.items()):
+            if len(self._bwd_src) > 1:
+                parts.append(f"# gradients for output {k}")
+            parts.append(s)
+        return "\n\n".join(parts)
+
+    def _flags(self) -> list:
+        return [(n.requires_grad, type(n._data) is float or n._data.dtype) for n in self.inputs]
+
+    def valid(self) -> bool:
+        """Captured leaves still as traced (requires_grad and dtype)."""
+        return self._flags() == self.flags
+
+    def backward_fn(self, k: int) -> Callable:
+        return self._bwd[k]
+
+    def run(self, args: tuple, kwargs: dict) -> Any:
+        vals = [n._data for n in self.inputs]
+        for a in self.args:
+            x = _fetch(args, kwargs, a.path)
+            vals.append(x._data if a.kind == "node" else x)
+        off = gc.isenabled()
+        if off:
+            gc.disable()  # see _grads
+        try:
+            outs, saved = self.forward(*vals)
+        except (ArithmeticError, ValueError):
+            return self.fn(*args, **kwargs)  # Python floats refused a value: eager gives numpy's
+        finally:
+            if off:
+                gc.enable()
+        rg = engine.is_grad_enabled() and bool(self.leaves)
+        parents = ()
+        frame = None
+        if rg:
+            parents = tuple(_fetch(args, kwargs, x) if kind == "arg" else x
+                            for kind, x in self.leaves)
+            frame = (self, saved, args, kwargs)
+        nodes = []
+        for k, o in enumerate(outs):
+            if type(o) is np.ndarray:
+                if any(o is v for v in vals):
+                    o = o.copy()
+                o.flags.writeable = False
+            n = object.__new__(_JitOutput)
+            if rg and self.out_need[k]:
+                engine._init(n, o, self.prim, parents, {"frame": frame, "k": k,
+                                                        "cache": [None, None]}, True)
+            else:
+                engine._init(n, o, None, (), None, False)
+            n.name, n.scope = self.names[k]
+            nodes.append(n)
+        return _restructure(self.struct, nodes)
+
+    def eager_grads(self, args: tuple, kwargs: dict, k: int, g: Any) -> tuple:
+        """The gradients by an eager run (where Python floats raised and numpy gives inf/nan)."""
+        out = _flatten_out(self.fn(*args, **kwargs))[0][k]
+        leaves = [_fetch(args, kwargs, x) if kind == "arg" else x for kind, x in self.leaves]
+        saved = [p.grad for p in leaves]
+        for p in leaves:
+            p.grad = None
+        try:
+            engine.backward(out, g)
+            return tuple(p.grad for p in leaves)
+        finally:
+            for p, s in zip(leaves, saved):
+                p.grad = s
+
+
+def _compile(src: str, fn: Callable) -> Any:
+    name = f"<tg.jit {getattr(fn, '__qualname__', 'fn')} {next(_serial)}>"
+    linecache.cache[name] = (len(src), None, src.splitlines(True), name)  # tracebacks show it
+    return compile(src, name, "exec")
+
+
+_serial = itertools.count(1)
+
+
+def _flatten_out(res: Any) -> tuple[list[Node], Any]:
+    if isinstance(res, Node):
+        return [res], None
+    if isinstance(res, (tuple, list)) and res and all(isinstance(r, Node) for r in res):
+        return list(res), (type(res), len(res))
+    raise TracingError(
+        f"tg.jit: the function returned {type(res).__name__}; a compiled function returns a "
+        "Node or a tuple/list of Nodes (read Python values from them after the call)")
+
+
+def _restructure(struct: Any, nodes: list[Node]) -> Any:
+    if struct is None:
+        return nodes[0]
+    return struct[0](nodes)
+
+
+class Compiled:
+    """A function compiled by tg.jit; call it like the function. See the module docstring."""
+
+    def __init__(self, fn: Callable, cache_size: int = 8) -> None:
+        if not callable(fn):
+            raise TypeError(f"tg.jit: expected a function, got {type(fn).__name__}")
+        if not isinstance(cache_size, int) or cache_size < 1:
+            raise ValueError(f"tg.jit: cache_size must be a positive int, got {cache_size!r}")
+        functools.update_wrapper(self, fn)
+        self.fn = fn
+        self.cache_size = cache_size
+        self._cache: OrderedDict[Any, _Entry] = OrderedDict()
+        self._lock = threading.Lock()
+        self._last: _Entry | None = None
+        self.traces = 0
+        try:
+            self._params = list(inspect.signature(fn).parameters)
+        except (TypeError, ValueError):
+            self._params = []
+
+    def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        if _anomaly_on() or _tracing():
+            return self.fn(*args, **kwargs)  # eager: anomaly sites; inside another trace
+        key = tuple([_key(a) for a in args])
+        if kwargs:
+            key = (key, _key(kwargs))
+        entry = self._cache.get(key)  # a dict read is atomic; changes take the lock
+        if entry is not None:
+            try:
+                self._cache.move_to_end(key)
+            except KeyError:  # evicted by another thread just now: still usable
+                pass
+        if entry is None or not entry.valid():
+            if not engine.is_grad_enabled():
+                return self.fn(*args, **kwargs)  # nothing to record under no_grad
+            entry = self._trace(args, kwargs)
+            with self._lock:
+                self._cache[key] = entry
+                self._cache.move_to_end(key)
+                while len(self._cache) > self.cache_size:
+                    self._cache.popitem(last=False)
+        self._last = entry
+        return entry.run(args, kwargs)
+
+    def __get__(self, obj: Any, objtype: Any = None) -> Any:
+        """@tg.jit on a method: bound to its instance (which becomes part of the signature)."""
+        return self if obj is None else types.MethodType(self, obj)
+
+    def _trace(self, args: tuple, kwargs: dict) -> _Entry:
+        global _active
+        _install_guards()
+        tracers: list[tuple[Node, str, _Arg]] = []
+
+        def sub(x: Any, path: tuple, name: str) -> Any:
+            if isinstance(x, Node):
+                t = _tracer(x._data, x.name or name)
+                tracers.append((t, name, _Arg(path, "node", bool(x.requires_grad))))
+                return t
+            if isinstance(x, np.ndarray) and x.dtype.kind == "f":
+                t = _tracer(engine.as_data(x, name), name)
+                t.requires_grad = True
+                tracers.append((t, name, _Arg(path, "array", False)))
+                return t
+            if isinstance(x, (list, tuple)):
+                return type(x)(sub(v, path + (i,), f"{name}_{i}") for i, v in enumerate(x))
+            if isinstance(x, dict):
+                return {k: sub(v, path + (k,), f"{name}_{k}") for k, v in x.items()}
+            return x
+
+        targs = [sub(a, ("args", i), self._params[i] if i < len(self._params) else f"arg{i}")
+                 for i, a in enumerate(args)]
+        tkw = {k: sub(v, ("kw", k), k) for k, v in kwargs.items()}
+        t_start = time.perf_counter()
+        rng_before = _rng_states()
+        t0 = next(engine._clock)
+        with _guard_lock:
+            _active += 1
+        _tls.depth = getattr(_tls, "depth", 0) + 1
+        try:
+            res = self.fn(*targs, **tkw)
+        finally:
+            _tls.depth -= 1
+            with _guard_lock:
+                _active -= 1
+        if _rng_states() != rng_before:
+            raise TracingError(
+                f"tg.jit: {getattr(self.fn, '__qualname__', 'the function')} drew random numbers "
+                "from numpy's or Python's global generator while tracing; a compiled replay would "
+                "reuse that one draw on every call (the same dropout mask, the same noise). Draw "
+                "them outside and pass them as arguments, or do not compile the function.")
+        outs, struct = _flatten_out(res)
+        for k, o in enumerate(outs):
+            if o._prim is None and o._ctime > t0 and not any(o is t for t, _, _ in tracers):
+                raise TracingError(
+                    f"tg.jit: output {k} ({o.describe()}) is a constant made inside the "
+                    "function (under no_grad(), by detach(), or from raw numbers), so a "
+                    "compiled replay would return its traced value forever; compute it from "
+                    "the arguments and parameters with recorded ops, or do not compile it")
+        trace_s = time.perf_counter() - t_start
+        # Code generation makes millions of short-lived objects and no cycles; the collector's
+        # full passes over them and over a big traced graph would triple its time.
+        off = gc.isenabled()
+        if off:
+            gc.disable()
+        try:
+            b = _Builder(outs, t0, tracers)
+            entry = _Entry(self.fn, b, res, struct, trace_s)
+        finally:
+            if off:
+                gc.enable()
+        self.traces += 1
+        # objects in the signature by identity stay alive while cached, so their id is not reused
+        entry.keep = (args, kwargs)
+        return entry
+
+    # --- looking at it ------------------------------------------------------------------------
+    def _entry(self) -> _Entry:
+        if self._last is None:
+            raise GraphError("tg.jit: nothing compiled yet; call the function once first")
+        return self._last
+
+    @property
+    def source(self) -> str:
+        """The generated code of the most recently used signature: forward() and backward()."""
+        return self._entry().source
+
+    @property
+    def graph(self) -> Any:
+        """The traced graph (the eager output node(s) of the tracing call), for tinygraph.viz."""
+        return self._entry().graph
+
+    @property
+    def stats(self) -> dict[str, Any]:
+        """Trace and compile seconds, op count and cached signatures of the latest entry."""
+        e = self._entry()
+        return {"trace_s": e.trace_s, "compile_s": e.compile_s, "ops": len(e.builder.ops),
+                "lines": e.source.count("\n"), "signatures": len(self._cache),
+                "traces": self.traces}
+
+    def explain(self, width: int = 44) -> str:
+        """The traced graph, op by op, next to its forward line(s) and its gradient's line(s)
+        (leaves last: their gradients are the backward's results)."""
+        e = self._entry()
+        b = e.builder
+        rows = [("traced graph: node = op(inputs) shape", "forward", "backward: its gradient")]
+        for n in [m for m in b.order if m._prim is not None] + [
+                m for m in b.order if m._prim is None]:
+            if n not in b.fwd_lines and n not in b.bwd_lines:
+                continue
+            who = b.var.get(n) or b.ref(n)[0]
+            shape = str(n.shape) if n.shape else "scalar"
+            if n in b.fwd_lines:
+                ins = ", ".join(b.ref(p)[0][:20] for p in b.par[n])
+                desc = f"{who} = {n._prim.name}({ins}) {shape}"
+            else:
+                desc = f"{who}: leaf {shape}"
+            rows.append((desc, "\n".join(b.fwd_lines.get(n, [])),
+                         "\n".join(b.bwd_lines.get(n, []))))
+        out = []
+        for cells in rows:
+            cols = [[piece for line in c.split("\n")
+                     for piece in (textwrap.wrap(line, width, subsequent_indent="    ") or [""])]
+                    for c in cells]
+            for i in range(max(len(c) for c in cols)):
+                out.append(" | ".join((c[i] if i < len(c) else "").ljust(width)
+                                      for c in cols).rstrip())
+            out.append("-" * (3 * width + 6))
+        return "\n".join(out)
+
+    def cache_clear(self) -> None:
+        with self._lock:
+            self._cache.clear()
+        self._last = None
+
+    def __repr__(self) -> str:
+        name = getattr(self.fn, "__qualname__", self.fn)
+        return f"<tg.jit {name}, {len(self._cache)} signatures>"
+
+
+def _rng_states() -> tuple:
+    """The global random generators' states (numpy's legacy one and Python's)."""
+    st = np.random.get_state(legacy=True)
+    return (st[1].tobytes(), st[2], random.getstate())
+
+
+def _tracer(data: Any, name: str) -> Node:
+    n = object.__new__(Node)
+    engine._init(n, data, None, (), None, True)
+    n.name = name
+    return n
+
+
+_is_anomaly_enabled = getattr(engine, "is_anomaly_enabled", None)
+
+
+def _anomaly_on() -> bool:
+    """detect_anomaly() is on (in this thread, where the engine keeps modes per thread)."""
+    if _is_anomaly_enabled is not None:
+        return bool(_is_anomaly_enabled())
+    return engine._anomaly
+
+
+def jit(fn: Callable | None = None, *, cache_size: int = 8) -> Any:
+    """Compile a function of nodes and arrays that builds a graph: trace once, replay as code.
+
+    Use as @tg.jit or tg.jit(fn, cache_size=8). See the module docstring for what is part of
+    the signature, what replays and what is refused.
+    """
+    if fn is None:
+        return lambda f: Compiled(f, cache_size)
+    return Compiled(fn, cache_size)
+
+
+# `tinygraph.jit` names this function once the package is imported (the module stays reachable
+# as sys.modules["tinygraph.jit"]); these make tg.jit.TracingError and friends work too.
+jit.Compiled = Compiled  # type: ignore[attr-defined]
+jit.TracingError = TracingError  # type: ignore[attr-defined]
+jit.TEMPLATES = TEMPLATES  # type: ignore[attr-defined]
