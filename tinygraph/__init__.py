@@ -11,6 +11,7 @@ from .engine import (
     const,
     current_scope,
     detect_anomaly,
+    is_anomaly_enabled,
     is_grad_enabled,
     no_grad,
     primitive,
@@ -78,7 +79,8 @@ __version__ = "0.1.0"
 
 __all__ = [
     "PRIMITIVES", "Node", "Primitive", "backward", "const", "current_scope", "detect_anomaly",
-    "is_grad_enabled", "no_grad", "primitive", "scope", "toposort", "vjp_message", "walk",
+    "is_anomaly_enabled", "is_grad_enabled", "no_grad", "primitive", "scope", "toposort",
+    "vjp_message", "walk",
     "zero_grad",
     "AnomalyError", "ArgTypeError", "AxisError", "DTypeError", "GradcheckError", "GraphError",
     "IndexOutOfRange", "InputError", "LoadError", "ModuleError", "NotFound", "ReadOnlyError",

@@ -1533,6 +1533,11 @@ def detect_anomaly() -> Iterator[None]:
         _MODES.set((grad_on, scope_, prev))
 
 
+def is_anomaly_enabled() -> bool:
+    """Whether detect_anomaly() is on in the calling thread."""
+    return _modes()[2]
+
+
 def _nonfinite(d: Any) -> tuple[bool, bool]:
     """(has NaN, has any non-finite) for a float or array."""
     if isinstance(d, float):

@@ -99,9 +99,6 @@ TEMPLATES: dict[str, dict[str, Any]] = {
                 gshape=_EW),
     "div": dict(sfwd="{0} / {1}", afwd="{0} / {1}", vjps=("{g} / {1}", "-{g} * {out} / {1}"),
                 prec=2, gshape=_EW),
-    "pow": dict(sfwd="_spow({0}, {1})", afwd="{0} ** {1}",
-                vjps=("{g} * {1} * _pow({0}, {1} - 1)", "{g} * _xlogy({out}, {0})"),
-                gshape=_EW),
     "neg": dict(sfwd="-{0}", afwd="-{0}", vjps=("-{g}",), prec=1, gshape=("out",)),
     "exp": dict(sfwd="_math.exp({0})", afwd="np.exp({0})", vjps=("{g} * {out}",),
                 gshape=("out",)),
@@ -135,7 +132,7 @@ TEMPLATES: dict[str, dict[str, Any]] = {
 
 # Names the generated code may use (bound in its globals).
 _BASE_ENV: dict[str, Any] = {
-    "np": np, "_math": math, "_spow": ops._spow, "_pow": ops._pow, "_xlogy": ops._xlogy,
+    "np": np, "_math": math, "_spow": ops._spow,
     "_sigmoid": ops._sigmoid, "_mm_a": ops._matmul_vjp_a, "_mm_b": ops._matmul_vjp_b,
     "_expand": ops._expand, "_getitem_vjp": ops._getitem_vjp, "inf": math.inf, "nan": math.nan,
 }
@@ -168,7 +165,7 @@ _active = 0  # traces running in any thread (read first: the guards cost nothing
 _guard_lock = threading.Lock()
 _installed = False
 _GUARDED = ("item", "__float__", "__int__", "__bool__", "__index__", "__format__", "__lt__",
-            "__le__", "__gt__", "__ge__", "numpy", "tolist", "__array__")
+            "__le__", "__gt__", "__ge__", "__eq__", "__ne__", "numpy", "tolist", "__array__")
 
 
 def _user_site() -> tuple[bool, str]:
@@ -1272,14 +1269,9 @@ def _tracer(data: Any, name: str) -> Node:
     return n
 
 
-_is_anomaly_enabled = getattr(engine, "is_anomaly_enabled", None)
 
 
-def _anomaly_on() -> bool:
-    """detect_anomaly() is on (in this thread, where the engine keeps modes per thread)."""
-    if _is_anomaly_enabled is not None:
-        return bool(_is_anomaly_enabled())
-    return engine._anomaly
+_anomaly_on = engine.is_anomaly_enabled  # detect_anomaly() is on in this thread
 
 
 def jit(fn: Callable | None = None, *, cache_size: int = 8) -> Any:
