@@ -21,15 +21,25 @@ import numpy as np
 
 from .. import analysis
 from .._check import check_bool, check_float, check_int
-from ..analysis import Activation, feature_axis, limits, unit_dead, unit_matrix, unit_saturated
+from ..analysis import (
+    ACT,
+    LOSS,
+    PARAM_NAME,
+    PREACT,
+    SQUASHES,
+    Activation,
+    Activity,
+    Units,
+    UnitStats,
+    layer_of,
+    limits,
+)
 from ..engine import Node, vjp_message, walk
 from ..errors import InputError, NotFound
-from ..nn import layer_of
 from ..thresholds import DEFAULT, Thresholds
 from . import style as F
 
 LEVELS = ("auto", "op", "neuron", "layer")
-_PARAM_NAME = re.compile(r"^(w|W|b|a)\d*(_\d+)?$|^(weight|bias)")
 _INFIX = {"add", "sub", "mul", "div", "matmul"}
 _SUPER = {2.0: "²", 3.0: "³"}
 _HOLE = "□"  # an operand drawn as its own node, in an op expression like "□ × 2"
@@ -166,6 +176,8 @@ class ViewData:
     graph_nodes: int  # nodes in the graph that were considered (after focus)
     options: dict[str, Any]
     off_units: list[Any] = field(default_factory=list)  # ReLU units off (z <= 0) on every sample
+    # Each layer's unit statistics (analysis.UnitStats), as its cluster and the legend read them.
+    health: dict[str, UnitStats] = field(default_factory=dict)
 
     def __repr__(self) -> str:
         return (f"<tinygraph ViewData: {self.level} level, {len(self.nodes)} nodes, "
@@ -269,13 +281,13 @@ def _role(n: Node, root: Node, roles: dict[str, str]) -> str:
     lab = n.label
     if lab is not None and lab in roles:
         return roles[lab]
-    if (n is root and n.is_scalar) or n.name == "loss":
+    if (n is root and n.is_scalar) or n.name == LOSS:
         return "loss"
     if n.op is not None:
         return "intermediate"
     if not n.requires_grad:
         return "input" if n.name is not None else "constant"
-    if n.scope is not None or _PARAM_NAME.match(n.name or ""):
+    if n.scope is not None or PARAM_NAME.match(n.name or ""):
         return "parameter"
     return "input"
 
@@ -285,171 +297,49 @@ def _role(n: Node, root: Node, roles: dict[str, str]) -> str:
 # ---------------------------------------------------------------------------------------------
 
 
-@dataclass(frozen=True)
-class Activity:
-    """A recorder's memory of its earlier snapshots: how many there were and, per ReLU unit, in
-    how many consecutive ones up to the latest it was off (z <= 0) on every sample (a unit
-    absent from `off` was on in the latest).
-
-    In a recording a ReLU off now is dead when that makes n consecutive off snapshots
-    (Thresholds.dead_snapshots), or when it was off in every one so far and fewer than n were
-    taken; otherwise it reads "inactive". So a one-sample frame does not flicker dead, yet a
-    unit that dies partway through training is called dead n snapshots later.
-    """
-
-    snapshots: int = 0
-    off: Mapping[Any, int] = field(default_factory=dict)
-
-    def dead_if_off(self, unit: Any, n: int) -> bool:
-        """Whether unit, off in the snapshot being taken, is dead: off in each of the n - 1
-        snapshots before it, or in every earlier one when fewer were taken (true at the first)."""
-        return self.off.get(unit, 0) >= min(n - 1, self.snapshots)
-
-    def after(self, off_now: Iterable[Any]) -> Activity:
-        """The memory once one more snapshot, with these units off, is recorded."""
-        # A unit on in this snapshot starts its streak again: it is simply left out.
-        return Activity(self.snapshots + 1, {u: self.off.get(u, 0) + 1 for u in set(off_now)})
-
-
-@dataclass
-class _Units:
-    """Activation units seen in a set of nodes: one per scalar neuron, one per tensor column.
-
-    A scalar unit is keyed by its neuron's scope, a tensor unit by (activation name, column):
-    the same keys in every view of the same graph, which a recorder's Activity relies on.
-    """
-
-    ops: list[str] = field(default_factory=list)  # the activations' symbols (σ, ReLU, ...)
-    names: list[str] = field(default_factory=list)  # and their names (sigmoid, relu, ...)
-    z: dict[Any, list[np.ndarray]] = field(default_factory=dict)
-    d: dict[Any, list[np.ndarray]] = field(default_factory=dict)
-    g: dict[Any, list[np.ndarray]] = field(default_factory=dict)
-    kind: dict[Any, Activation] = field(default_factory=dict)
-
-    def add(self, act: Activation, key: str) -> None:
-        a, zn, d = act.out, act.z, act.derivative
-        if act.symbol not in self.ops:
-            self.ops.append(act.symbol)
-            self.names.append(act.name)
-        zg = zn.grad
-        if a.is_scalar:
-            unit = a.scope or key
-            cols = [(unit, np.array([zn.data]), np.array([d]),
-                     None if zg is None else np.array([abs(zg)]))]
-        else:
-            axis = feature_axis(zn)  # units along the layer's feature axis, rows or columns
-            z2 = unit_matrix(zn.data, axis)  # z has the activation's shape (elementwise ops)
-            d2 = unit_matrix(np.broadcast_to(d, zn.shape), axis)
-            g2 = None if zg is None else unit_matrix(np.abs(np.broadcast_to(zg, zn.shape)), axis)
-            cols = [((a.label or key, j), z2[:, j], d2[:, j], None if g2 is None else g2[:, j])
-                    for j in range(z2.shape[1])]
-        for unit, z, dd, g in cols:
-            self.z.setdefault(unit, []).append(z)
-            self.d.setdefault(unit, []).append(dd)
-            self.kind[unit] = act
-            if g is not None:
-                self.g.setdefault(unit, []).append(g)
-
-    def summary(self, th: Thresholds, activity: Activity | None = None) -> dict[str, Any]:
-        """Counts of dead / inactive / saturated / saturating units and the fraction of flagged
-        values. The unit rules are analysis.unit_dead and unit_saturated; with a recorder's
-        activity, a ReLU off now but not for th.dead_snapshots snapshots in a row (nor in every
-        one so far, when fewer were taken) is inactive, not dead."""
-        units = list(self.z)
-        dead = inactive = sat = warn = 0
-        flagged = near = total = 0
-        off_units = []
-        dvals: list[np.ndarray] = []
-        per_unit = []
-        for u in units:
-            act = self.kind[u]
-            z = np.concatenate(self.z[u])
-            d = np.concatenate(self.d[u])
-            dvals.append(d)
-            total += z.size
-            state = ""
-            if act.family == "gate":
-                flagged += int(analysis.off(d).sum())
-                if unit_dead(d):
-                    off_units.append(u)
-                    if activity is None or activity.dead_if_off(u, th.dead_snapshots):
-                        dead += 1
-                        state = "dead"
-                    else:
-                        inactive += 1
-                        state = "inactive"
-            else:
-                lim, wl = limits(act, th)
-                flat = np.abs(d) < lim  # a composed chain may slope down: its size counts
-                flagged += int(flat.sum())
-                near += int((np.abs(d) < wl).sum())
-                if unit_saturated(flat, th):
-                    sat += 1
-                    state = "saturated"
-                elif unit_saturated(np.abs(d) < wl, th):
-                    warn += 1
-                    state = "saturating"
-            g = self.g.get(u)
-            per_unit.append((u, state, float(np.concatenate(g).mean()) if g else math.nan))
-        dall = np.concatenate(dvals) if dvals else np.zeros(0)
-        return {"units": len(units), "dead": dead, "inactive": inactive, "saturated": sat,
-                "saturating": warn, "off_units": off_units, "values": total,
-                "near_fraction": near / total if total else 0.0,
-                "flagged_fraction": flagged / total if total else 0.0,
-                "mean_d": float(dall.mean()) if dall.size else math.nan,
-                "per_unit": per_unit, "samples": max((sum(a.size for a in v)
-                                                      for v in self.z.values()), default=0)}
-
-
-def _flat_word(units: _Units) -> str:
-    """"saturated" for sigmoid/tanh units; for an activation of any other spelling, where the
-    gradient leaving it is far smaller than the one arriving, "in a flat region"."""
-    return "saturated" if set(units.names) <= {"sigmoid", "tanh"} else "in a flat region"
-
-
-def _act_flags(vid: str, label: str, units: _Units, th: Thresholds,
-               activity: Activity | None = None) -> tuple[list[Flag], dict]:
-    s = units.summary(th, activity)
+def _act_flags(vid: str, label: str, s: UnitStats, th: Thresholds,
+               activity: Activity | None = None) -> list[Flag]:
+    """The saturated / near-saturation / dead / inactive flags of a box's units."""
     flags: list[Flag] = []
-    n = s["units"]
-    sym = "/".join(units.ops)
-    lim, wl = limits("tanh" if units.names == ["tanh"] else "sigmoid", th)
+    n = s.units
+    sym = "/".join(s.symbols)
+    lim, wl = limits("tanh" if s.names == ["tanh"] else "sigmoid", th)
     plural = "unit" if n == 1 else "units"
-    mean = F.fmt(s["mean_d"], 2)
+    mean = F.fmt(s.mean_derivative, 2)
 
     def why(fraction: float, word: str, limit: float) -> str:
         # On a batch a unit counts when most of its activations do (Thresholds.saturated_share),
         # so the text gives that share; the mean f'(z) may then sit above the limit.
-        if s["values"] == 1:
+        if s.values == 1:
             return f": f'(z) = {mean} < {limit:g}"
         return f" ({fraction:.0%} of activations {word}: f'(z) < {limit:g}); mean f'(z) = {mean}"
 
-    if s["saturated"]:
-        flags.append(Flag(vid, label, "saturated", s["mean_d"], lim,
-                          f"{s['saturated']}/{n} {sym} {plural} {_flat_word(units)}"
-                          + why(s["flagged_fraction"], "saturated", lim), (s["saturated"], n)))
-    elif s["saturating"]:
-        flags.append(Flag(vid, label, "saturating", s["mean_d"], wl,
-                          f"{s['saturating']}/{n} {sym} {plural} near saturation"
-                          + why(s["near_fraction"], "near saturation", wl),
-                          (s["saturating"], n)))
-    if s["dead"]:
-        k = s["samples"]
+    if s.saturated:
+        flags.append(Flag(vid, label, "saturated", s.mean_derivative, lim,
+                          f"{s.saturated}/{n} {sym} {plural} {s.flat_word}"
+                          + why(s.flagged_fraction, "saturated", lim), (s.saturated, n)))
+    elif s.saturating:
+        flags.append(Flag(vid, label, "saturating", s.mean_derivative, wl,
+                          f"{s.saturating}/{n} {sym} {plural} near saturation"
+                          + why(s.near_fraction, "near saturation", wl),
+                          (s.saturating, n)))
+    if s.dead:
+        k = s.samples
         steps = "" if activity is None else (
             f" at each of the {activity.snapshots + 1} recorded steps"
             if activity.snapshots < th.dead_snapshots
             else f" at each of the last {th.dead_snapshots} recorded steps")
-        flags.append(Flag(vid, label, "dead", s["dead"] / n, 0.0,
-                          f"{s['dead']}/{n} ReLU {plural} dead: z ≤ 0 on every sample "
-                          f"({k} seen){steps}, so no gradient passes", (s["dead"], n)))
-    if s["inactive"]:
-        k = s["inactive"]
+        flags.append(Flag(vid, label, "dead", s.dead / n, 0.0,
+                          f"{s.dead}/{n} ReLU {plural} dead: z ≤ 0 on every sample "
+                          f"({k} seen){steps}, so no gradient passes", (s.dead, n)))
+    if s.inactive:
+        k = s.inactive
         flags.append(Flag(vid, label, "inactive", k / n, 0.0,
                           f"{k}/{n} ReLU {'unit' if k == 1 else 'units'} inactive: z ≤ 0 on every "
                           "sample of this step, but not of each of the last "
                           f"{th.dead_snapshots} recorded steps, so not dead",
                           (k, n)))
-    return flags, s
+    return flags
 
 
 def _grad_flags(vid: str, label: str, data: Any, grad: Any, ref: float | None,
@@ -533,7 +423,7 @@ def _local_derivative(n: Node, inline: set[Node], acts: Mapping[Node, Activation
     """The local derivative with numbers plugged in (scalars); a summary for tensors."""
     act = acts.get(n)
     if act is not None:
-        op = act.name if not act.composed or act.name in ("sigmoid", "tanh") else ""
+        op = act.name if not act.composed or act.name in SQUASHES else ""
         z = act.z.data
         d = act.derivative
         name = _FORMULA.get(op, "f'(z)")
@@ -767,7 +657,8 @@ def build(root: Node, level: str = "auto", *, max_nodes: int = 250,
                   for box, values in boxes.items()]
     edges = _make_edges(raw_edges, chosen, gref, th, edge_labels, vnodes, backward_done)
     clusters = _make_clusters(vnodes, chosen)
-    summary = layer_summary(drawn, th, ref, activity, acts)
+    lines = layer_summary(drawn, th, ref, activity, acts)
+    summary = [line for line in lines if line.text]
     for cl in clusters:  # a layer's box says what is wrong with it
         for line in summary:
             if line.layer == cl.scope:
@@ -779,12 +670,13 @@ def build(root: Node, level: str = "auto", *, max_nodes: int = 250,
     lg = _legend(summary, gref, th, ref, activity is not None) if legend else None
     opts = {"max_nodes": max_nodes, "g_ref": g_ref, "compact": compact, "sign": sign,
             "edge_labels": edge_labels, "thresholds": th}
-    every = _Units()  # every activation drawn, keyed as the nodes key them, for off_units
+    every = Units()  # every activation drawn, keyed as the nodes key them, for off_units
     for n in drawn:
         if n in acts:
             every.add(acts[n], keys[n])
     return ViewData(vnodes, edges, clusters, flags, lg, banners, chosen, level, backward_done,
-                    len(order), opts, every.summary(th)["off_units"])
+                    len(order), opts, every.stats(th).off_units,
+                    {line.layer: line.health for line in lines if line.health is not None})
 
 
 def _data_leaves(order: list[Node], root: Node) -> set[Node]:
@@ -902,9 +794,8 @@ def _value_node(vid: str, n: Node, root: Node, roles: dict[str, str], inline: se
     acts = {} if acts is None else acts
     act = acts.get(n)
     if act is not None:
-        units = _Units()
-        units.add(act, vid)
-        aflags, s = _act_flags(vid, label, units, th, activity)
+        s = Units.of([act], vid).stats(th, activity)
+        aflags = _act_flags(vid, label, s, th, activity)
         flags += aflags
         z = act.z.data
         if scalar:
@@ -915,9 +806,9 @@ def _value_node(vid: str, n: Node, root: Node, roles: dict[str, str], inline: se
             mu, sd, lo, hi = _stats(z)
             rows.append(("z", f"μ {F.fmt(mu)}  σ {F.fmt(sd)}  [{F.fmt(lo)}, {F.fmt(hi)}]"))
             tip.append(f"z: mean {F.full(mu)}, min {F.full(lo)}, max {F.full(hi)}")
-            rows.append(("f'(z)", f"mean {F.fmt(s['mean_d'])}"))
+            rows.append(("f'(z)", f"mean {F.fmt(s.mean_derivative)}"))
             what = "inactive" if act.family == "gate" else "saturated"
-            rows.append((what, f"{s['flagged_fraction']:.0%} of elements"))
+            rows.append((what, f"{s.flagged_fraction:.0%} of elements"))
     if op is not None:  # a leaf has no local derivative
         tip += _local_derivative(n, inline, acts)
     flags += _grad_flags(vid, label, d, g if n.requires_grad else None, ref, th)
@@ -933,8 +824,8 @@ def _value_node(vid: str, n: Node, root: Node, roles: dict[str, str], inline: se
 
 def _outputs(members: list[Node], acts: Mapping[Node, Activation]) -> list[Node]:
     """The members a group hands on: its activation outputs, else those named like outputs."""
-    for pick in (lambda m: m.name == "act", lambda m: m in acts,
-                 lambda m: m.name in ("z", "loss")):
+    for pick in (lambda m: m.name == ACT, lambda m: m in acts,
+                 lambda m: m.name in (PREACT, LOSS)):
         found = [m for m in members if pick(m)]
         if found:
             return found
@@ -977,8 +868,8 @@ def _group_node(vid: str, key: str, members: list[Node], level: str, root: Node,
                 found: Mapping[Node, Activation], activity: Activity | None = None) -> ViewNode:
     """One box for a folded neuron, layer, block of nodes, or the unscoped ops around them."""
     first = members[0]
-    has_loss = any(m is root or m.name == "loss" for m in members)
-    name = "loss" if key == "(output)" and has_loss and root.name == "loss" else key
+    has_loss = any(m is root or m.name == LOSS for m in members)
+    name = "loss" if key == "(output)" and has_loss and root.name == LOSS else key
     outs = _outputs(members, found)
     acts = [found[m] for m in members if m in found]
     role = "loss" if has_loss else (
@@ -1016,29 +907,27 @@ def _group_node(vid: str, key: str, members: list[Node], level: str, root: Node,
         tip += [_series("z", [z.data for z in zns]),
                 _series("f'(z)", [a.derivative for a in acts]),
                 _series("dL/dz", [z.grad for z in zns if z.grad is not None])]
-        units = _Units()
-        for a in acts:
-            units.add(a, vid)
-        aflags, s = _act_flags(vid, name, units, th, activity)
+        s = Units.of(acts, vid).stats(th, activity)
+        aflags = _act_flags(vid, name, s, th, activity)
         flags += aflags
         zs = np.concatenate([np.ravel(a.z.data) for a in acts])
         rows.append(("z", F.fmt(zs.mean()) if zs.size == 1 else f"mean {F.fmt(zs.mean())}"))
-        rows.append(("f'(z)", F.fmt(s["mean_d"]) if zs.size == 1 else
-                     f"mean {F.fmt(s['mean_d'])}"))
+        rows.append(("f'(z)", F.fmt(s.mean_derivative) if zs.size == 1 else
+                     f"mean {F.fmt(s.mean_derivative)}"))
         zg = [a.z.grad for a in acts if a.z.grad is not None]
         if zg:
             # The gradient after the activation's derivative: where a saturated unit loses it.
             gz = float(np.mean([_mean_abs(g) for g in zg]))
             rows.append(("dL/dz", F.fmt(gz) if zs.size == 1 else f"mean|·| {F.fmt(gz)}"))
             colors["dL/dz"] = F.grad_color(gz, gref, th.decades)
-        if level == "layer" or s["units"] > 1:
-            rows.append(("units", f"{s['units']} {'/'.join(units.ops)}"
-                                  + (f", {s['dead']} dead" if s["dead"] else "")
-                                  + (f", {s['inactive']} inactive" if s["inactive"] else "")
-                                  + (f", {s['saturated']} saturated" if s["saturated"] else "")))
+        if level == "layer" or s.units > 1:
+            rows.append(("units", f"{s.units} {'/'.join(s.symbols)}"
+                                  + (f", {s.dead} dead" if s.dead else "")
+                                  + (f", {s.inactive} inactive" if s.inactive else "")
+                                  + (f", {s.saturated} saturated" if s.saturated else "")))
             heat.append(("|dL/dz| per unit",
                          [[F.grad_color(g, gref, th.decades) if math.isfinite(g) else "#FFFFFF"
-                           for _, _, g in s["per_unit"][:64]]]))
+                           for _, _, g in s.per_unit[:64]]]))
         for f in aflags:
             tip.append(f"{F.FLAG_STYLE[f.kind][0]} {f.kind}: {f.text}")
     # Gradient flags read the gradient flowing into the group: its pre-activations if it has
@@ -1185,6 +1074,7 @@ class LayerLine:
     text: str
     flagged: int  # saturated + dead units
     ratio: float | None  # mean |dL/dz| into the layer over |dL/dL|
+    health: UnitStats | None = None  # its units' statistics; None for a layer with no activation
 
 
 def _natural(name: str) -> tuple[str, int]:
@@ -1195,7 +1085,8 @@ def _natural(name: str) -> tuple[str, int]:
 def layer_summary(drawn: Iterable[Node], th: Thresholds, ref: float | None,
                   activity: Activity | None = None,
                   found: Mapping[Node, Activation] | None = None) -> list[LayerLine]:
-    """One line per layer: its flagged units and the gradient flowing into it, L1 first."""
+    """One line per layer: its flagged units and the gradient flowing into it, L1 first (the
+    text is empty for a layer with nothing to say, which still carries its unit statistics)."""
     drawn = list(drawn)
     found = analysis.find(drawn) if found is None else found
     layers: dict[str, list[Node]] = {}
@@ -1208,29 +1099,28 @@ def layer_summary(drawn: Iterable[Node], th: Thresholds, ref: float | None,
         acts = [found[m] for m in members if m in found]
         parts = []
         flagged = 0
+        health = None
         if acts:
-            units = _Units()
-            for a in acts:
-                units.add(a, lay)
-            s = units.summary(th, activity)
-            sym = "/".join(units.ops)
-            if s["saturated"]:
-                parts.append(f"{s['saturated']}/{s['units']} {sym} units {_flat_word(units)}")
-            if s["dead"]:
-                parts.append(f"{s['dead']}/{s['units']} ReLU units dead")
-            if s["inactive"]:
-                parts.append(f"{s['inactive']}/{s['units']} ReLU units inactive at this step")
-            flagged = s["saturated"] + s["dead"]
+            s = health = Units.of(acts, lay).stats(th, activity)
+            sym = "/".join(s.symbols)
+            if s.saturated:
+                parts.append(f"{s.saturated}/{s.units} {sym} units {s.flat_word}")
+            if s.dead:
+                parts.append(f"{s.dead}/{s.units} ReLU units dead")
+            if s.inactive:
+                parts.append(f"{s.inactive}/{s.units} ReLU units inactive at this step")
+            flagged = s.saturated + s.dead
             zs = [a.z.grad for a in acts]
         else:
-            zs = [m.grad for m in members if m.name == "z"]
+            zs = [m.grad for m in members if m.name == PREACT]
         zs = [g for g in zs if g is not None]
         ratio = None
         if zs and ref:
             ratio = float(np.mean([_mean_abs(g) for g in zs])) / ref
             parts.append(f"gradient into {lay} is {F.fmt(ratio, 2)} of the gradient at the loss")
-        if parts:
-            out.append(LayerLine(lay, f"{lay}: " + "; ".join(parts), flagged, ratio))
+        if parts or health is not None:
+            out.append(LayerLine(lay, f"{lay}: " + "; ".join(parts) if parts else "", flagged,
+                                 ratio, health))
     return out
 
 
