@@ -47,6 +47,8 @@ from typing import Any
 import numpy as np
 
 from .engine import PRIMITIVES, Node, vjp_message
+
+# The flag thresholds are defined in thresholds.py and read by everyone from here.
 from .thresholds import DEFAULT, Thresholds
 
 # ---------------------------------------------------------------------------------------------

@@ -20,11 +20,18 @@ from typing import Any
 import numpy as np
 
 from . import analysis
-from .analysis import ACTIVATION_OPS, PREACT, layer_of, unit_dead, unit_saturated
+from .analysis import (
+    ACTIVATION_OPS,
+    DEFAULT,
+    PREACT,
+    Thresholds,
+    layer_of,
+    unit_dead,
+    unit_saturated,
+)
 from .engine import Node, walk
 from .errors import InputError, NotFound
 from .nn import Module
-from .thresholds import DEFAULT, Thresholds
 
 __all__ = ["ACTIVATION_OPS", "LayerDiagnostics", "Report", "activation_stats", "diagnose",
            "gradient_flow", "unit_dead", "unit_saturated"]

@@ -13,8 +13,8 @@ convention); every user string reaches Graphviz and the pages through style.text
 
 from __future__ import annotations
 
+from ..analysis import Thresholds
 from ..engine import Node
-from ..thresholds import Thresholds
 from . import style
 from .recorder import Recorder
 from .render import DotNotFoundError, View, to_digraph

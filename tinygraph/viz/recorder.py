@@ -28,12 +28,11 @@ from typing import Any
 import graphviz
 
 from .._check import check_int
-from ..analysis import Activity
+from ..analysis import DEFAULT, Activity, Thresholds
 from ..diagnostics import gradient_flow
 from ..engine import Node, walk
 from ..errors import GraphError, InputError
 from ..nn import Module
-from ..thresholds import DEFAULT, Thresholds
 from .html import flag_rows, page, write
 from .render import INSTALL_HINT, DotNotFoundError, to_digraph
 from .style import fmt

@@ -23,12 +23,14 @@ from .. import analysis
 from .._check import check_bool, check_float, check_int
 from ..analysis import (
     ACT,
+    DEFAULT,
     LOSS,
     PARAM_NAME,
     PREACT,
     SQUASHES,
     Activation,
     Activity,
+    Thresholds,
     Units,
     UnitStats,
     layer_of,
@@ -36,8 +38,8 @@ from ..analysis import (
 )
 from ..engine import Node, vjp_message, walk
 from ..errors import InputError, NotFound
-from ..thresholds import DEFAULT, Thresholds
-from . import style as F
+from . import style
+from .style import fmt, full
 
 LEVELS = ("auto", "op", "neuron", "layer")
 _INFIX = {"add", "sub", "mul", "div", "matmul"}
@@ -58,14 +60,14 @@ class Flag:
 
     node: str  # view node id
     label: str  # the name shown on the node
-    kind: str  # one of format.FLAG_KINDS
+    kind: str  # one of style.FLAG_KINDS
     value: float
     threshold: float
     text: str
     units: tuple[int, int] | None = None  # (flagged units, units) for activations
 
     def __repr__(self) -> str:
-        return f"<Flag {F.text(self.label)}: {self.kind}: {F.text(self.text, 200)}>"
+        return f"<Flag {style.text(self.label)}: {self.kind}: {style.text(self.text, 200)}>"
 
     def as_dict(self) -> dict[str, Any]:
         """The flag as plain data."""
@@ -79,7 +81,7 @@ class ViewNode:
 
     id: str
     header: str
-    role: str  # one of format.ROLES
+    role: str  # one of style.ROLES
     kind: str = "value"  # "value", "op" (a separate op node), "group" (folded neuron/layer/block)
     sub: str | None = None  # the op expression under a named header, e.g. "σ(·)"
     rows: list[tuple[str, str]] = field(default_factory=list)
@@ -97,7 +99,7 @@ class ViewNode:
 
     def __repr__(self) -> str:
         flags = ", ".join(f.kind for f in self.flags)
-        return (f"<ViewNode {self.id} {F.text(self.header)!r} ({self.role}, {self.kind}"
+        return (f"<ViewNode {self.id} {style.text(self.header)!r} ({self.role}, {self.kind}"
                 f"{', ' + flags if flags else ''})>")
 
     @property
@@ -121,7 +123,7 @@ class ViewEdge:
     tooltip: str = ""
 
     def __repr__(self) -> str:
-        g = "" if self.magnitude is None else f", |g| {F.fmt(self.magnitude)}"
+        g = "" if self.magnitude is None else f", |g| {fmt(self.magnitude)}"
         return f"<ViewEdge {self.tail} -> {self.head} ({self.state}{g})>"
 
     @property
@@ -142,7 +144,7 @@ class Cluster:
     flagged: bool = False  # a unit of the layer is saturated or dead (the label says which)
 
     def __repr__(self) -> str:
-        return f"<Cluster {F.text(self.scope)!r}: {len(self.nodes)} nodes>"
+        return f"<Cluster {style.text(self.scope)!r}: {len(self.nodes)} nodes>"
 
 
 @dataclass
@@ -157,7 +159,7 @@ class Legend:
     lines: list[str]
 
     def __repr__(self) -> str:
-        return f"<Legend g_ref {F.fmt(self.g_ref)}: {F.text(self.diagnosis, 200)!r}>"
+        return f"<Legend g_ref {fmt(self.g_ref)}: {style.text(self.diagnosis, 200)!r}>"
 
 
 @dataclass
@@ -207,9 +209,9 @@ class ViewData:
         if not self.flags:
             lines.append("no flags: no saturated, dead, vanishing, exploding or non-finite nodes")
         for f in self.flags:
-            lines.append(f"{f.label}: {F.FLAG_STYLE[f.kind][0]} {f.kind}: {f.text}")
+            lines.append(f"{f.label}: {style.FLAG_STYLE[f.kind][0]} {f.kind}: {f.text}")
         # Names are the user's: a terminal must not obey an escape sequence hidden in one.
-        return "\n".join(F.text(line, F.TIP_MAX) for line in lines)
+        return "\n".join(style.text(line, style.TIP_MAX) for line in lines)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -247,7 +249,7 @@ _UNSAFE = re.compile(r"[^A-Za-z0-9_]")
 def _safe_id(text: str) -> str:
     # Cached: a big graph asks this for the same few op names on every node. Ids stay short
     # (a 20 KB name must not make a 20 KB id); a long one keeps a checksum of the whole.
-    return F.short_id(_UNSAFE.sub("_", text))
+    return style.short_id(_UNSAFE.sub("_", text))
 
 
 _P = ParamSpec("_P")
@@ -305,7 +307,7 @@ def _act_flags(vid: str, label: str, s: UnitStats, th: Thresholds,
     sym = "/".join(s.symbols)
     lim, wl = limits("tanh" if s.names == ["tanh"] else "sigmoid", th)
     plural = "unit" if n == 1 else "units"
-    mean = F.fmt(s.mean_derivative, 2)
+    mean = fmt(s.mean_derivative, 2)
 
     def why(fraction: float, word: str, limit: float) -> str:
         # On a batch a unit counts when most of its activations do (Thresholds.saturated_share),
@@ -356,12 +358,12 @@ def _grad_flags(vid: str, label: str, data: Any, grad: Any, ref: float | None,
     g = _mean_abs(grad)
     if g > th.exploding:
         flags.append(Flag(vid, label, "exploding", g, th.exploding,
-                          f"mean |grad| = {F.fmt(g)} > {th.exploding:g}"))
+                          f"mean |grad| = {fmt(g)} > {th.exploding:g}"))
     elif ref > 0 and 0 < g < th.vanishing * ref:
         # Exactly zero is not "vanishing": it comes from a dead unit or a zero input, which
         # their own flags and the dotted edges already show.
         flags.append(Flag(vid, label, "vanishing", g / ref, th.vanishing,
-                          f"mean |grad| = {F.fmt(g)} is {F.fmt(g / ref, 2)} of |dL/dL| "
+                          f"mean |grad| = {fmt(g)} is {fmt(g / ref, 2)} of |dL/dL| "
                           f"(< {th.vanishing:g})"))
     return flags
 
@@ -372,7 +374,7 @@ def _grad_flags(vid: str, label: str, data: Any, grad: Any, ref: float | None,
 
 
 def _const_text(p: Node) -> str:
-    return F.fmt(p.data) if p.is_scalar else f"const{p.shape}"
+    return fmt(p.data) if p.is_scalar else f"const{p.shape}"
 
 
 def _expr(n: Node, inline: set[Node]) -> str:
@@ -405,12 +407,12 @@ def _stats(d: Any) -> tuple[float, float, float, float]:
 
 def _tensor_rows(n: Node) -> list[tuple[str, str]]:
     mu, sd, lo, hi = _stats(n.data)
-    rows = [("data", f"μ {F.fmt(mu)}  σ {F.fmt(sd)}  [{F.fmt(lo)}, {F.fmt(hi)}]")]
+    rows = [("data", f"μ {fmt(mu)}  σ {fmt(sd)}  [{fmt(lo)}, {fmt(hi)}]")]
     if n.grad is None:
         rows.append(("grad", "—"))
     else:
-        rows.append(("grad", f"mean|·| {F.fmt(_mean_abs(n.grad))}  max|·| "
-                             f"{F.fmt(float(np.max(np.abs(n.grad))) if n.grad.size else 0.0)}"))
+        rows.append(("grad", f"mean|·| {fmt(_mean_abs(n.grad))}  max|·| "
+                             f"{fmt(float(np.max(np.abs(n.grad))) if n.grad.size else 0.0)}"))
     return rows
 
 
@@ -431,18 +433,18 @@ def _local_derivative(n: Node, inline: set[Node], acts: Mapping[Node, Activation
             name += " through " + ", ".join(m.op for m in act.chain)
         if not n.is_scalar or act.composed:
             dd = np.asarray(d)
-            return [f"{name}: mean {F.fmt(float(dd.mean()))}, min {F.fmt(float(dd.min()))}, "
-                    f"max {F.fmt(float(dd.max()))}"]
+            return [f"{name}: mean {fmt(float(dd.mean()))}, min {fmt(float(dd.min()))}, "
+                    f"max {fmt(float(dd.max()))}"]
         s = n.data
         if op == "sigmoid":
-            return [f"σ'(z) = s(1-s) = {_plug(s)}·{_plug(1 - s)} = {F.fmt(d, 2)}"]
+            return [f"σ'(z) = s(1-s) = {_plug(s)}·{_plug(1 - s)} = {fmt(d, 2)}"]
         if op == "tanh":
-            return [f"tanh'(z) = 1-t² = 1-{_plug(s)}² = {F.fmt(d, 2)}"]
+            return [f"tanh'(z) = 1-t² = 1-{_plug(s)}² = {fmt(d, 2)}"]
         if op == "relu":
-            return [f"ReLU'(z) = [z > 0] = [{_plug(z)} > 0] = {F.fmt(d)}"]
+            return [f"ReLU'(z) = [z > 0] = [{_plug(z)} > 0] = {fmt(d)}"]
         if op == "leaky_relu":
-            return [f"LReLU'(z) = 1 if z > 0 else α = {F.fmt(d)} (z = {_plug(z)})"]
-        return [f"f'(z) = {F.fmt(d)} (z = {_plug(z)})"]
+            return [f"LReLU'(z) = 1 if z > 0 else α = {fmt(d)} (z = {_plug(z)})"]
+        return [f"f'(z) = {fmt(d)} (z = {_plug(z)})"]
     op = n.op
     if op is None or type(n.data) is not float:
         return []
@@ -460,12 +462,13 @@ def _local_derivative(n: Node, inline: set[Node], acts: Mapping[Node, Activation
 
 
 def _heat(n: Node, g_ref: float, decades: float) -> list[tuple[str, list[list[str]]]]:
-    cells = F.downsample(n.data)
+    cells = style.downsample(n.data)
     vmax = float(np.nanmax(np.abs(cells))) if cells.size else 0.0
-    out = [("data", [[F.data_color(v, vmax) for v in row] for row in cells])]
+    out = [("data", [[style.data_color(v, vmax) for v in row] for row in cells])]
     if n.grad is not None:
-        gc = F.downsample(np.abs(n.grad))
-        out.append(("|grad|", [[F.grad_color(v, g_ref, decades) for v in row] for row in gc]))
+        cells = style.downsample(np.abs(n.grad))
+        out.append(("|grad|", [[style.grad_color(v, g_ref, decades) for v in row]
+                               for row in cells]))
     return out
 
 
@@ -558,8 +561,8 @@ def build(root: Node, level: str = "auto", *, max_nodes: int = 250,
         raise InputError(f"draw: roles must be a dict of name -> role, got {roles!r:.60}")
     roles = dict(roles or {})
     for lab, r in roles.items():
-        if r not in F.ROLES:
-            raise InputError(f"draw: role {r!r} for {lab!r} is not one of {', '.join(F.ROLES)}")
+        if r not in style.ROLES:
+            raise InputError(f"draw: role {r!r} for {lab!r} is not one of {', '.join(style.ROLES)}")
 
     order, target = _select(root, focus)
     index = {n: i for i, n in enumerate(order)}
@@ -762,7 +765,7 @@ def _make_nodes(drawn: list[Node], keys: dict[Node, str], level: str, root: Node
             out.append(ViewNode(f"{vid}_op", _expr(n, inline), "intermediate", kind="op",
                                 cluster=None, scope=n.scope, op=n.op,
                                 tooltip=f"{n.op} ({n.primitive.symbol})"))
-    sev = {k: v[5] for k, v in F.FLAG_STYLE.items()}
+    sev = {k: v[5] for k, v in style.FLAG_STYLE.items()}
     flags.sort(key=lambda f: -sev[f.kind])
     return out, flags
 
@@ -784,13 +787,13 @@ def _value_node(vid: str, n: Node, root: Node, roles: dict[str, str], inline: se
     tip = [f"{label}  ({role}{', op ' + op if op else ''})"]
     flags: list[Flag] = []
     if scalar:
-        rows = [("data", F.fmt(d)), ("grad", F.fmt(g))]
-        tip += [f"data = {F.full(d)}", f"grad = {F.full(g)}"]
+        rows = [("data", fmt(d)), ("grad", fmt(g))]
+        tip += [f"data = {full(d)}", f"grad = {full(g)}"]
     else:
         rows = [("shape", "×".join(map(str, n.shape)) + f"  {n.dtype}")]
         rows += _tensor_rows(n)
-        tip += [f"shape {n.shape}, {n.dtype}", f"data: mean {F.full(_stats(d)[0])}",
-                f"grad: mean |·| {F.full(_mean_abs(g)) if g is not None else '—'}"]
+        tip += [f"shape {n.shape}, {n.dtype}", f"data: mean {full(_stats(d)[0])}",
+                f"grad: mean |·| {full(_mean_abs(g)) if g is not None else '—'}"]
     acts = {} if acts is None else acts
     act = acts.get(n)
     if act is not None:
@@ -799,21 +802,21 @@ def _value_node(vid: str, n: Node, root: Node, roles: dict[str, str], inline: se
         flags += aflags
         z = act.z.data
         if scalar:
-            rows.append(("z", F.fmt(z)))
-            rows.append(("f'(z)", F.fmt(act.derivative)))
+            rows.append(("z", fmt(z)))
+            rows.append(("f'(z)", fmt(act.derivative)))
         else:
             # z summarized as the data row is: its spread says how far into the tails it goes.
             mu, sd, lo, hi = _stats(z)
-            rows.append(("z", f"μ {F.fmt(mu)}  σ {F.fmt(sd)}  [{F.fmt(lo)}, {F.fmt(hi)}]"))
-            tip.append(f"z: mean {F.full(mu)}, min {F.full(lo)}, max {F.full(hi)}")
-            rows.append(("f'(z)", f"mean {F.fmt(s.mean_derivative)}"))
+            rows.append(("z", f"μ {fmt(mu)}  σ {fmt(sd)}  [{fmt(lo)}, {fmt(hi)}]"))
+            tip.append(f"z: mean {full(mu)}, min {full(lo)}, max {full(hi)}")
+            rows.append(("f'(z)", f"mean {fmt(s.mean_derivative)}"))
             what = "inactive" if act.family == "gate" else "saturated"
             rows.append((what, f"{s.flagged_fraction:.0%} of elements"))
     if op is not None:  # a leaf has no local derivative
         tip += _local_derivative(n, inline, acts)
     flags += _grad_flags(vid, label, d, g if n.requires_grad else None, ref, th)
     if flags:
-        tip += [f"{F.FLAG_STYLE[f.kind][0]} {f.kind}: {f.text}" for f in flags]
+        tip += [f"{style.FLAG_STYLE[f.kind][0]} {f.kind}: {f.text}" for f in flags]
     data = d if scalar else _stats(d)[0]
     grad = g if (g is None or scalar) else _mean_abs(g)
     return ViewNode(vid, header, role, sub=sub, rows=rows,
@@ -839,23 +842,23 @@ def _series(name: str, parts: Iterable[Any]) -> str:
     if v.size == 0:
         return f"{name} = —"
     if v.size == 1:
-        return f"{name} = {F.full(v[0])}"
+        return f"{name} = {full(v[0])}"
     if v.size <= _LIST_MAX:
-        return f"{name} = [{', '.join(F.full(x) for x in v)}]"
+        return f"{name} = [{', '.join(full(x) for x in v)}]"
     with np.errstate(all="ignore"):
-        return (f"{name}: mean {F.full(v.mean())}, min {F.full(v.min())}, "
-                f"max {F.full(v.max())} over {v.size} values")
+        return (f"{name}: mean {full(v.mean())}, min {full(v.min())}, "
+                f"max {full(v.max())} over {v.size} values")
 
 
 def _input_node(vid: str, header: str, uses: int, values: list[Any]) -> ViewNode:
     """One box for a network input at neuron or layer level (the x of w·x, over the samples)."""
     v = np.concatenate([np.ravel(np.asarray(x, dtype=np.float64)) for x in values])
     if all(np.ndim(x) == 0 for x in values):  # one number per sample
-        rows = [("data", F.fmt(v[0]) if v.size == 1 else f"mean {F.fmt(v.mean())} over {v.size}")]
+        rows = [("data", fmt(v[0]) if v.size == 1 else f"mean {fmt(v.mean())} over {v.size}")]
     else:  # a batch array, summarized as tensor nodes are
         mu, sd, lo, hi = _stats(v)
         rows = [("shape", " + ".join("×".join(map(str, np.shape(x))) for x in values)),
-                ("data", f"μ {F.fmt(mu)}  σ {F.fmt(sd)}  [{F.fmt(lo)}, {F.fmt(hi)}]")]
+                ("data", f"μ {fmt(mu)}  σ {fmt(sd)}  [{fmt(lo)}, {fmt(hi)}]")]
     tip = [f"{header}  (input: {uses} uses folded)", _series(header, values),
            "its edges carry the gradient with respect to this input, w·dL/dz summed over the "
            "samples (not stored: an input needs no gradient)"]
@@ -885,15 +888,15 @@ def _group_node(vid: str, key: str, members: list[Node], level: str, root: Node,
     scalar_out = all(m.is_scalar for m in outs)
     if scalar_out:
         vals = np.array(out_data, dtype=np.float64)
-        rows.append(("act" if acts else "out", F.fmt(vals.mean()) if len(vals) == 1 else
-                     f"mean {F.fmt(vals.mean())} over {len(vals)}"))
+        rows.append(("act" if acts else "out", fmt(vals.mean()) if len(vals) == 1 else
+                     f"mean {fmt(vals.mean())} over {len(vals)}"))
     else:
         rows.append(("out", "  ".join(f"{m.name or m.op}{m.shape}" for m in outs[:2])))
     g_out = None
     if out_grad:
         g_out = float(np.mean([_mean_abs(g) for g in out_grad]))
-        rows.append(("grad", F.fmt(g_out) if scalar_out and len(out_grad) == 1 else
-                     f"mean|·| {F.fmt(g_out)}"))
+        rows.append(("grad", fmt(g_out) if scalar_out and len(out_grad) == 1 else
+                     f"mean|·| {fmt(g_out)}"))
     elif ref is None:
         rows.append(("grad", "—"))
     # The rows round and average; the tooltip gives every sample at full precision (or mean,
@@ -911,25 +914,25 @@ def _group_node(vid: str, key: str, members: list[Node], level: str, root: Node,
         aflags = _act_flags(vid, name, s, th, activity)
         flags += aflags
         zs = np.concatenate([np.ravel(a.z.data) for a in acts])
-        rows.append(("z", F.fmt(zs.mean()) if zs.size == 1 else f"mean {F.fmt(zs.mean())}"))
-        rows.append(("f'(z)", F.fmt(s.mean_derivative) if zs.size == 1 else
-                     f"mean {F.fmt(s.mean_derivative)}"))
+        rows.append(("z", fmt(zs.mean()) if zs.size == 1 else f"mean {fmt(zs.mean())}"))
+        rows.append(("f'(z)", fmt(s.mean_derivative) if zs.size == 1 else
+                     f"mean {fmt(s.mean_derivative)}"))
         zg = [a.z.grad for a in acts if a.z.grad is not None]
         if zg:
             # The gradient after the activation's derivative: where a saturated unit loses it.
             gz = float(np.mean([_mean_abs(g) for g in zg]))
-            rows.append(("dL/dz", F.fmt(gz) if zs.size == 1 else f"mean|·| {F.fmt(gz)}"))
-            colors["dL/dz"] = F.grad_color(gz, gref, th.decades)
+            rows.append(("dL/dz", fmt(gz) if zs.size == 1 else f"mean|·| {fmt(gz)}"))
+            colors["dL/dz"] = style.grad_color(gz, gref, th.decades)
         if level == "layer" or s.units > 1:
             rows.append(("units", f"{s.units} {'/'.join(s.symbols)}"
                                   + (f", {s.dead} dead" if s.dead else "")
                                   + (f", {s.inactive} inactive" if s.inactive else "")
                                   + (f", {s.saturated} saturated" if s.saturated else "")))
             heat.append(("|dL/dz| per unit",
-                         [[F.grad_color(g, gref, th.decades) if math.isfinite(g) else "#FFFFFF"
+                         [[style.grad_color(g, gref, th.decades) if math.isfinite(g) else "#FFFFFF"
                            for _, _, g in s.per_unit[:64]]]))
         for f in aflags:
-            tip.append(f"{F.FLAG_STYLE[f.kind][0]} {f.kind}: {f.text}")
+            tip.append(f"{style.FLAG_STYLE[f.kind][0]} {f.kind}: {f.text}")
     # Gradient flags read the gradient flowing into the group: its pre-activations if it has
     # them, else its outputs (the vanishing a learner asks about is dL/dz of the layer).
     inside = set(members)
@@ -943,7 +946,7 @@ def _group_node(vid: str, key: str, members: list[Node], level: str, root: Node,
     elif grads and ref is not None:
         g = float(np.mean([_mean_abs(x) for x in grads]))
         flags += _grad_flags(vid, name, 0.0, g, ref, th)
-    tip += [f"{F.FLAG_STYLE[f.kind][0]} {f.kind}: {f.text}" for f in flags
+    tip += [f"{style.FLAG_STYLE[f.kind][0]} {f.kind}: {f.text}" for f in flags
             if f.kind not in ("saturated", "saturating", "dead", "inactive")]
     if scalar_out and len(outs) == 1 and acts:
         tip += _local_derivative(outs[0], set(), found)
@@ -1026,11 +1029,11 @@ def _edge(eid: str, tail: str, head: str, gs: list[Any], gref: float, th: Thresh
     elif mag < gref * 10.0 ** (-th.decades):
         state, r = "vanished", 0.0
     else:
-        state, r = "flow", F.magnitude(mag, gref, th.decades)
+        state, r = "flow", style.magnitude(mag, gref, th.decades)
     what = "g" if msg is not None else "mean |g|"
     folded = f" (sum of {n} edges)" if n > 1 else ""
-    tip = f"{who}: {what} = {F.full(msg if msg is not None else mag)}{folded}"
-    label = F.fmt(msg if msg is not None else mag, 2) if labels else None
+    tip = f"{who}: {what} = {full(msg if msg is not None else mag)}{folded}"
+    label = fmt(msg if msg is not None else mag, 2) if labels else None
     return ViewEdge(eid, tail, head, msg, mag, r, state, label, tip)
 
 
@@ -1117,7 +1120,7 @@ def layer_summary(drawn: Iterable[Node], th: Thresholds, ref: float | None,
         ratio = None
         if zs and ref:
             ratio = float(np.mean([_mean_abs(g) for g in zs])) / ref
-            parts.append(f"gradient into {lay} is {F.fmt(ratio, 2)} of the gradient at the loss")
+            parts.append(f"gradient into {lay} is {fmt(ratio, 2)} of the gradient at the loss")
         if parts or health is not None:
             out.append(LayerLine(lay, f"{lay}: " + "; ".join(parts) if parts else "", flagged,
                                  ratio, health))
@@ -1146,8 +1149,8 @@ def _legend(lines: list[LayerLine], gref: float, th: Thresholds, ref: float | No
             recorded: bool = False) -> Legend:
     samples = []
     for frac in (1.0, 1e-2, 1e-4, 1e-6):
-        r = F.magnitude(frac * gref, gref, th.decades)
-        samples.append((frac, r, F.edge_color(r), F.penwidth(r)))
+        r = style.magnitude(frac * gref, gref, th.decades)
+        samples.append((frac, r, style.edge_color(r), style.penwidth(r)))
     fl = [
         ("saturated", "⚠ saturated", f"σ'(z) < {th.sigmoid_saturated:g}"
                                      f"{_z_beyond('sigmoid', th.sigmoid_saturated)}, "
