@@ -69,7 +69,8 @@ def _structure(root: Node) -> list[tuple[Any, ...]]:
     return [(n.op, n.label, n.shape, tuple(index[p] for p in n.parents)) for n in order]
 
 
-def _finite(v: float | None) -> float | None:
+def _finite_or_none(v: float | None) -> float | None:
+    """v, or None when it is not finite (JSON has no NaN)."""
     return v if v is None or math.isfinite(v) else None
 
 
@@ -162,8 +163,8 @@ class Recorder:
         dead = sum(self.activity.dead_if_off(u, n) for u in view.off_units)
         snap = Snapshot(
             step=int(step), loss=loss.item(),
-            grad_preact={k: _finite(v[1]) for k, v in flow.items()},
-            grad_params={k: _finite(v[0]) for k, v in flow.items()},
+            grad_preact={k: _finite_or_none(v[1]) for k, v in flow.items()},
+            grad_params={k: _finite_or_none(v[0]) for k, v in flow.items()},
             saturated={k: h.saturated_fraction for k, h in health.items()
                        if h.family == "squash"},
             inactive={k: h.inactive_fraction for k, h in health.items()
@@ -325,7 +326,7 @@ def _view(loss: Node, thresholds: Thresholds, options: dict[str, Any],
 
 
 def _flags(view: ViewData) -> list[dict[str, Any]]:
-    return [{"node": f.label, "id": f.node, "kind": f.kind, "value": _finite(f.value),
+    return [{"node": f.label, "id": f.node, "kind": f.kind, "value": _finite_or_none(f.value),
              "threshold": f.threshold, "text": f.text} for f in view.flags]
 
 

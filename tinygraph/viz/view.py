@@ -220,6 +220,7 @@ class ViewData:
 
 
 def _mean_abs(d: Any) -> float:
+    """Mean |d| of one value or array; NaN for None (no gradient)."""
     if d is None:
         return math.nan
     if type(d) is float:
@@ -228,7 +229,7 @@ def _mean_abs(d: Any) -> float:
         return float(np.mean(np.abs(d))) if d.size else 0.0
 
 
-def _finite(d: Any) -> bool:
+def _all_finite(d: Any) -> bool:
     if type(d) is float:
         return math.isfinite(d)
     return bool(np.isfinite(d).all())
@@ -1021,7 +1022,7 @@ def _edge(eid: str, tail: str, head: str, gs: list[Any], gref: float, th: Thresh
                                 if len(gs) > 1 else gs[0])
         else:
             mag = float(sum(_mean_abs(g) for g in gs))
-        bad = not math.isfinite(mag) or not all(_finite(g) for g in gs)
+        bad = not math.isfinite(mag) or not all(_all_finite(g) for g in gs)
     if bad:
         state, r = "nonfinite", 1.0
     elif mag == 0:
