@@ -28,8 +28,8 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import InputError
+from .data import ViewData
 from .style import LABEL_MAX, TIP_MAX, fmt, text
-from .view import ViewData
 
 # Series colours for the gradient-flow strip (Okabe-Ito: colour-blind safe).
 _SERIES = ("#0072B2", "#E69F00", "#009E73", "#CC79A7", "#56B4E9", "#D55E00", "#F0E442", "#000000")

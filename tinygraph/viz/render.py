@@ -18,8 +18,8 @@ import graphviz
 from .._check import check_choice, check_float
 from ..errors import InputError, TinygraphError
 from . import style
+from .data import Cluster, Flag, ViewData, ViewEdge, ViewNode
 from .html import write_view
-from .view import Cluster, Flag, ViewData, ViewEdge, ViewNode
 
 FONT = "Helvetica,Arial,sans-serif"
 FORMATS = ("svg", "png", "pdf", "dot")
