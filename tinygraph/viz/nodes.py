@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -51,11 +52,27 @@ def _role(n: Node, root: Node, roles: dict[str, str]) -> str:
 
 
 
-def _make_nodes(drawn: list[Node], keys: dict[Node, str], level: str, root: Node,
-                roles: dict[str, str], inline: set[Node], th: Thresholds, ref: float | None,
-                gref: float, heat: bool, compact: bool, names: dict[str, str],
-                acts: Mapping[Node, Activation],
-                activity: Activity | None = None) -> tuple[list[ViewNode], list[Flag]]:
+@dataclass
+class Context:
+    """What every box of one build reads besides its own nodes."""
+
+    root: Node
+    roles: Mapping[str, str]  # label -> role, the user's overrides
+    inline: set[Node]  # constants written into their users' expressions
+    thresholds: Thresholds
+    ref: float | None  # |dL/dL|, None before backward
+    gref: float  # the message that draws as the widest edge
+    heat: bool  # draw tensors' heat strips
+    compact: bool  # op folded into its output's box
+    acts: Mapping[Node, Activation]  # analysis.find's activations, by output node
+    activity: Activity | None = None  # a recorder's memory of earlier snapshots
+
+
+def _make_nodes(drawn: list[Node], keys: dict[Node, str], level: str, names: dict[str, str],
+                ctx: Context) -> tuple[list[ViewNode], list[Flag]]:
+    """The boxes: one per key of keys (a value, or a group named by names), with their flags,
+    the most severe first."""
+    compact = ctx.compact
     groups: dict[str, list[Node]] = {}
     for n in drawn:
         groups.setdefault(keys[n], []).append(n)
@@ -63,16 +80,14 @@ def _make_nodes(drawn: list[Node], keys: dict[Node, str], level: str, root: Node
     flags: list[Flag] = []
     for vid, members in groups.items():
         if len(members) == 1 and not vid.startswith("g_"):
-            vn = _value_node(vid, members[0], root, roles, inline, th, ref, gref, heat,
-                             compact or level != "op", acts, activity)
+            vn = _value_node(vid, members[0], ctx, compact or level != "op")
         else:
-            vn = _group_node(vid, names[vid], members, level, root, th, ref, gref, acts,
-                             activity)
+            vn = _group_node(vid, names[vid], members, level, ctx)
         out.append(vn)
         flags.extend(vn.flags)
         if level == "op" and not compact and members[0].op is not None:
             n = members[0]
-            out.append(ViewNode(f"{vid}_op", _expr(n, inline), "intermediate", kind="op",
+            out.append(ViewNode(f"{vid}_op", _expr(n, ctx.inline), "intermediate", kind="op",
                                 cluster=None, scope=n.scope, op=n.op,
                                 tooltip=f"{n.op} ({n.primitive.symbol})"))
     sev = {k: v[5] for k, v in style.FLAG_STYLE.items()}
@@ -80,10 +95,10 @@ def _make_nodes(drawn: list[Node], keys: dict[Node, str], level: str, root: Node
     return out, flags
 
 
-def _value_node(vid: str, n: Node, root: Node, roles: dict[str, str], inline: set[Node],
-                th: Thresholds, ref: float | None, gref: float, heat: bool,
-                compact: bool = True, acts: Mapping[Node, Activation] | None = None,
-                activity: Activity | None = None) -> ViewNode:
+def _value_node(vid: str, n: Node, ctx: Context, compact: bool = True) -> ViewNode:
+    """The box of one graph node: its value, gradient, activation rows and flags."""
+    root, roles, inline, th, ref = ctx.root, ctx.roles, ctx.inline, ctx.thresholds, ctx.ref
+    acts, activity = ctx.acts, ctx.activity
     # Node's properties are read once into locals: this runs once per node of graphs of 10^5.
     op, lab, d, g = n.op, n.label, n.data, n.grad
     scalar = type(d) is float
@@ -104,7 +119,6 @@ def _value_node(vid: str, n: Node, root: Node, roles: dict[str, str], inline: se
         rows += _tensor_rows(n)
         tip += [f"shape {n.shape}, {n.dtype}", f"data: mean {full(_stats(d)[0])}",
                 f"grad: mean |·| {full(_mean_abs(g)) if g is not None else '—'}"]
-    acts = {} if acts is None else acts
     act = acts.get(n)
     if act is not None:
         s = Units.of([act], vid).stats(th, activity)
@@ -130,7 +144,7 @@ def _value_node(vid: str, n: Node, root: Node, roles: dict[str, str], inline: se
     data = d if scalar else _stats(d)[0]
     grad = g if (g is None or scalar) else _mean_abs(g)
     return ViewNode(vid, header, role, sub=sub, rows=rows,
-                    heat=_heat(n, gref, th.decades) if heat and not scalar else [],
+                    heat=_heat(n, ctx.gref, th.decades) if ctx.heat and not scalar else [],
                     flags=flags, tooltip="\n".join(tip), scope=n.scope, op=op,
                     shape=() if scalar else d.shape, data=data, grad=grad)
 
@@ -162,10 +176,10 @@ def _input_node(vid: str, header: str, uses: int, values: list[Any]) -> ViewNode
                     data=float(v.mean()) if v.size else None, members=uses)
 
 
-def _group_node(vid: str, key: str, members: list[Node], level: str, root: Node,
-                th: Thresholds, ref: float | None, gref: float,
-                found: Mapping[Node, Activation], activity: Activity | None = None) -> ViewNode:
+def _group_node(vid: str, key: str, members: list[Node], level: str, ctx: Context) -> ViewNode:
     """One box for a folded neuron, layer, block of nodes, or the unscoped ops around them."""
+    root, th, ref, gref = ctx.root, ctx.thresholds, ctx.ref, ctx.gref
+    found, activity = ctx.acts, ctx.activity
     first = members[0]
     has_loss = any(m is root or m.name == LOSS for m in members)
     name = "loss" if key == "(output)" and has_loss and root.name == LOSS else key

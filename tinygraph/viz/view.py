@@ -18,6 +18,7 @@ import gc
 import math
 import re
 from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
 from typing import Any, ParamSpec, TypeVar
 
 from .. import analysis
@@ -35,11 +36,11 @@ from . import style
 from .data import LEVELS, Cluster, Flag, Legend, ViewData, ViewEdge, ViewNode
 from .edges import _make_edges
 from .legend import _legend, _natural, layer_summary
-from .nodes import _input_node, _make_nodes, _role
+from .nodes import Context, _input_node, _make_nodes, _role
 from .text import _LIST_MAX, _mean_abs
 
-__all__ = ["LEVELS", "Activity", "Cluster", "Flag", "Legend", "ViewData", "ViewEdge", "ViewNode",
-           "build"]
+__all__ = ["LEVELS", "Activity", "Cluster", "Flag", "Legend", "Options", "ViewData", "ViewEdge",
+           "ViewNode", "build", "build_view"]
 
 _WEIGHT = re.compile(r"^w(\d+)(_\d+)?$")  # a scalar neuron's weight w{i}: it multiplies input i
 
@@ -131,7 +132,48 @@ def _downstream(order: list[Node]) -> set[Node]:
     return after
 
 
-@_without_gc
+@dataclass(frozen=True)
+class Options:
+    """What build() draws and how; tinygraph.viz.draw documents each. Checked when made, so a
+    bad option fails before any work, naming "draw" and the option."""
+
+    max_nodes: int = 250
+    focus: Node | str | None = None
+    thresholds: Thresholds = DEFAULT
+    g_ref: float | str = "max"
+    compact: bool = True
+    inline_constants: bool = True
+    edge_labels: bool = False
+    sign: bool = False
+    legend: bool = True
+    roles: Mapping[str, str] = field(default_factory=dict)
+    heat: bool = True
+
+    def __post_init__(self) -> None:
+        check_int("draw", "max_nodes", self.max_nodes, lo=1)
+        for flag in ("compact", "inline_constants", "edge_labels", "sign", "legend", "heat"):
+            check_bool("draw", flag, getattr(self, flag))
+        if not isinstance(self.thresholds, Thresholds):
+            raise InputError(f"draw: thresholds must be a tinygraph.thresholds.Thresholds, got "
+                             f"{type(self.thresholds).__name__}")
+        g_ref = self.g_ref
+        if not (isinstance(g_ref, str) and g_ref == "max"):
+            if isinstance(g_ref, str):
+                raise InputError(f"draw: g_ref must be 'max' or a positive number, got "
+                                 f"{g_ref!r}")
+            object.__setattr__(self, "g_ref",
+                               check_float("draw", "g_ref", g_ref, lo=0.0, lo_open=True))
+        roles = self.roles
+        if not isinstance(roles, Mapping):
+            raise InputError(f"draw: roles must be a dict of name -> role, got {roles!r:.60}")
+        roles = dict(roles)
+        for lab, r in roles.items():
+            if r not in style.ROLES:
+                raise InputError(f"draw: role {r!r} for {lab!r} is not one of "
+                                 f"{', '.join(style.ROLES)}")
+        object.__setattr__(self, "roles", roles)
+
+
 def build(root: Node, level: str = "auto", *, max_nodes: int = 250,
           focus: Node | str | None = None, thresholds: Thresholds | None = None,
           g_ref: float | str = "max", compact: bool = True, inline_constants: bool = True,
@@ -148,30 +190,23 @@ def build(root: Node, level: str = "auto", *, max_nodes: int = 250,
         raise InputError(f"draw: expected a Node, got {type(root).__name__}")
     if level not in LEVELS:
         raise InputError(f"draw: level must be one of {', '.join(LEVELS)}, got {level!r}")
-    check_int("draw", "max_nodes", max_nodes, lo=1)
-    for flag, v in (("compact", compact), ("inline_constants", inline_constants),
-                    ("edge_labels", edge_labels), ("sign", sign), ("legend", legend),
-                    ("heat", heat)):
-        check_bool("draw", flag, v)
-    th = DEFAULT if thresholds is None else thresholds
-    if not isinstance(th, Thresholds):
-        raise InputError(f"draw: thresholds must be a tinygraph.thresholds.Thresholds, got "
-                         f"{type(th).__name__}")
-    if not (isinstance(g_ref, str) and g_ref == "max"):
-        if isinstance(g_ref, str):
-            raise InputError(f"draw: g_ref must be 'max' or a positive number, got {g_ref!r}")
-        g_ref = check_float("draw", "g_ref", g_ref, lo=0.0, lo_open=True)
-    if roles is not None and not isinstance(roles, Mapping):
-        raise InputError(f"draw: roles must be a dict of name -> role, got {roles!r:.60}")
-    roles = dict(roles or {})
-    for lab, r in roles.items():
-        if r not in style.ROLES:
-            raise InputError(f"draw: role {r!r} for {lab!r} is not one of {', '.join(style.ROLES)}")
+    options = Options(max_nodes, focus, DEFAULT if thresholds is None else thresholds, g_ref,
+                      compact, inline_constants, edge_labels, sign, legend,
+                      {} if roles is None else roles, heat)
+    return build_view(root, level, options, activity)
 
-    order, target = _select(root, focus)
+
+@_without_gc
+def build_view(root: Node, level: str, options: Options,
+               activity: Activity | None = None) -> ViewData:
+    """build() with its options already made (and checked) as an Options."""
+    o = options
+    th, roles, g_ref, max_nodes = o.thresholds, o.roles, o.g_ref, o.max_nodes
+
+    order, target = _select(root, o.focus)
     index = {n: i for i, n in enumerate(order)}
     acts = analysis.find(order)  # activations in any spelling, with f'(z) from the op table
-    inline = {n for n in order if inline_constants and n.op is None and not n.requires_grad
+    inline = {n for n in order if o.inline_constants and n.op is None and not n.requires_grad
               and n.name is None and n is not root}
     drawn = [n for n in order if n not in inline]
     # Leaves fed by data (micrograd's list(map(Value, xrow))): inputs like the plain numbers.
@@ -255,14 +290,14 @@ def build(root: Node, level: str = "auto", *, max_nodes: int = 250,
         gref = float(g_ref)
 
     names = {gid: k for k, gid in group_ids.items()}
-    vnodes, flags = _make_nodes(drawn, keys, chosen, root, roles, inline, th, ref, gref,
-                                heat, compact, names, acts, activity)
+    ctx = Context(root, roles, inline, th, ref, gref, o.heat, o.compact, acts, activity)
+    vnodes, flags = _make_nodes(drawn, keys, chosen, names, ctx)
     counts: dict[str, int] = {}
     for box in uses.values():
         counts[box] = counts.get(box, 0) + 1
     vnodes[:0] = [_input_node(f"g_{_safe_id(box)}", box.split(" ", 1)[1], counts[box], values)
                   for box, values in boxes.items()]
-    edges = _make_edges(raw_edges, chosen, gref, th, edge_labels, vnodes, backward_done)
+    edges = _make_edges(raw_edges, chosen, gref, th, o.edge_labels, vnodes, backward_done)
     clusters = _make_clusters(vnodes, chosen)
     lines = layer_summary(drawn, th, ref, activity, acts)
     summary = [line for line in lines if line.text]
@@ -274,9 +309,9 @@ def build(root: Node, level: str = "auto", *, max_nodes: int = 250,
     if target is not None:
         banners.append(f"focus: {target.label or keys[target]} with its ancestors and "
                        "descendants")
-    lg = _legend(summary, gref, th, ref, activity is not None) if legend else None
-    opts = {"max_nodes": max_nodes, "g_ref": g_ref, "compact": compact, "sign": sign,
-            "edge_labels": edge_labels, "thresholds": th}
+    lg = _legend(summary, gref, th, ref, activity is not None) if o.legend else None
+    opts = {"max_nodes": max_nodes, "g_ref": g_ref, "compact": o.compact, "sign": o.sign,
+            "edge_labels": o.edge_labels, "thresholds": th}
     every = Units()  # every activation drawn, keyed as the nodes key them, for off_units
     for n in drawn:
         if n in acts:
