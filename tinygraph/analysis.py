@@ -1,7 +1,12 @@
 """Network health read from a graph's maths: activations, their local derivatives, their units.
 
 The diagrams (tinygraph.viz), the diagnostics and the training recorder all read activations
-from here, so they agree on what a unit is and when it is saturated or dead.
+from here, so they agree on what a unit is and when it is saturated or dead. This module also
+declares the conventions tinygraph.nn builds with (node names PREACT "z", ACT "act", LOSS
+"loss"; layer scopes LAYER_SCOPE "L1", "L2"...; parameter roles WEIGHT, BIAS, SLOPE) and applies
+the Thresholds (defined in thresholds.py). Per-unit statistics are one UnitStats, computed once
+per set of units (Units.stats): diagnostics.activation_stats, the diagrams' boxes, clusters and
+legend, and Recorder.snapshot (through the view's health) all read it.
 
 Activations. An activation is a chain of elementwise ops applied to one input z (its other
 operands constants): `tg.sigmoid(z)`, `tg.relu(z)`, but also the notes' `1.0/(1.0 + tg.exp(-z))`
