@@ -684,3 +684,20 @@ def test_parameters_as_attributes_take_their_names():
     assert [(n, p.label) for n, p in net.named_parameters()] == [("inner.w", "inner.w"),
                                                                  ("inner.b", "inner.b")]
     assert net.inner(np.ones((1, 2))).data.tolist() == [[2.0, 2.0, 2.0]]
+
+
+def test_weights_pick_parameters_by_role() -> None:
+    # A user's parameter named "bias" is a bias, a 2x2 matrix named "b_proj" a weight.
+    class Proj(nn.Module):
+        def __init__(self) -> None:
+            self.bias = nn.Parameter(np.zeros(2))
+            self.b_proj = nn.Parameter(np.eye(2))
+            self.b2 = nn.Parameter(np.zeros(2))
+
+    m = Proj()
+    assert m.parameter_roles() == {"bias": "bias", "b_proj": "weight", "b2": "bias"}
+    (w,) = m.weights()
+    assert w is m.b_proj
+    # The built-in modules declare theirs: a Linear's W is its weight, b its bias.
+    lin = nn.Linear(3, 2, "prelu", name="L1")
+    assert lin.parameter_roles() == {"W": "weight", "b": "bias", "a": "slope"}

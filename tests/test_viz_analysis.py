@@ -245,3 +245,33 @@ def test_micrograd_moons_port_diagnostics_name_units() -> None:
     stats = diagnostics.activation_stats(_moons_port(True, n=20))
     assert (stats["L1"].units, stats["L2"].units) == (16, 16)
     assert stats["L1"].activation == "relu" and stats["L1"].samples == 20
+
+
+def test_unit_stats_match_numpy_and_are_what_diagnostics_and_diagrams_report() -> None:
+    # One ReLU layer in the row convention, (N, units): unit 0 gets z <= 0 on every sample
+    # (dead), unit 1 on some, unit 2 never. Expected counts come from numpy on z.
+    X = np.array([[1.0, 2.0], [2.0, 0.5], [0.5, 1.0], [-1.0, 3.0]])
+    W = np.array([[-1.0, 1.0, 1.0], [-1.0, -1.0, 1.0]])
+    b = np.array([0.0, 0.5, 4.0])
+    with tg.scope("L1"):
+        z = tg.Node(X, requires_grad=False) @ tg.Node(W, name="W") + tg.Node(b, name="b")
+        z.name = "z"
+        act = tg.relu(z)
+        act.name = "act"
+    loss = tg.sum(act * act)
+    loss.backward()
+    zs = X @ W + b
+    acts = list(analysis.find(walk(loss)).values())
+    s = analysis.unit_stats(acts)
+    assert (s.units, s.samples, s.values) == (3, 4, 12)
+    assert s.dead == int(np.all(zs <= 0, axis=0).sum()) == 1
+    assert s.off == int((zs <= 0).sum())
+    assert s.inactive_fraction == pytest.approx(float((zs <= 0).mean()))
+    assert s.family == "gate" and s.names == ["relu"]
+    assert s.off_units == [("L1.act", 0)]  # keyed by the activation's label and index
+    # Diagnostics and diagrams report the same figures.
+    d = diagnostics.activation_stats(loss)["L1"]
+    assert (d.units, d.dead, d.inactive_fraction) == (s.units, s.dead, s.inactive_fraction)
+    data = viz.build(loss)
+    assert data.health["L1"].dead == 1 and data.off_units == [("L1.act", 0)]
+    assert [f.kind for f in data.flags if f.kind == "dead"] == ["dead"]

@@ -761,3 +761,27 @@ def test_a_tensor_layers_batch_is_one_input_box():
     z1 = next(n for n in tg.walk(loss) if n.label == "L1.z")
     want = np.abs(z1.grad @ model.layers[0].W.data.T).mean()  # mean |dL/dX| through L1
     assert e.head == d.node("L1").id and e.magnitude == pytest.approx(want, rel=1e-12)
+
+
+def test_options_object_is_checked_once_and_builds_as_the_keywords_do() -> None:
+    x = tg.Node(np.array([[-3.0, 2.0]]), name="x", requires_grad=False)
+    with tg.scope("L1"):
+        z = x @ tg.Node(np.array([[1.0], [1.0]]), name="W") + tg.Node(np.array([-5.0]), name="b")
+        z.name = "z"
+        a = tg.relu(z)
+    loss = tg.sum(a)
+    loss.backward()
+    with pytest.raises(InputError, match="max_nodes"):
+        viz.Options(max_nodes=0)
+    with pytest.raises(InputError, match="g_ref"):
+        viz.Options(g_ref="min")
+    with pytest.raises(InputError, match="role"):
+        viz.Options(roles={"x": "teacher"})
+    opts = viz.Options(g_ref=2, edge_labels=True, roles={"x": "constant"})
+    assert opts.g_ref == 2.0 and isinstance(opts.g_ref, float)
+    kw = viz.build(loss, "op", g_ref=2, edge_labels=True, roles={"x": "constant"})
+    ob = viz.build_view(loss, "op", opts)
+    assert [(n.id, n.role, n.rows) for n in ob.nodes] == [(n.id, n.role, n.rows) for n in kw.nodes]
+    assert [(e.id, e.label) for e in ob.edges] == [(e.id, e.label) for e in kw.edges]
+    assert [f.kind for f in ob.flags] == [f.kind for f in kw.flags] == ["dead"]
+    assert ob.node("x").role == "constant"

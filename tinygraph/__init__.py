@@ -91,11 +91,11 @@ __all__ = [
     "stack", "sub", "sum", "tanh", "transpose", "where",
 ]
 
-# Modules, losses, optimizers, data, diagnostics and save/load, all built on the ops above.
-from . import data, diagnostics, interop, losses, nn, optim, random  # noqa: E402
+# Modules, losses, optimizers, the training loop, data, diagnostics and save/load, built on the ops.
+from . import data, diagnostics, interop, losses, nn, optim, random, train  # noqa: E402
 from .io import load, save  # noqa: E402
 from .jit import jit  # noqa: E402
 from .random import manual_seed  # noqa: E402
 
-__all__ += ["data", "diagnostics", "interop", "losses", "nn", "optim", "random", "load", "save",
-            "manual_seed", "jit"]
+__all__ += ["data", "diagnostics", "interop", "losses", "nn", "optim", "random", "train", "load",
+            "save", "manual_seed", "jit"]

@@ -23,6 +23,7 @@ import numpy as np
 
 import tinygraph as tg
 from tinygraph import data, diagnostics, losses, nn, optim, viz
+from tinygraph._progress import _Quiet, _TextBar, progress_bar  # noqa: F401 - the bars, for tests
 
 SIZES = [8, 8, 1]  # 2 -> 8 -> 8 -> 1: two sigmoid hidden layers, one logit
 RUNS = {"healthy": None, "saturated": 50.0}  # init: Xavier/Glorot, or weights with std 50
@@ -36,60 +37,9 @@ NO_DOT = ("Graphviz's `dot` executable was not found, so the diagrams and traini
           "`conda install -c conda-forge graphviz`) and run the demo again to get them.")
 
 
-class _Quiet:
-    """The progress interface, showing nothing (--no-progress)."""
-
-    def update(self, n: int = 1) -> None: ...
-
-    def close(self) -> None: ...
-
-
-class _TextBar:
-    """A minimal progress bar on stderr, for when tqdm is not installed.
-
-    On a terminal it redraws one line in place; elsewhere (a log, a pipe) carriage returns would
-    pile up, so it writes a single line when done.
-    """
-
-    WIDTH = 30
-
-    def __init__(self, total: int, desc: str, stream: Any = None) -> None:
-        self.total, self.desc, self.n = total, desc, 0
-        self.stream = stream if stream is not None else sys.stderr
-        self.live = bool(getattr(self.stream, "isatty", lambda: False)())
-        self.shown = -1  # last percentage drawn: redraw only when it changes, not every step
-
-    def _pct(self) -> int:
-        return 100 * self.n // self.total if self.total else 100
-
-    def _line(self) -> str:
-        done = self.WIDTH * self._pct() // 100
-        pct = self._pct()
-        bar = "#" * done + " " * (self.WIDTH - done)
-        return f"{self.desc}: {pct:3d}%|{bar}| {self.n}/{self.total}"
-
-    def update(self, n: int = 1) -> None:
-        self.n = min(self.n + n, self.total)
-        pct = self._pct()
-        if self.live and pct != self.shown:
-            self.shown = pct
-            self.stream.write("\r" + self._line())
-            self.stream.flush()
-
-    def close(self) -> None:
-        self.stream.write(("\r" if self.live else "") + self._line() + "\n")
-        self.stream.flush()
-
-
 def _progress(total: int, desc: str, enabled: bool) -> Any:
     """A tqdm bar where tqdm is installed, else a plain one (_TextBar); _Quiet when disabled."""
-    if not enabled:
-        return _Quiet()
-    try:
-        from tqdm import tqdm
-    except ImportError:
-        return _TextBar(total, desc)
-    return tqdm(total=total, desc=desc, leave=True, file=sys.stderr)
+    return progress_bar(total, desc, enabled=enabled)
 
 
 class _Diagrams:

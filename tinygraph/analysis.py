@@ -1,7 +1,12 @@
 """Network health read from a graph's maths: activations, their local derivatives, their units.
 
 The diagrams (tinygraph.viz), the diagnostics and the training recorder all read activations
-from here, so they agree on what a unit is and when it is saturated or dead.
+from here, so they agree on what a unit is and when it is saturated or dead. This module also
+declares the conventions tinygraph.nn builds with (node names PREACT "z", ACT "act", LOSS
+"loss"; layer scopes LAYER_SCOPE "L1", "L2"...; parameter roles WEIGHT, BIAS, SLOPE) and applies
+the Thresholds (defined in thresholds.py). Per-unit statistics are one UnitStats, computed once
+per set of units (Units.stats): diagnostics.activation_stats, the diagrams' boxes, clusters and
+legend, and Recorder.snapshot (through the view's health) all read it.
 
 Activations. An activation is a chain of elementwise ops applied to one input z (its other
 operands constants): `tg.sigmoid(z)`, `tg.relu(z)`, but also the notes' `1.0/(1.0 + tg.exp(-z))`
@@ -39,18 +44,65 @@ requires_grad=False, to settle it). A 1-D z is one sample of units, a scalar z o
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+import re
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 
 from .engine import PRIMITIVES, Node, vjp_message
-from .nn import layer_of
+
+# The flag thresholds are defined in thresholds.py and read by everyone from here.
 from .thresholds import DEFAULT, Thresholds
+
+# ---------------------------------------------------------------------------------------------
+# Conventions: how tinygraph.nn names and scopes what it builds. The diagrams, the diagnostics
+# and the recorder read a graph through these, and a hand-built graph that follows them (a
+# scope "L1", a node named "z") is read like a module's.
+# ---------------------------------------------------------------------------------------------
+
+PREACT = "z"  # a layer's pre-activation (x @ W + b, or w·x + b)
+ACT = "act"  # its activation output
+LOSS = "loss"  # the loss a training step back-propagates from
+LAYER_SCOPE = re.compile(r"^L\d+$")  # the scopes MLP and TensorMLP give their layers
+# Parameter roles. Modules of tinygraph.nn declare theirs (Module._roles); a parameter of a
+# user's module is given one by its name (param_role).
+WEIGHT, BIAS, SLOPE = "weight", "bias", "slope"
+# Names a hand-built graph's leaves get when they are parameters (w, W1, b, b_2, a, weight...):
+# the diagrams draw them as parameters even outside a scope.
+PARAM_NAME = re.compile(r"^(w|W|b|a)\d*(_\d+)?$|^(weight|bias)")
+_BIAS_NAME = re.compile(r"^(b\d*(_\d+)?|bias\d*)$")
+_SLOPE_NAME = re.compile(r"^(a\d*(_\d+)?|slope)$")
+
+
+def param_role(name: str | None) -> str:
+    """A parameter's role read from its last name component: "b", "b2", "b_1", "bias" are
+    biases, "a" (a PReLU slope) a slope, anything else ("W", "w0", "b_proj") a weight."""
+    last = (name or "").rsplit(".", 1)[-1]
+    if _BIAS_NAME.match(last):
+        return BIAS
+    if _SLOPE_NAME.match(last):
+        return SLOPE
+    return WEIGHT
+
+
+def layer_of(scope: str | None) -> str | None:
+    """The layer a scope belongs to: its first component like 'L3', else its first component
+    with the list index after it, if any ('layers.0' for 'layers.0.z', 'fc1' for 'fc1.z')."""
+    if not scope:
+        return None
+    parts = scope.split(".")
+    for p in parts:
+        if LAYER_SCOPE.match(p):
+            return p
+    # A list in a user's module names its layers "layers.0", "layers.1": keep them apart.
+    return ".".join(parts[:2]) if len(parts) > 1 and parts[1].isdigit() else parts[0]
 
 # The activation ops that name themselves, with the symbol the diagrams write.
 NAMED = {"sigmoid": "σ", "tanh": "tanh", "relu": "ReLU", "leaky_relu": "LReLU"}
 ACTIVATION_OPS = tuple(NAMED)  # kept for callers that filter nodes by op name
+SQUASHES = ("sigmoid", "tanh")  # the named squashing activations, recognised in any spelling
 # Elementwise ops a chain may hold; of those, the piecewise-linear ones (gates) and the affine
 # ones (which alone never make an activation).
 ELEMENTWISE = frozenset({"add", "sub", "mul", "div", "pow", "neg", "exp", "log", "sqrt", "abs",
@@ -162,7 +214,7 @@ def _name(chain: tuple[Node, ...], z: Node, out: Node) -> str:
     with np.errstate(all="ignore"):
         zd = np.asarray(z.data, dtype=np.float64)
         od = np.asarray(out.data, dtype=np.float64)
-        for known in ("sigmoid", "tanh"):
+        for known in SQUASHES:
             if np.allclose(PRIMITIVES[known].fwd(zd), od, rtol=1e-6, atol=1e-9):
                 return known
     return "∘".join(n.op for n in reversed(chain))
@@ -319,3 +371,207 @@ def z_beyond(name: str, t: float) -> float | None:
     if name == "sigmoid":
         return 2 * math.log1p(math.sqrt(1 - 4 * t)) - math.log(4 * t)
     return math.log1p(math.sqrt(1 - t)) - 0.5 * math.log(t)
+
+
+# ---------------------------------------------------------------------------------------------
+# Per-unit statistics: computed once, read by the diagnostics, the diagrams and the recorder
+# ---------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Activity:
+    """A recorder's memory of its earlier snapshots: how many there were and, per ReLU unit, in
+    how many consecutive ones up to the latest it was off (z <= 0) on every sample (a unit
+    absent from `off` was on in the latest).
+
+    In a recording a ReLU off now is dead when that makes n consecutive off snapshots
+    (Thresholds.dead_snapshots), or when it was off in every one so far and fewer than n were
+    taken; otherwise it reads "inactive". So a one-sample frame does not flicker dead, yet a
+    unit that dies partway through training is called dead n snapshots later.
+    """
+
+    snapshots: int = 0
+    off: Mapping[Any, int] = field(default_factory=dict)
+
+    def dead_if_off(self, unit: Any, n: int) -> bool:
+        """Whether unit, off in the snapshot being taken, is dead: off in each of the n - 1
+        snapshots before it, or in every earlier one when fewer were taken (true at the first)."""
+        return self.off.get(unit, 0) >= min(n - 1, self.snapshots)
+
+    def after(self, off_now: Iterable[Any]) -> Activity:
+        """The memory once one more snapshot, with these units off, is recorded."""
+        # A unit on in this snapshot starts its streak again: it is simply left out.
+        return Activity(self.snapshots + 1, {u: self.off.get(u, 0) + 1 for u in set(off_now)})
+
+
+@dataclass
+class UnitStats:
+    """Dead and saturated units of a set of activations (a node, a neuron, a layer).
+
+    Counts are units; `off`, `flat` and `near` count (unit, sample) values, of `values`.
+    """
+
+    units: int = 0
+    samples: int = 0  # the most values one unit was seen with
+    values: int = 0
+    dead: int = 0  # gate units with f'(z) = 0 on every sample (and, recorded, for long enough)
+    inactive: int = 0  # gate units off on every sample now, but not for long enough to be dead
+    saturated: int = 0  # squash units with >= saturated_share of their values flat
+    saturating: int = 0  # squash units, not saturated, with that share below the warning limit
+    off: int = 0  # gate values with |f'(z)| < GATE_OFF
+    flat: int = 0  # squash values with |f'(z)| below the saturated limit
+    near: int = 0  # squash values below the warning limit
+    gate_values: int = 0
+    squash_values: int = 0
+    mean_derivative: float = math.nan  # mean f'(z) over every value
+    names: list[str] = field(default_factory=list)  # the activations' names, first seen first
+    symbols: list[str] = field(default_factory=list)  # and how the diagrams write them
+    off_units: list[Any] = field(default_factory=list)  # gate units off on every sample now
+    per_unit: list[tuple[Any, str, float]] = field(default_factory=list)  # (unit, state, |dL/dz|)
+
+    @property
+    def flagged_fraction(self) -> float:
+        """Share of values off (gates) or flat (squashes)."""
+        return (self.off + self.flat) / self.values if self.values else 0.0
+
+    @property
+    def near_fraction(self) -> float:
+        """Share of values below the warning limit."""
+        return self.near / self.values if self.values else 0.0
+
+    @property
+    def inactive_fraction(self) -> float:
+        """Share of the gate values that are off."""
+        return self.off / self.gate_values if self.gate_values else 0.0
+
+    @property
+    def saturated_fraction(self) -> float:
+        """Share of the squash values that are flat."""
+        return self.flat / self.squash_values if self.squash_values else 0.0
+
+    @property
+    def family(self) -> str | None:
+        """"gate" or "squash" when all its units are of one family, else None."""
+        if self.gate_values and not self.squash_values:
+            return "gate"
+        if self.squash_values and not self.gate_values:
+            return "squash"
+        return None
+
+    @property
+    def flat_word(self) -> str:
+        """"saturated" for sigmoid/tanh units; for an activation of any other spelling, where
+        the gradient leaving it is far smaller than the one arriving, "in a flat region"."""
+        return "saturated" if set(self.names) <= set(SQUASHES) else "in a flat region"
+
+
+@dataclass
+class Units:
+    """Activation units seen in a set of nodes: one per scalar neuron, one per entry along a
+    tensor layer's feature axis.
+
+    A scalar unit is keyed by its neuron's scope, a tensor unit by (activation's label or the
+    key given, index): the same keys in every view of the same graph, which a recorder's
+    Activity relies on.
+    """
+
+    z: dict[Any, list[np.ndarray]] = field(default_factory=dict)
+    d: dict[Any, list[np.ndarray]] = field(default_factory=dict)
+    g: dict[Any, list[np.ndarray]] = field(default_factory=dict)
+    kind: dict[Any, Activation] = field(default_factory=dict)
+
+    @classmethod
+    def of(cls, acts: Iterable[Activation], key: str) -> Units:
+        """The units of acts; key names a tensor activation's units when it has no label."""
+        units = cls()
+        for act in acts:
+            units.add(act, key)
+        return units
+
+    def add(self, act: Activation, key: str) -> None:
+        """Add act's units (its z, f'(z) and |dL/dz| per unit)."""
+        a, zn, d = act.out, act.z, act.derivative
+        zg = zn.grad
+        if a.is_scalar:
+            unit = a.scope or key
+            cols = [(unit, np.array([zn.data]), np.array([d]),
+                     None if zg is None else np.array([abs(zg)]))]
+        else:
+            axis = feature_axis(zn)  # units along the layer's feature axis, rows or columns
+            z2 = unit_matrix(zn.data, axis)  # z has the activation's shape (elementwise ops)
+            d2 = unit_matrix(np.broadcast_to(d, zn.shape), axis)
+            g2 = None if zg is None else unit_matrix(np.abs(np.broadcast_to(zg, zn.shape)), axis)
+            cols = [((a.label or key, j), z2[:, j], d2[:, j], None if g2 is None else g2[:, j])
+                    for j in range(z2.shape[1])]
+        for unit, z, dd, g in cols:
+            self.z.setdefault(unit, []).append(z)
+            self.d.setdefault(unit, []).append(dd)
+            self.kind[unit] = act
+            if g is not None:
+                self.g.setdefault(unit, []).append(g)
+
+    def stats(self, thresholds: Thresholds = DEFAULT,
+              activity: Activity | None = None) -> UnitStats:
+        """Counts of dead / inactive / saturated / saturating units and of flagged values. The
+        unit rules are unit_dead and unit_saturated; with a recorder's activity, a ReLU off now
+        but not for thresholds.dead_snapshots snapshots in a row (nor in every one so far, when
+        fewer were taken) is inactive, not dead."""
+        th = thresholds
+        s = UnitStats(units=len(self.z))
+        dvals: list[np.ndarray] = []
+        for u, act in self.kind.items():
+            if act.name not in s.names:
+                s.names.append(act.name)
+                s.symbols.append(act.symbol)
+            d = np.concatenate(self.d[u])
+            n = d.size
+            s.values += n
+            s.samples = max(s.samples, n)
+            dvals.append(d)
+            state = ""
+            if act.family == "gate":
+                s.gate_values += n
+                s.off += int(off(d).sum())
+                if unit_dead(d):
+                    s.off_units.append(u)
+                    if activity is None or activity.dead_if_off(u, th.dead_snapshots):
+                        s.dead += 1
+                        state = "dead"
+                    else:
+                        s.inactive += 1
+                        state = "inactive"
+            else:
+                s.squash_values += n
+                lim, warn = limits(act, th)
+                flat = np.abs(d) < lim  # a composed chain may slope down: its size counts
+                below = np.abs(d) < warn
+                s.flat += int(flat.sum())
+                s.near += int(below.sum())
+                if unit_saturated(flat, th):
+                    s.saturated += 1
+                    state = "saturated"
+                elif unit_saturated(below, th):
+                    s.saturating += 1
+                    state = "saturating"
+            g = self.g.get(u)
+            s.per_unit.append((u, state, float(np.concatenate(g).mean()) if g else math.nan))
+        if s.values:
+            s.mean_derivative = float(np.concatenate(dvals).mean())
+        return s
+
+
+def unit_stats(acts: Iterable[Activation], thresholds: Thresholds = DEFAULT,
+               activity: Activity | None = None, key: str = "") -> UnitStats:
+    """The UnitStats of acts' units (Units.of(acts, key).stats(thresholds, activity))."""
+    return Units.of(acts, key).stats(thresholds, activity)
+
+
+def by_layer(acts: Iterable[Activation]) -> dict[str, list[Activation]]:
+    """The activations of each layer (layer_of their output's scope); unscoped ones (a loss's
+    relu) belong to no layer and are left out."""
+    out: dict[str, list[Activation]] = {}
+    for act in acts:
+        layer = layer_of(act.out.scope)
+        if layer is not None:
+            out.setdefault(layer, []).append(act)
+    return out

@@ -20,11 +20,18 @@ from typing import Any
 import numpy as np
 
 from . import analysis
-from .analysis import ACTIVATION_OPS, unit_dead, unit_saturated
+from .analysis import (
+    ACTIVATION_OPS,
+    DEFAULT,
+    PREACT,
+    Thresholds,
+    layer_of,
+    unit_dead,
+    unit_saturated,
+)
 from .engine import Node, walk
 from .errors import InputError, NotFound
-from .nn import Module, layer_of
-from .thresholds import DEFAULT, Thresholds
+from .nn import Module
 
 __all__ = ["ACTIVATION_OPS", "LayerDiagnostics", "Report", "activation_stats", "diagnose",
            "gradient_flow", "unit_dead", "unit_saturated"]
@@ -148,58 +155,22 @@ def _nodes(outputs: Node | Sequence[Node]) -> list[Node]:
     return out
 
 
-def _unit_values(nodes: list[Node]) -> dict[str, dict[Any, tuple[analysis.Activation,
-                                                                  list[np.ndarray]]]]:
-    """layer -> unit -> (its activation, f'(z) seen: one array per node, samples first)."""
-    found: dict[str, dict[Any, tuple[analysis.Activation, list[np.ndarray]]]] = {}
-    for act in analysis.find(nodes).values():
-        n = act.out
-        layer = layer_of(n.scope)
-        if layer is None:  # unscoped: a loss's relu, not a layer's
-            continue
-        units = found.setdefault(layer, {})
-        if n.is_scalar:  # a scalar neuron: the unit is its scope, one value per sample
-            units.setdefault((act.name, n.scope), (act, []))[1].append(
-                np.array([act.derivative]))
-        else:  # a tensor layer: one unit per entry along its feature axis
-            axis = analysis.feature_axis(act.z)
-            d = analysis.unit_matrix(np.broadcast_to(act.derivative, act.z.shape), axis)
-            for j in range(d.shape[1]):
-                units.setdefault((act.name, j), (act, []))[1].append(d[:, j])
-    return found
-
-
 def activation_stats(outputs: Node | Sequence[Node],
                      thresholds: Thresholds = DEFAULT) -> dict[str, LayerDiagnostics]:
-    """Dead and saturated units per layer, from the graph(s) that computed outputs."""
+    """Dead and saturated units per layer, from the graph(s) that computed outputs (the unit
+    statistics of tinygraph.analysis, which the diagrams read too)."""
     stats: dict[str, LayerDiagnostics] = {}
-    for layer, units in _unit_values(_nodes(outputs)).items():
-        d = stats[layer] = LayerDiagnostics(layer)
-        acts = set()
-        families = set()
-        total = inactive = sat = 0
-        for act, vals in units.values():
-            v = np.concatenate(vals)
-            acts.add(act.name)
-            families.add(act.family)
-            d.units += 1
-            total += v.size
-            d.samples = max(d.samples, v.size)
-            if act.family == "gate":
-                inactive += int(analysis.off(v).sum())
-                d.dead += int(unit_dead(v))
-            else:
-                flat = np.abs(v) < analysis.limits(act, thresholds)[0]
-                sat += int(flat.sum())
-                d.saturated += int(unit_saturated(flat, thresholds))
-        d.activation = "/".join(sorted(acts))
-        d.family = families.pop() if len(families) == 1 else None
-        d.inactive_fraction = inactive / total if total else 0.0
-        d.saturated_fraction = sat / total if total else 0.0
+    for layer, acts in analysis.by_layer(analysis.find(_nodes(outputs)).values()).items():
+        s = analysis.unit_stats(acts, thresholds, key=layer)
+        stats[layer] = LayerDiagnostics(
+            layer, activation="/".join(sorted(s.names)), family=s.family, units=s.units,
+            samples=s.samples, dead=s.dead, inactive_fraction=s.inactive_fraction,
+            saturated=s.saturated, saturated_fraction=s.saturated_fraction)
     return stats
 
 
-def _mean_abs(grads: list[Any]) -> float | None:
+def _mean_abs_over(grads: list[Any]) -> float | None:
+    """Mean |g| over every entry of the gradients given (None ones skipped); None if none."""
     arrs = [np.abs(np.asarray(g, dtype=np.float64)).reshape(-1) for g in grads if g is not None]
     if not arrs:
         return None
@@ -218,9 +189,9 @@ def gradient_flow(model: Module, outputs: Node | Sequence[Node]) -> dict[str, tu
     zs: dict[str, list[Any]] = {}
     for n in _nodes(outputs):
         layer = layer_of(n.scope)
-        if n.name == "z" and n.op is not None and layer is not None:
+        if n.name == PREACT and n.op is not None and layer is not None:
             zs.setdefault(layer, []).append(n.grad)
-    return {k: (_mean_abs(params.get(k, [])), _mean_abs(zs.get(k, [])))
+    return {k: (_mean_abs_over(params.get(k, [])), _mean_abs_over(zs.get(k, [])))
             for k in dict.fromkeys([*params, *zs])}
 
 

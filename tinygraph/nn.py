@@ -16,7 +16,6 @@ ModuleList hold modules in order. See Module.
 
 from __future__ import annotations
 
-import re
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from typing import Any, NamedTuple, TypeVar
 
@@ -24,6 +23,8 @@ import numpy as np
 
 from . import ops
 from ._check import check_dtype, check_float, check_int, check_str, show
+from .analysis import ACT, BIAS, PREACT, SLOPE, WEIGHT, param_role
+from .analysis import layer_of as layer_of  # re-exported: scopes' layers were looked up here
 from .engine import Node, current_scope, scope
 from .errors import (
     ArgTypeError,
@@ -35,8 +36,6 @@ from .errors import (
     ShapeError,
 )
 from .random import Seed, generator
-
-_LAYER = re.compile(r"^L\d+$")  # the names MLP and TensorMLP give their layers
 
 # ---------------------------------------------------------------------------------------------
 # Activations as functions
@@ -209,6 +208,9 @@ class Module:
     name: str = ""
     training: bool = True  # train() / eval() set it on every module
     _own_names = False  # name members by their own .name (the built-in containers), not by key
+    # Attribute -> role of the parameters it holds (analysis.WEIGHT, BIAS, SLOPE); others are
+    # given one by name (parameter_roles).
+    _roles: dict[str, str] = {}
     _auto_name = True  # nameless or a default name: the path it is assigned to replaces it
     _home: str | None = None  # the scope current when the module was made
 
@@ -390,9 +392,26 @@ class Module:
         return self.train(False)
 
     def weights(self) -> list[Node]:
-        """The parameters that L2 regularization usually covers: all but biases and PReLU slopes."""
-        return [p for n, p in self.named_parameters()
-                if n.rsplit(".", 1)[-1].split("_")[0] not in ("b", "a")]
+        """The parameters that L2 regularization usually covers: all but biases and PReLU slopes
+        (by role: parameter_roles())."""
+        roles = self.parameter_roles()
+        return [p for n, p in self.named_parameters() if roles[n] == WEIGHT]
+
+    def parameter_roles(self) -> dict[str, str]:
+        """Dotted parameter name -> its role, "weight", "bias" or "slope" (tinygraph.analysis).
+
+        A module of tinygraph.nn declares the role of each of its attributes (its class's
+        _roles); a parameter of a user's module, or one a module leaves undeclared, is given a
+        role by its name (analysis.param_role: "b", "b_1", "bias" are biases, "a" a slope,
+        "W", "w0", "b_proj" weights)."""
+        declared: dict[int, str] = {}
+        for m in self.modules():
+            for key, role in type(m)._roles.items():
+                for _, it in _entries(m, key, vars(m).get(key)):
+                    if isinstance(it, Node):
+                        declared.setdefault(id(it), role)
+        return {n: declared.get(id(p)) or param_role(n)
+                for n, p in self.named_parameters()}
 
     def num_parameters(self) -> int:
         """Number of learnable scalars."""
@@ -652,7 +671,7 @@ class ModuleList(Module):
 def _activate(f: Callable[..., Node], x: Any, *args: Any) -> Node:
     # Output named "act" as in the layers (and, called, in the module's scope): diagrams box it.
     out = f(x, *args)
-    out.name = "act"
+    out.name = ACT
     return out
 
 
@@ -704,6 +723,8 @@ class LeakyReLU(Module):
 class PReLU(Module):
     """PReLU with a learnable slope "a": shared (num=1) or one per unit (num = width), in scope
     name (default "prelu")."""
+
+    _roles = {"a": SLOPE}
 
     def __init__(self, num: int = 1, init: float = 0.25, name: str | None = None,
                  dtype: Any = np.float64) -> None:
@@ -766,6 +787,8 @@ class Neuron(Module):
     pieces; biases start at 0. The scope is name (default "n0").
     """
 
+    _roles = {"w": WEIGHT, "b": BIAS, "a": SLOPE}
+
     _own_names = True  # weights "w0".., not "w.0"
 
     def __init__(self, nin: int, activation: str | None = "relu", *, name: str | None = None,
@@ -810,7 +833,7 @@ class Neuron(Module):
 
     def _forward(self, x: Sequence[Any]) -> Node:
         z = self._sum(self.w, self.b, x)
-        z.name = "z"
+        z.name = PREACT
         act = self.activation
         if act is None:
             return z
@@ -825,7 +848,7 @@ class Neuron(Module):
             out = prelu(z, self._slope)
         else:
             out = _SIMPLE[act](z)
-        out.name = "act"
+        out.name = ACT
         return out
 
     def extra_repr(self) -> str:
@@ -846,6 +869,8 @@ class Layer(Module):
 
     The scope is name (default "L1"), each neuron's "L1.n0"...
     """
+
+    _roles = {"a": SLOPE}
 
     _own_names = True  # neurons "n0".., not "neurons.0"
 
@@ -900,19 +925,6 @@ def _stack(who: str, make: Callable[..., Module], nin: int, sizes: Sequence[int]
     return [make(dims[i], dims[i + 1], activation if i < n - 1 else output_activation,
                  name=f"L{i + 1}", seed=rng, **kw)
             for i in range(n)]
-
-
-def layer_of(scope: str | None) -> str | None:
-    """The layer a scope belongs to: its first component like 'L3', else its first component
-    with the list index after it, if any ('layers.0' for 'layers.0.z', 'fc1' for 'fc1.z')."""
-    if not scope:
-        return None
-    parts = scope.split(".")
-    for p in parts:
-        if _LAYER.match(p):
-            return p
-    # A list in a user's module names its layers "layers.0", "layers.1": keep them apart.
-    return ".".join(parts[:2]) if len(parts) > 1 and parts[1].isdigit() else parts[0]
 
 
 class _Stack:
@@ -981,6 +993,8 @@ class Linear(Module):
     The scope is name (default "L1").
     """
 
+    _roles = {"W": WEIGHT, "b": BIAS, "a": SLOPE}
+
     def __init__(self, nin: int, nout: int, activation: str | None = None, *,
                  name: str | None = None, init: str = "auto", scale: float | None = None,
                  seed: Seed = None, k: int = 2, shared_slope: bool = False,
@@ -1012,15 +1026,15 @@ class Linear(Module):
             b = self.b if len(shape) == 1 else ops.reshape(self.b, (self.b.shape[0], 1,
                                                                      self.nout))
             z = ops.matmul(x, self.W) + b  # (k, batch, nout): all pieces at once
-            z.name = "z"
+            z.name = PREACT
             out = ops.max(z, axis=0)
         else:
             z = ops.linear(x, self.W, self.b)  # one node: z = x @ W + b
-            z.name = "z"
+            z.name = PREACT
             if act is None:
                 return z
             out = prelu(z, self.a) if act == "prelu" else _SIMPLE[act](z)
-        out.name = "act"
+        out.name = ACT
         return out
 
     def extra_repr(self) -> str:

@@ -1,6 +1,7 @@
 """Where a unit counts as saturated or dead and a gradient as vanishing: one configurable object.
 
-The diagrams, the diagnostics and the recorder all read these numbers, so they agree.
+The diagrams, the diagnostics and the recorder all read these numbers (through
+tinygraph.analysis, which applies them), so they agree.
 """
 
 from __future__ import annotations

@@ -13,16 +13,28 @@ convention); every user string reaches Graphviz and the pages through style.text
 
 from __future__ import annotations
 
+from ..analysis import Thresholds
 from ..engine import Node
-from ..thresholds import Thresholds
 from . import style
 from .recorder import Recorder
 from .render import DotNotFoundError, View, to_digraph
 from .style import fmt
-from .view import LEVELS, Cluster, Flag, Legend, ViewData, ViewEdge, ViewNode, build
+from .view import (
+    LEVELS,
+    Cluster,
+    Flag,
+    Legend,
+    Options,
+    ViewData,
+    ViewEdge,
+    ViewNode,
+    build,
+    build_view,
+)
 
-__all__ = ["draw", "build", "View", "ViewData", "ViewNode", "ViewEdge", "Cluster", "Flag",
-           "Legend", "DotNotFoundError", "to_digraph", "fmt", "style", "LEVELS", "Recorder"]
+__all__ = ["draw", "build", "build_view", "Options", "View", "ViewData", "ViewNode", "ViewEdge",
+           "Cluster", "Flag", "Legend", "DotNotFoundError", "to_digraph", "fmt", "style", "LEVELS",
+           "Recorder"]
 
 
 def draw(root: Node, level: str = "auto", *, max_nodes: int = 250,

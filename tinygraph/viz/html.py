@@ -25,14 +25,11 @@ import os
 import re
 from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from ..errors import InputError
+from .data import ViewData
 from .style import LABEL_MAX, TIP_MAX, fmt, text
-from .view import ViewData
-
-if TYPE_CHECKING:  # render imports this module for View.html
-    from .render import View
 
 # Series colours for the gradient-flow strip (Okabe-Ito: colour-blind safe).
 _SERIES = ("#0072B2", "#E69F00", "#009E73", "#CC79A7", "#56B4E9", "#D55E00", "#F0E442", "#000000")
@@ -458,9 +455,10 @@ def flag_rows(data: ViewData) -> list[tuple[str, str, str, str]]:
     return [(f.node, f.label, f.kind, f.text) for f in data.flags]
 
 
-def write_view(view: View, path: str | os.PathLike[str], title: str | None = None) -> Path:
-    """Write view as an offline interactive page (see the module docstring); returns the path."""
-    data = view.data
-    text = page([view.svg()], [flag_rows(data)], title=title or f"tinygraph: {data.level} view",
+def write_view(data: ViewData, svg: str, path: str | os.PathLike[str],
+               title: str | None = None) -> Path:
+    """Write a diagram (its view data and rendered SVG) as an offline interactive page (see the
+    module docstring); returns the path."""
+    text = page([svg], [flag_rows(data)], title=title or f"tinygraph: {data.level} view",
                 banner=" · ".join(data.banners), edge_labels=any(e.label for e in data.edges))
     return write(path, text)

@@ -28,15 +28,15 @@ from typing import Any
 import graphviz
 
 from .._check import check_int
-from ..diagnostics import activation_stats, gradient_flow
+from ..analysis import DEFAULT, Activity, Thresholds
+from ..diagnostics import gradient_flow
 from ..engine import Node, walk
 from ..errors import GraphError, InputError
 from ..nn import Module
-from ..thresholds import DEFAULT, Thresholds
 from .html import flag_rows, page, write
 from .render import INSTALL_HINT, DotNotFoundError, to_digraph
 from .style import fmt
-from .view import Activity, ViewData, build
+from .view import ViewData, build
 
 INLINE_FRAMES = 60  # Jupyter shows a recording inline up to this many frames
 
@@ -69,7 +69,8 @@ def _structure(root: Node) -> list[tuple[Any, ...]]:
     return [(n.op, n.label, n.shape, tuple(index[p] for p in n.parents)) for n in order]
 
 
-def _finite(v: float | None) -> float | None:
+def _finite_or_none(v: float | None) -> float | None:
+    """v, or None when it is not finite (JSON has no NaN)."""
     return v if v is None or math.isfinite(v) else None
 
 
@@ -156,18 +157,18 @@ class Recorder:
         elif shape != self._structure:
             raise GraphError(_difference("Recorder.snapshot", step, self._structure, shape))
         flow = gradient_flow(self.model, loss)
-        acts = activation_stats(loss, self.thresholds)
         view = _view(loss, self.thresholds, self.view_options, self.activity)
+        health = view.health  # each layer's unit statistics, computed once for the diagram
         n = self.thresholds.dead_snapshots
         dead = sum(self.activity.dead_if_off(u, n) for u in view.off_units)
         snap = Snapshot(
             step=int(step), loss=loss.item(),
-            grad_preact={k: _finite(v[1]) for k, v in flow.items()},
-            grad_params={k: _finite(v[0]) for k, v in flow.items()},
-            saturated={k: d.saturated_fraction for k, d in acts.items()
-                       if d.family == "squash"},
-            inactive={k: d.inactive_fraction for k, d in acts.items()
-                      if d.family == "gate"},
+            grad_preact={k: _finite_or_none(v[1]) for k, v in flow.items()},
+            grad_params={k: _finite_or_none(v[0]) for k, v in flow.items()},
+            saturated={k: h.saturated_fraction for k, h in health.items()
+                       if h.family == "squash"},
+            inactive={k: h.inactive_fraction for k, h in health.items()
+                      if h.family == "gate"},
             flags=_flags(view),
             dead_units=dead, inactive_units=len(view.off_units) - dead,
         )
@@ -325,7 +326,7 @@ def _view(loss: Node, thresholds: Thresholds, options: dict[str, Any],
 
 
 def _flags(view: ViewData) -> list[dict[str, Any]]:
-    return [{"node": f.label, "id": f.node, "kind": f.kind, "value": _finite(f.value),
+    return [{"node": f.label, "id": f.node, "kind": f.kind, "value": _finite_or_none(f.value),
              "threshold": f.threshold, "text": f.text} for f in view.flags]
 
 

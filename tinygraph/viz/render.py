@@ -17,8 +17,9 @@ import graphviz
 
 from .._check import check_choice, check_float
 from ..errors import InputError, TinygraphError
-from . import style as F
-from .view import Cluster, Flag, ViewData, ViewEdge, ViewNode
+from . import style
+from .data import Cluster, Flag, ViewData, ViewEdge, ViewNode
+from .html import write_view
 
 FONT = "Helvetica,Arial,sans-serif"
 FORMATS = ("svg", "png", "pdf", "dot")
@@ -35,21 +36,21 @@ class DotNotFoundError(TinygraphError, RuntimeError):
     """Graphviz's `dot` executable is missing; the message says how to install it."""
 
 
-def _e(text: Any, limit: int = F.LABEL_MAX) -> str:
+def _e(text: Any, limit: int = style.LABEL_MAX) -> str:
     """Text for a graphviz HTML-like label: style.text (controls visible, shortened), then
     HTML-escaped, so no name can open a tag of its own."""
-    return html.escape(F.text(text, limit), quote=True)
+    return html.escape(style.text(text, limit), quote=True)
 
 
-def _dot_text(text: Any, limit: int = F.TIP_MAX) -> graphviz.quoting.NoHtml:
+def _dot_text(text: Any, limit: int = style.TIP_MAX) -> graphviz.quoting.NoHtml:
     """Text for a plain DOT string attribute (tooltip, cluster or graph label): style.text, then
     backslashes doubled and marked as no HTML (graphviz.escape): a string written "<...>" stays
     text, and a trailing backslash or "\\N" is never read as an escape."""
-    return graphviz.escape(F.text(text, limit, lines=True))
+    return graphviz.escape(style.text(text, limit, lines=True))
 
 
 def _badge(f: Flag) -> str:
-    glyph, word, color, *_ = F.FLAG_STYLE[f.kind]
+    glyph, word, color, *_ = style.FLAG_STYLE[f.kind]
     extra = f" {f.units[0]}/{f.units[1]}" if f.units and f.units[1] > 1 else ""
     return (f'<TR><TD COLSPAN="2" BGCOLOR="{color}"><FONT COLOR="#FFFFFF" POINT-SIZE="11">'
             f"<B>{_e(glyph)} {_e(word)}{_e(extra)}</B></FONT></TD></TR>")
@@ -80,7 +81,7 @@ def node_label(n: ViewNode) -> str:
         if f.kind not in seen:
             seen.add(f.kind)
             parts.append(_badge(f))
-    role = F.ROLE_COLORS[n.role]
+    role = style.ROLE_COLORS[n.role]
     parts.append(f'<TR><TD COLSPAN="2" BGCOLOR="{role}"><B>{_e(n.header)}</B></TD></TR>')
     if n.sub:
         parts.append(f'<TR><TD COLSPAN="2"><FONT POINT-SIZE="11">{_e(n.sub, 200)}</FONT></TD>'
@@ -112,28 +113,29 @@ def _node_attrs(n: ViewNode) -> dict[str, str]:
              "margin": "0.05", "class": " ".join(n.classes)}
     if n.flags:
         # The most severe flag draws the border; every flag also has its badge and class.
-        top = max(n.flags, key=lambda f: F.FLAG_STYLE[f.kind][5])
-        _, _, color, width, style, _ = F.FLAG_STYLE[top.kind]
+        top = max(n.flags, key=lambda f: style.FLAG_STYLE[f.kind][5])
+        _, _, color, width, line, _ = style.FLAG_STYLE[top.kind]
         attrs.update(color=color, penwidth=f"{width:g}",
-                     style="rounded" if style == "solid" else f"rounded,{style}")
+                     style="rounded" if line == "solid" else f"rounded,{line}")
     return attrs
 
 
 def _edge_attrs(e: ViewEdge, sign: bool) -> dict[str, str]:
     a: dict[str, str] = {"class": e.state, "tooltip": _dot_text(e.tooltip)}
     if e.state == "none":
-        a.update(color=F.PLAIN_EDGE_COLOR, penwidth="1", arrowsize="0.6")
+        a.update(color=style.PLAIN_EDGE_COLOR, penwidth="1", arrowsize="0.6")
     elif e.state == "nonfinite":
-        a.update(color=F.NONFINITE_COLOR, penwidth=f"{F.PEN_MAX:g}", style="bold",
-                 arrowsize=f"{F.ARROW_MAX:g}")
+        a.update(color=style.NONFINITE_COLOR, penwidth=f"{style.PEN_MAX:g}", style="bold",
+                 arrowsize=f"{style.ARROW_MAX:g}")
     elif e.state in ("vanished", "zero"):
-        a.update(color=F.VANISHED_COLOR, penwidth="1", arrowsize="0.5",
+        a.update(color=style.VANISHED_COLOR, penwidth="1", arrowsize="0.5",
                  style="dashed" if e.state == "vanished" else "dotted")
     else:
-        a.update(color=F.edge_color(e.r, sign and e.negative), penwidth=f"{F.penwidth(e.r):g}",
-                 arrowsize=f"{F.arrowsize(e.r):g}")
+        a.update(color=style.edge_color(e.r, sign and e.negative),
+                 penwidth=f"{style.penwidth(e.r):g}",
+                 arrowsize=f"{style.arrowsize(e.r):g}")
     if e.label:
-        a.update(label=_dot_text(e.label, F.LABEL_MAX), fontsize="10", fontcolor="#333333")
+        a.update(label=_dot_text(e.label, style.LABEL_MAX), fontsize="10", fontcolor="#333333")
     return a
 
 
@@ -155,23 +157,23 @@ def legend_label(data: ViewData) -> str:
         if line != lg.diagnosis:
             rows.append(f'<TR><TD COLSPAN="2" ALIGN="LEFT"><FONT POINT-SIZE="11">{_e(line, 300)}'
                         "</FONT></TD></TR>")
-    ref = "g_ref = " + (F.fmt(lg.g_ref, 2) if lg.g_ref is not None else "—")
+    ref = "g_ref = " + (style.fmt(lg.g_ref, 2) if lg.g_ref is not None else "—")
     rows.append('<TR><TD COLSPAN="2" ALIGN="LEFT"><FONT POINT-SIZE="11">edge: gradient message '
                 f"g = ∂child/∂parent · child.grad ({_e(ref)})</FONT></TD></TR>")
     for frac, _, color, width in lg.samples:
         bar = (f'<TABLE BORDER="0" CELLPADDING="0" CELLSPACING="0"><TR><TD WIDTH="48" '
                f'HEIGHT="{max(1, round(width * 1.5))}" FIXEDSIZE="TRUE" BGCOLOR="{color}"></TD>'
                "</TR></TABLE>")
-        row(bar, f"|g| = {F.fmt(frac, 1)} · g_ref")
-    row(f'<FONT COLOR="{F.VANISHED_COLOR}">╌ ╌ ╌ ╌</FONT>',
+        row(bar, f"|g| = {style.fmt(frac, 1)} · g_ref")
+    row(f'<FONT COLOR="{style.VANISHED_COLOR}">╌ ╌ ╌ ╌</FONT>',
         f"dashed: vanished, |g| &lt; 1e-{lg.decades:g} · g_ref")
-    row(f'<FONT COLOR="{F.VANISHED_COLOR}">· · · · ·</FONT>', "dotted: exactly 0")
-    row(f'<FONT COLOR="{F.NONFINITE_COLOR}"><B>━━━━</B></FONT>', "magenta: NaN or Inf")
+    row(f'<FONT COLOR="{style.VANISHED_COLOR}">· · · · ·</FONT>', "dotted: exactly 0")
+    row(f'<FONT COLOR="{style.NONFINITE_COLOR}"><B>━━━━</B></FONT>', "magenta: NaN or Inf")
     for kind, word, thr in lg.flags:
-        color = F.FLAG_STYLE[kind][2]
+        color = style.FLAG_STYLE[kind][2]
         row(f'<FONT COLOR="{color}"><B>{_e(word)}</B></FONT>', _e(thr, 300))
     swatches = "".join(f'<TD BGCOLOR="{c}"><FONT POINT-SIZE="10">{r}</FONT></TD>'
-                       for r, c in F.ROLE_COLORS.items())
+                       for r, c in style.ROLE_COLORS.items())
     rows.append('<TR><TD COLSPAN="2" ALIGN="LEFT"><TABLE BORDER="0" CELLSPACING="2" '
                 f'CELLPADDING="3"><TR>{swatches}</TR></TABLE></TD></TR>')
     return ('<<TABLE BORDER="1" COLOR="#999999" CELLBORDER="0" CELLSPACING="1" '
@@ -324,9 +326,7 @@ class View:
     def html(self, path: str | os.PathLike[str], title: str | None = None) -> Path:
         """Write an offline interactive page: hover tooltips, click a node to highlight its
         gradient path, data/grad/label toggles, flagged-node list, search (viz.html)."""
-        from .html import write_view  # html imports this module's View for its type hints
-
-        return write_view(self, path, title)
+        return write_view(self.data, self.svg(), path, title)
 
     def _repr_mimebundle_(self, include: Any = None, exclude: Any = None) -> dict[str, str]:
         """Jupyter: the SVG, or (without `dot`) the flag report and the DOT source as text."""
