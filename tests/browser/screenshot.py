@@ -12,6 +12,7 @@ from __future__ import annotations
 import argparse
 import sys
 import tempfile
+import time
 from pathlib import Path
 from typing import Any
 
@@ -31,10 +32,16 @@ return small;
 def set_viewport(drv: Any, width: int, height: int) -> None:
     """Make the page's viewport (window.inner*) exactly width x height."""
     drv.set_window_size(width, height)
-    dw, dh = drv.execute_script("return [window.outerWidth - window.innerWidth, "
-                                "window.outerHeight - window.innerHeight]")
-    if dw or dh:
+    # Resizing is asynchronous in a busy browser: adjust for the window's frame and wait until
+    # the viewport has the size asked for (a few tries).
+    for _ in range(20):
+        iw, ih, dw, dh = drv.execute_script(
+            "return [window.innerWidth, window.innerHeight, window.outerWidth - window.innerWidth,"
+            " window.outerHeight - window.innerHeight]")
+        if (iw, ih) == (width, height):
+            return
         drv.set_window_size(width + dw, height + dh)
+        time.sleep(0.1)
 
 
 def main(argv: list[str]) -> None:

@@ -58,7 +58,8 @@ def test_page_is_readable_on_open(browser: Any, load: Any, sized: Any, demo_page
     # The whole page fits the window: header, stage and side panel, no page scrollbar.
     assert browser.execute_script(
         "return document.documentElement.scrollHeight <= window.innerHeight")
-    assert stage["y"] + stage["height"] <= size[1] + 1
+    assert stage["y"] + stage["height"] <= browser.execute_script("return window.innerHeight") + 1
+    assert browser.execute_script("return [window.innerWidth, window.innerHeight]") == list(size)
 
 
 def test_slider_reaches_the_last_step(browser: Any, load: Any, demo_page: Path) -> None:
