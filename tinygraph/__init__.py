@@ -91,8 +91,9 @@ __all__ = [
 
 # Modules, losses, optimizers, data, diagnostics and save/load, all built on the ops above.
 from . import data, diagnostics, interop, losses, nn, optim, random  # noqa: E402
+from .functional import grad, hessian, hvp, jacobian, value_and_grad  # noqa: E402
 from .io import load, save  # noqa: E402
 from .random import manual_seed  # noqa: E402
 
 __all__ += ["data", "diagnostics", "interop", "losses", "nn", "optim", "random", "load", "save",
-            "manual_seed"]
+            "manual_seed", "grad", "value_and_grad", "jacobian", "hessian", "hvp"]

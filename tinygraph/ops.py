@@ -77,6 +77,11 @@ def _softplus(x: Any) -> Any:
     return np.maximum(x, 0) + np.log1p(np.exp(-np.abs(x)))
 
 
+def _dsoftplus(x: Any) -> Any:
+    """softplus' = σ, as the sigmoid op on a node (a recorded backward pass)."""
+    return sigmoid(x) if isinstance(x, Node) else _sigmoid(x)
+
+
 def _pow_da(g: Any, out: Any, a: Any, b: Any) -> Any:
     """g·b·a^(b-1), 0 where b == 0: x**0 is constant, even at x = 0 (where 0·inf would be NaN)."""
     if type(a) is float and type(b) is float:
@@ -164,7 +169,7 @@ SIGMOID = _prim("sigmoid", _sigmoid, lambda g, out, x: g * out * (1.0 - out), sc
                 symbol="σ")
 RELU = _prim("relu", lambda x: np.maximum(x, 0), lambda g, out, x: _masked(g, x > 0),
              scalar=lambda x: x if x > 0 else 0.0, symbol="ReLU")
-SOFTPLUS = _prim("softplus", _softplus, lambda g, out, x: g * _sigmoid(x), scalar=_softplus,
+SOFTPLUS = _prim("softplus", _softplus, lambda g, out, x: g * _dsoftplus(x), scalar=_softplus,
                  symbol="softplus")
 LEAKY_RELU = _prim("leaky_relu",
                    lambda x, alpha: np.where(x > 0, x, alpha * x).astype(x.dtype, copy=False),
@@ -195,6 +200,8 @@ def _unreduce(g: Any, x: Any, axis: tuple[int, ...] | None, keepdims: bool) -> A
 
 def _expand(g: Any, x: Any, axis: tuple[int, ...] | None, keepdims: bool) -> Any:
     """Broadcast a reduction's gradient back over the reduced axes of x (a read-only view)."""
+    if isinstance(g, Node):  # a recorded backward pass: broadcast by adding zeros of x's shape
+        return _unreduce(g, x, axis, keepdims) + np.zeros(x.shape, x.dtype)
     if type(g) is float:  # full reduction: the zero-stride view np.broadcast_to makes, built
         v = np.ndarray(x.shape, x.dtype, np.array(g, dtype=x.dtype), 0, (0,) * x.ndim)  # directly
         v.flags.writeable = False
@@ -251,6 +258,8 @@ TRANSPOSE = _prim("transpose", lambda x, axes: np.transpose(x, axes),
 
 
 def _getitem_vjp(g: Any, out: Any, x: Any, index: Any) -> Any:
+    if isinstance(g, Node):  # a recorded backward pass: the scatter as an op of its own
+        return apply(GETITEM_GRAD, g, shape=x.shape, dtype=x.dtype, index=index)
     z = np.zeros_like(x)
     if _is_basic(index):
         z[index] = g
@@ -259,7 +268,20 @@ def _getitem_vjp(g: Any, out: Any, x: Any, index: Any) -> Any:
     return z
 
 
+def _scatter_fwd(g: Any, shape: tuple[int, ...], dtype: Any, index: Any) -> Any:
+    z = np.zeros(shape, dtype)
+    if _is_basic(index):
+        z[index] = g
+    else:
+        np.add.at(z, index, g)
+    return z
+
+
 GETITEM = _prim("getitem", lambda x, index: x[index], _getitem_vjp, symbol="[]")
+# getitem's gradient (g scattered into zeros of x's shape), for recorded backward passes; its own
+# gradient is getitem again, so derivatives of any order go through x[index].
+GETITEM_GRAD = _prim("getitem_grad", _scatter_fwd,
+                     lambda g, out, x, shape, dtype, index: g[index], symbol="[]ᵀ")
 
 
 def _concat_vjp(i: int, g: Any, out: Any, xs: tuple, axis: int, bounds: tuple[int, ...]) -> Any:
@@ -330,6 +352,10 @@ def _ce_fwd(s: Any, labels: Any, mean: bool) -> tuple[float, Any]:
 
 
 def _ce_vjp(g: Any, out: Any, s: Any, labels: Any, mean: bool, saved: Any) -> Any:
+    if isinstance(s, Node):  # a recorded backward pass: softmax(s) - onehot(y) from ops
+        onehot = np.zeros(s.shape, s.dtype)
+        onehot[np.arange(len(labels)), labels] = 1.0
+        return (softmax(s, axis=1) - onehot) * (g / len(labels) if mean else g)
     p = np.exp(saved)  # softmax(s)
     p[np.arange(len(labels)), labels] -= 1.0
     p *= g / len(labels) if mean else g
