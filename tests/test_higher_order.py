@@ -5,6 +5,10 @@ quadratic, tanh'' and sigmoid'', Newton's method)."""
 from __future__ import annotations
 
 import math
+import os
+import subprocess
+import sys
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -337,3 +341,50 @@ def test_nested_mixed_partials_commute(x: float, y: float) -> None:
     dxy = tg.grad(tg.grad(f, 0), 1)(x, y)
     dyx = tg.grad(tg.grad(f, 1), 0)(x, y)
     assert dxy == pytest.approx(dyx, rel=1e-10, abs=1e-10)
+
+
+# --- examples/newton.py, fast mode ----------------------------------------------------------------
+
+
+def _tables(text: str) -> dict[str, list[dict[str, str]]]:
+    """'### title' + a markdown table -> {title: rows as dicts}."""
+    out: dict[str, list[dict[str, str]]] = {}
+    lines = text.splitlines()
+    for i, line in enumerate(lines):
+        if line.startswith("### "):
+            head = [c.strip() for c in lines[i + 2].strip().strip("|").split("|")]
+            rows = []
+            for row in lines[i + 4:]:
+                if not row.startswith("|"):
+                    break
+                rows.append(dict(zip(head, [c.strip() for c in row.strip().strip("|").split("|")],
+                                     strict=True)))
+            out[line[4:]] = rows
+    return out
+
+
+def test_newton_example_fast(tmp_path) -> None:
+    root = Path(__file__).resolve().parent.parent
+    env = dict(os.environ, MPLBACKEND="Agg",
+               PYTHONPATH=os.pathsep.join([str(root), os.environ.get("PYTHONPATH", "")]))
+    proc = subprocess.run([sys.executable, str(root / "examples" / "newton.py"), "--fast", "--out",
+                           str(tmp_path)], capture_output=True, text=True, timeout=300, env=env,
+                          cwd=str(tmp_path))
+    assert proc.returncode == 0, proc.stderr
+    tables = _tables(proc.stdout)
+    hess = tables["Hessians from tg.hessian vs closed forms"]
+    assert all(float(r["max abs error"]) < 1e-10 for r in hess), hess
+    steps = {(r["problem"], r["method"]): r for r in next(
+        v for k, v in tables.items() if k.startswith("steps to"))}
+    assert int(steps[("quadratic", "Newton")]["steps"]) == 1
+    assert float(steps[("quadratic", "Newton")]["distance to minimum"]) < 1e-10
+    gd = int(steps[("quadratic", "gradient descent")]["steps"])
+    assert 500 < gd < 2000  # about κ ln(|x0 - x*| / tol) = 50 · 20 with lr = 1/L
+    newton = steps[("Rosenbrock", "Newton")]
+    assert newton["converged"] == "yes" and int(newton["steps"]) <= 30
+    assert steps[("Rosenbrock", "gradient descent")]["converged"] == "no (cap)"  # 3000 steps
+    try:
+        import matplotlib  # noqa: F401
+    except ImportError:
+        return
+    assert (tmp_path / "newton_vs_gd.png").stat().st_size > 10_000
