@@ -388,3 +388,16 @@ def test_newton_example_fast(tmp_path) -> None:
     except ImportError:
         return
     assert (tmp_path / "newton_vs_gd.png").stat().st_size > 10_000
+
+
+def test_readme_section_prints_what_it_says(capsys) -> None:
+    text = (Path(__file__).resolve().parent.parent / "README.md").read_text(encoding="utf-8")
+    section = text.split("## Gradients of gradients", 1)[1]
+    code = section.split("```python\n", 1)[1].split("```", 1)[0]
+    exec(compile(code, "README.md", "exec"), {})  # noqa: S102 - the README's own example
+    printed = capsys.readouterr().out.splitlines()
+    said = [line.split("# ", 1)[1].split("   ")[0].strip() for line in code.splitlines()
+            if line.startswith("print(")]
+    assert printed[0] == said[0] and printed[1] == said[1] and printed[-2] == said[3]
+    assert printed[-1] == said[4]
+    assert " ".join(p.strip() for p in printed[2:4]) == said[2].replace("  A + Aᵀ", "").strip()
