@@ -2,13 +2,18 @@
 
 VJP rules are pure maths on (g, out, *inputs): they may return a gradient of the output's
 broadcast shape, and the engine sums it back to each input's shape. Each rule works on Python
-floats and on arrays alike. Composite ops at the bottom are built from primitives and carry no
-derivative code.
+floats, on arrays, and on Nodes: backward(create_graph=True) calls the same rules with nodes, so
+they are written with operators and numpy spellings that run tinygraph ops on nodes (np.where,
+np.exp, ...), with a node branch where a rule needs one (getitem's scatter is then an op of its
+own, the softmax loss is rebuilt from ops). Composite ops at the bottom are built from primitives
+and carry no derivative code.
 
 Conventions at kinks (pinned in the tests): relu'(0) = 0, abs'(0) = 0, sqrt'(0) = inf; ties in
 max/min/maximum/minimum split the gradient equally; clip passes the gradient at its bounds; an
 all -inf row of logsumexp gets a zero gradient; d(a**b)/da is 0 where b == 0 (also at a = 0) and
-d(a**b)/db is 0 where a == 0 and b >= 0 (PyTorch's values).
+d(a**b)/db is 0 where a == 0 and b >= 0 (PyTorch's values). Second derivatives at kinks: the first
+derivative is piecewise constant there, so the second is 0 (relu, abs, leaky_relu, clip, maximum,
+minimum, max ties).
 
 Arrays an op's backward reads besides its inputs (index arrays, where()'s condition, class
 labels) are private read-only copies: changing the caller's array afterwards cannot change a
