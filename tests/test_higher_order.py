@@ -40,6 +40,12 @@ def test_random_graphs_pass_gradgradcheck(g) -> None:
     assert gradgradcheck(fn, *args, max_full=24)
 
 
+@given(tgs.tensor_graphs())
+def test_random_tensor_graphs_pass_gradgradcheck(g) -> None:
+    fn, args = g
+    assert gradgradcheck(fn, *args, max_full=24)
+
+
 # --- kinks: the second derivative is 0 on both sides and at the kink (the first derivative is
 # piecewise constant there), the documented convention --------------------------------------------
 
