@@ -402,3 +402,12 @@ def test_readme_section_prints_what_it_says(capsys) -> None:
     assert printed[0] == said[0] and printed[1] == said[1] and printed[-2] == said[3]
     assert printed[-1] == said[4]
     assert " ".join(p.strip() for p in printed[2:4]) == said[2].replace("  A + Aᵀ", "").strip()
+
+
+def test_transforms_differentiate_inside_no_grad() -> None:
+    with tg.no_grad():
+        assert tg.grad(tg.grad(lambda x: x**3))(2.0) == pytest.approx(12.0)
+        np.testing.assert_allclose(tg.hessian(lambda v: tg.sum(v**3))(np.array([1.0, 2.0])),
+                                   np.diag([6.0, 12.0]))
+        assert not tg.is_grad_enabled()
+        assert not (tg.Node(1.0) * 2).requires_grad

@@ -16,12 +16,13 @@ is a number); pass a Node to get a Node that depends on them too.
 from __future__ import annotations
 
 import contextvars
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from typing import Any
 
 import numpy as np
 
-from . import ops
+from . import engine, ops
 from ._check import show
 from .engine import Node, cotangents, graph_cotangents
 from .errors import ArgTypeError, IndexOutOfRange, ShapeError
@@ -32,6 +33,21 @@ __all__ = ["grad", "value_and_grad", "jacobian", "hessian", "hvp"]
 # every transform records its pass, since the function may close over the outer one's nodes.
 _DEPTH: contextvars.ContextVar[int] = contextvars.ContextVar("tinygraph_transform_depth",
                                                               default=0)
+
+
+@contextmanager
+def _recording() -> Iterator[None]:
+    """Grad mode on while a transform runs: inside no_grad() a transform still differentiates
+    (and an inner one must record for the outer one), like jax.grad under torch.no_grad()."""
+    grad_on, scope_, anomaly = engine._modes()
+    if grad_on:
+        yield
+        return
+    token = engine._MODES.set((True, scope_, anomaly))
+    try:
+        yield
+    finally:
+        engine._MODES.reset(token)
 
 
 def _argnums(fname: str, argnums: Any) -> tuple[tuple[int, ...], bool]:
@@ -139,9 +155,10 @@ def value_and_grad(f: Callable[..., Any], argnums: int | Sequence[int] = 0
     nums, single = _argnums("value_and_grad", argnums)
 
     def vg(*args: Any) -> tuple[Any, Any]:
-        c = _Call("value_and_grad", f, args, nums)
-        _one_element("value_and_grad", c.out)
-        gs = c.grads()
+        with _recording():
+            c = _Call("value_and_grad", f, args, nums)
+            _one_element("value_and_grad", c.out)
+            gs = c.grads()
         return c.value(), (gs[0] if single else tuple(gs))
 
     vg.__name__ = f"value_and_grad({getattr(f, '__name__', 'f')})"
@@ -173,22 +190,28 @@ def jacobian(f: Callable[..., Any], argnums: int = 0) -> Callable[..., Any]:
         raise ArgTypeError(f"jacobian: argnums must be one int, got {show(argnums)}")
 
     def jac(*args: Any) -> Any:
-        c = _Call("jacobian", f, args, nums)
-        out, v = c.out, c.wrt[0]
-        if out.is_scalar:
-            return c.grads()[0]
-        rows = []
-        for k in range(out.size):
-            seed = np.zeros(out.size, out.dtype)
-            seed[k] = 1.0
-            rows.append(c.grads(seed.reshape(out.shape))[0])
-        if c.nested:
-            flat = ops.stack([ops.reshape(r, (-1,)) for r in rows])
-            return ops.reshape(flat, out.shape + v.shape)
-        return np.stack([np.reshape(r, v.shape) for r in rows]).reshape(out.shape + v.shape)
+        with _recording():
+            return _jacobian(f, args, nums)
 
     jac.__name__ = f"jacobian({getattr(f, '__name__', 'f')})"
     return jac
+
+
+def _jacobian(f: Callable[..., Any], args: tuple, nums: tuple[int, ...]) -> Any:
+    """The Jacobian, one reverse pass per element of f's output."""
+    c = _Call("jacobian", f, args, nums)
+    out, v = c.out, c.wrt[0]
+    if out.is_scalar:
+        return c.grads()[0]
+    rows = []
+    for k in range(out.size):
+        seed = np.zeros(out.size, out.dtype)
+        seed[k] = 1.0
+        rows.append(c.grads(seed.reshape(out.shape))[0])
+    if c.nested:
+        flat = ops.stack([ops.reshape(r, (-1,)) for r in rows])
+        return ops.reshape(flat, out.shape + v.shape)
+    return np.stack([np.reshape(r, v.shape) for r in rows]).reshape(out.shape + v.shape)
 
 
 def hessian(f: Callable[..., Any], argnums: int = 0) -> Callable[..., Any]:
