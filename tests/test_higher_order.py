@@ -411,3 +411,14 @@ def test_transforms_differentiate_inside_no_grad() -> None:
                                    np.diag([6.0, 12.0]))
         assert not tg.is_grad_enabled()
         assert not (tg.Node(1.0) * 2).requires_grad
+
+
+def test_optimizers_step_with_recorded_gradients() -> None:
+    # after backward(create_graph=True) a parameter's .grad is a Node: a step uses its value
+    w1, w2 = (tg.Node(np.array([1.0, -2.0]), name="w") for _ in range(2))
+    for w, cg in ((w1, True), (w2, False)):
+        opt = tg.optim.Adam([w], lr=0.1)
+        tg.sum(w**3).backward(create_graph=cg)
+        opt.step()
+    assert isinstance(w1.grad, tg.Node)
+    np.testing.assert_array_equal(w1.data, w2.data)
