@@ -422,3 +422,37 @@ def test_optimizers_step_with_recorded_gradients() -> None:
         opt.step()
     assert isinstance(w1.grad, tg.Node)
     np.testing.assert_array_equal(w1.data, w2.data)
+
+
+def _d(x):
+    """x cut from the graph when it is a node (a rule that forgets a dependence)."""
+    return x.detach() if isinstance(x, tg.Node) else x
+
+
+# Mutants of built-in rules with the right values but a wrong dependence on the inputs: the first
+# derivatives stay right (gradcheck passes), the second ones are wrong (gradgradcheck must fail).
+_MUTANTS = {
+    "tanh": (tg.ops.TANH, (lambda g, out, x: g * (1.0 - _d(out) * out),),
+             lambda x: tg.tanh(x), (np.array([0.3, -0.8]),)),
+    "exp": (tg.ops.EXP, (lambda g, out, x: g * _d(out),), lambda x: tg.exp(x),
+            (np.array([0.3, -0.8]),)),
+    "sigmoid": (tg.ops.SIGMOID, (lambda g, out, x: g * out * (1.0 - _d(out)),),
+                lambda x: tg.sigmoid(x), (np.array([0.3, -0.8]),)),
+    "log": (tg.ops.LOG, (lambda g, out, x: g / _d(x),), lambda x: tg.log(x),
+            (np.array([0.3, 1.8]),)),
+    "mul": (tg.ops.MUL, (lambda g, out, a, b: g * _d(b), lambda g, out, a, b: g * a),
+            lambda a, b: a * b, (np.array([0.3, -0.8]), np.array([1.5, 2.0]))),
+    "div": (tg.ops.DIV, (lambda g, out, a, b: g / b, lambda g, out, a, b: -g * _d(out) / b),
+            lambda a, b: a / b, (np.array([0.3, -0.8]), np.array([1.5, 2.0]))),
+    "matmul": (tg.ops.MATMUL, (lambda g, out, a, b: g @ _d(b).T, tg.ops.MATMUL.vjps[1]),
+               lambda a, b: a @ b, (np.ones((2, 3)) * 0.5, np.arange(6.0).reshape(3, 2))),
+}
+
+
+@pytest.mark.parametrize("name", sorted(_MUTANTS))
+def test_gradgradcheck_catches_mutated_rules(name: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    prim, vjps, fn, args = _MUTANTS[name]
+    monkeypatch.setattr(prim, "vjps", vjps)
+    assert gradcheck(fn, *args)
+    with pytest.raises(GradcheckError, match="gradgradcheck"):
+        gradgradcheck(fn, *args)
