@@ -4,6 +4,8 @@ A Node holds a Python float (scalar level) or a float ndarray of at least one di
 level). A primitive is a forward function plus one vector-Jacobian product (VJP) per input; the
 table of them lives in ops.py. This module knows nothing about any particular op: it applies
 primitives, undoes broadcasting, and walks the graph backwards in topological order, iteratively.
+backward(create_graph=True) walks it with the same rules called on nodes, which records the pass
+as ops: its gradients are nodes, differentiable again (tinygraph.functional builds on it).
 """
 
 from __future__ import annotations
