@@ -88,12 +88,15 @@ def _dsoftplus(x: Any) -> Any:
 
 
 def _pow_da(g: Any, out: Any, a: Any, b: Any) -> Any:
-    """g·b·a^(b-1), 0 where b == 0: x**0 is constant, even at x = 0 (where 0·inf would be NaN)."""
+    """g·b·a^(b-1), 0 where b == 0: x**0 is constant, even at x = 0 (where 0·inf would be NaN).
+
+    Only the 0·inf points are masked: elsewhere b·a^(b-1) is already 0 at b = 0, and keeping it
+    keeps its derivative in b (a^-1 at b = 0) for a recorded backward pass."""
     if type(a) is float and type(b) is float:
         return 0.0 if b == 0.0 else g * b * _spow(a, b - 1)
     with np.errstate(divide="ignore", invalid="ignore"):
         d = b * np.power(a, b - 1)
-    return g * np.where(b == 0, 0, d)
+    return g * np.where((b == 0) & (a == 0), 0, d)
 
 
 def _pow_db(g: Any, out: Any, a: Any, b: Any) -> Any:
