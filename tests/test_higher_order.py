@@ -456,3 +456,19 @@ def test_gradgradcheck_catches_mutated_rules(name: str, monkeypatch: pytest.Monk
     assert gradcheck(fn, *args)
     with pytest.raises(GradcheckError, match="gradgradcheck"):
         gradgradcheck(fn, *args)
+
+
+def test_create_graph_option_of_the_functional_api() -> None:
+    W = tg.Node(np.array([[1.0, -2.0], [0.5, 3.0]]), name="W")
+    x = np.array([0.3, -0.2])
+    gx = tg.grad(lambda u: tg.sum(tg.tanh(W @ u) ** 2), create_graph=True)(x)
+    assert isinstance(gx, tg.Node)
+    tg.sum(gx * gx).backward()  # reaches W, which the function closes over
+
+    def pen(Wn):
+        return tg.sum(tg.grad(lambda u: tg.sum(tg.tanh(Wn @ u) ** 2))(x) ** 2)
+
+    np.testing.assert_allclose(W.grad, tg.grad(pen)(W.data), rtol=1e-10)
+    v, g = tg.value_and_grad(lambda u: u * u, create_graph=True)(3.0)
+    assert isinstance(v, tg.Node) and isinstance(g, tg.Node) and g.data == 6.0
+    assert type(tg.grad(lambda u: u * u)(3.0)) is float  # the default is unchanged

@@ -70,7 +70,8 @@ def _check_fn(fname: str, f: Any) -> None:
 class _Call:
     """One evaluation of f with the differentiated arguments as nodes."""
 
-    def __init__(self, fname: str, f: Callable[..., Any], args: tuple, nums: tuple[int, ...]):
+    def __init__(self, fname: str, f: Callable[..., Any], args: tuple, nums: tuple[int, ...],
+                 create_graph: bool = False):
         for i in nums:
             if not -len(args) <= i < len(args):
                 raise IndexOutOfRange(f"{fname}: argnums {i} is out of range for {len(args)} "
@@ -79,7 +80,8 @@ class _Call:
         self.fname = fname
         # Record the pass as ops when nested inside another transform or given nodes: the
         # result must then stay differentiable.
-        self.nested = _DEPTH.get() > 0 or any(isinstance(args[i], Node) for i in nums)
+        self.nested = (create_graph or _DEPTH.get() > 0
+                       or any(isinstance(args[i], Node) for i in nums))
         new = list(args)
         self.wrt: list[Node] = []
         for i in nums:
@@ -145,18 +147,20 @@ def _one_element(fname: str, out: Node) -> None:
                          "outputs")
 
 
-def value_and_grad(f: Callable[..., Any], argnums: int | Sequence[int] = 0
-                   ) -> Callable[..., tuple[Any, Any]]:
+def value_and_grad(f: Callable[..., Any], argnums: int | Sequence[int] = 0, *,
+                   create_graph: bool = False) -> Callable[..., tuple[Any, Any]]:
     """A function returning (f(*args), the gradient of f with respect to args[argnums]).
 
     f must return one number. With a tuple argnums the gradient is a tuple, one per argument.
+    create_graph=True returns Nodes recorded as ops even for plain-number arguments (what Node
+    arguments and nesting do anyway): differentiable again, also in the nodes f closes over.
     """
     _check_fn("value_and_grad", f)
     nums, single = _argnums("value_and_grad", argnums)
 
     def vg(*args: Any) -> tuple[Any, Any]:
         with _recording():
-            c = _Call("value_and_grad", f, args, nums)
+            c = _Call("value_and_grad", f, args, nums, bool(create_graph))
             _one_element("value_and_grad", c.out)
             gs = c.grads()
         return c.value(), (gs[0] if single else tuple(gs))
@@ -165,14 +169,15 @@ def value_and_grad(f: Callable[..., Any], argnums: int | Sequence[int] = 0
     return vg
 
 
-def grad(f: Callable[..., Any], argnums: int | Sequence[int] = 0) -> Callable[..., Any]:
+def grad(f: Callable[..., Any], argnums: int | Sequence[int] = 0, *,
+         create_graph: bool = False) -> Callable[..., Any]:
     """The gradient of f (a function returning one number) as a function, like autograd.grad.
 
     Composes to any order: grad(grad(f)) is f''. On floats and arrays it returns floats and
-    arrays; on Nodes (or nested) Nodes that can be differentiated again.
+    arrays; on Nodes (or nested, or with create_graph=True) Nodes that can be differentiated again.
     """
     _check_fn("grad", f)
-    vg = value_and_grad(f, argnums)
+    vg = value_and_grad(f, argnums, create_graph=create_graph)
 
     def g(*args: Any) -> Any:
         return vg(*args)[1]
