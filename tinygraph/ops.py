@@ -268,7 +268,12 @@ TRANSPOSE = _prim("transpose", lambda x, axes: np.transpose(x, axes),
 def _getitem_vjp(g: Any, out: Any, x: Any, index: Any) -> Any:
     if isinstance(g, Node):  # a recorded backward pass: the scatter as an op of its own
         return apply(GETITEM_GRAD, g, shape=x.shape, dtype=x.dtype, index=index)
-    z = np.zeros_like(x)
+    return _scatter(g, x.shape, x.dtype, index)
+
+
+def _scatter(g: Any, shape: tuple[int, ...], dtype: Any, index: Any) -> Any:
+    """g put at index into zeros of the given shape: getitem's gradient."""
+    z = np.zeros(shape, dtype)
     if _is_basic(index):
         z[index] = g
     else:  # integer arrays may repeat an element: accumulate
@@ -276,19 +281,10 @@ def _getitem_vjp(g: Any, out: Any, x: Any, index: Any) -> Any:
     return z
 
 
-def _scatter_fwd(g: Any, shape: tuple[int, ...], dtype: Any, index: Any) -> Any:
-    z = np.zeros(shape, dtype)
-    if _is_basic(index):
-        z[index] = g
-    else:
-        np.add.at(z, index, g)
-    return z
-
-
 GETITEM = _prim("getitem", lambda x, index: x[index], _getitem_vjp, symbol="[]")
 # getitem's gradient (g scattered into zeros of x's shape), for recorded backward passes; its own
 # gradient is getitem again, so derivatives of any order go through x[index].
-GETITEM_GRAD = _prim("getitem_grad", _scatter_fwd,
+GETITEM_GRAD = _prim("getitem_grad", _scatter,
                      lambda g, out, x, shape, dtype, index: g[index], symbol="[]ᵀ")
 
 
