@@ -39,7 +39,9 @@ class OpSpec:
 
     fn(*nodes, **case.kwargs) -> Node; ref(*datas, **case.kwargs) -> float or ndarray (None: no
     reference forward, e.g. layers with their own tests). elementwise rows broadcast their inputs
-    against each other and get the T4 broadcasting test.
+    against each other and get the T4 broadcasting test. second is the second-order column: empty
+    when the row's second derivatives pass gradgradcheck (tests/test_higher_order.py), else why
+    they cannot be checked; kink conventions of second derivatives are pinned there too.
     """
 
     name: str
@@ -52,6 +54,7 @@ class OpSpec:
     atol: float = TOL
     reason: str = ""
     elementwise: bool = False
+    second: str = ""
 
     def __post_init__(self) -> None:
         if (self.rtol > TOL or self.atol > TOL) and not self.reason:
@@ -429,7 +432,10 @@ CORE_SPECS: list[OpSpec] = [
     OpSpec("np.swapaxes", lambda x: np.swapaxes(x, 0, -1), _same_shape_case(1),
            lambda x: np.swapaxes(x, 0, -1), ("[-5, 5]",)),
     OpSpec("getitem", _GETITEM, _with_form(_getitem_case(), _GETITEM),
-           lambda x, index, form: x[index], ("[-10, 10]",), covers=("getitem", "__getitem__")),
+           lambda x, index, form: x[index], ("[-10, 10]",),
+           # getitem's gradient is an op of its own in a recorded backward pass (getitem_grad):
+           # the second-order check of this row runs its forward and its gradient
+           covers=("getitem", "__getitem__", "getitem_grad")),
     OpSpec("concat", _CONCAT, _with_form(_join_case(False), _CONCAT),
            lambda *xs, axis, form: np.concatenate(xs, axis), ("[-10, 10] each",),
            covers=("concat", "np.concatenate")),

@@ -93,9 +93,10 @@ __all__ = [
 
 # Modules, losses, optimizers, the training loop, data, diagnostics and save/load, built on the ops.
 from . import data, diagnostics, interop, losses, nn, optim, random, train  # noqa: E402
+from .functional import grad, hessian, hvp, jacobian, value_and_grad  # noqa: E402
 from .io import load, save  # noqa: E402
 from .jit import jit  # noqa: E402
 from .random import manual_seed  # noqa: E402
 
 __all__ += ["data", "diagnostics", "interop", "losses", "nn", "optim", "random", "train", "load",
-            "save", "manual_seed", "jit"]
+            "save", "manual_seed", "jit", "grad", "value_and_grad", "jacobian", "hessian", "hvp"]

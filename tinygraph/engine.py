@@ -4,6 +4,8 @@ A Node holds a Python float (scalar level) or a float ndarray of at least one di
 level). A primitive is a forward function plus one vector-Jacobian product (VJP) per input; the
 table of them lives in ops.py. This module knows nothing about any particular op: it applies
 primitives, undoes broadcasting, and walks the graph backwards in topological order, iteratively.
+backward(create_graph=True) walks it with the same rules called on nodes, which records the pass
+as ops: its gradients are nodes, differentiable again (tinygraph.functional builds on it).
 """
 
 from __future__ import annotations
@@ -599,13 +601,15 @@ class Node:
         """Forget this node's gradient."""
         self.grad = None
 
-    def backward(self, grad: Any = None) -> None:
+    def backward(self, grad: Any = None, create_graph: bool = False) -> None:
         """Add d(self)/d(node) * grad into .grad of every node self depends on.
 
         Each call adds its own pass into .grad (intermediates included), so calling it twice on the
         same graph gives exactly twice the gradients. grad defaults to 1.0 for a scalar root.
+        With create_graph=True the pass itself is recorded as tinygraph ops: each .grad is then a
+        Node that can be differentiated again (second derivatives, Hessian-vector products).
         """
-        backward(self, grad)
+        backward(self, grad, create_graph)
 
 
 def _raw(x: Any) -> Any:
@@ -1156,6 +1160,8 @@ def vjp_message(node: Node, i: int, g: Any = None) -> Data:
     g = node.grad if g is None else g
     if g is None:
         raise GraphError(f"vjp_message: {node.describe()} has no gradient; call backward() first")
+    if isinstance(g, Node):  # a gradient recorded by backward(create_graph=True): its value
+        g = g._data
     parents = node.parents
     if not 0 <= i < len(parents):
         raise IndexOutOfRange(
@@ -1242,8 +1248,11 @@ def _root_grad(root: Node, grad: Any) -> Data:
     return g
 
 
-def backward(root: Node, grad: Any = None) -> None:
+def backward(root: Node, grad: Any = None, create_graph: bool = False) -> None:
     """Reverse pass from root; see Node.backward."""
+    if create_graph:
+        _store_graph(graph_cotangents(root, grad))
+        return
     if not gc.isenabled():
         _backward(root, grad)
         return
@@ -1257,6 +1266,14 @@ def backward(root: Node, grad: Any = None) -> None:
 
 
 def _backward(root: Node, grad: Any) -> None:
+    _store(cotangents(root, grad))
+
+
+def cotangents(root: Node, grad: Any = None) -> dict[Node, Any]:
+    """The reverse pass without storing: every node's gradient (a float or array), by node.
+
+    Arrays in the result may be shared between nodes or be read-only views: copy before writing.
+    """
     if not isinstance(root, Node):
         raise GraphError(f"backward: expected a Node, got {type(root).__name__}")
     if not root.requires_grad:
@@ -1376,7 +1393,7 @@ def _backward(root: Node, grad: Any) -> None:
                 # place. (A VJP's own result may be shared: add passes g on to both parents.)
                 cots[p] = prev + gi
                 owned.add(p)
-    _store(cots)
+    return cots
 
 
 def _rule_numpy(prim: Primitive, i: int, g: Any, out: Any, xs: tuple, attrs: dict | None) -> Any:
@@ -1422,6 +1439,137 @@ def _store(cots: dict[Node, Any]) -> None:
                 g.flags.writeable = False
         old = node.grad
         node.grad = g if old is None else old + g
+
+
+# --- create_graph: the backward pass recorded as tinygraph ops ---------------------------------
+# The same VJP rules as above, called with nodes for g, out and the inputs: each rule is written
+# with operators and numpy spellings that run tinygraph ops on nodes (interop.py), so the op table
+# stays the one place where each derivative lives, and the gradients it returns are nodes whose own
+# gradients are the second derivatives.
+
+BACKWARD_SCOPE = "∇"  # the scope of every node a recorded backward pass makes (diagrams style it)
+
+
+def graph_cotangents(root: Node, grad: Any = None, floor: int = 0) -> dict[Node, Node]:
+    """The reverse pass recorded as a graph: every node's gradient as a Node, by node.
+
+    Nodes created before clock time floor are left out (nothing made before the inputs one
+    differentiates with respect to can depend on them: the functional API passes their time).
+    """
+    if not isinstance(root, Node):
+        raise GraphError(f"backward: expected a Node, got {type(root).__name__}")
+    if not root.requires_grad:
+        raise GraphError(
+            f"backward: {root.describe()} does not require a gradient (a constant, a detached "
+            "node, or made under no_grad()), so nothing can flow back from it"
+        )
+    if isinstance(grad, Node):
+        if grad.shape != root.shape:
+            raise ShapeError(f"backward: grad has shape {grad.shape} but the root, "
+                             f"{root.describe()}, has shape {root.shape}")
+        g0 = grad
+    else:
+        g0 = const(_root_grad(root, grad), "backward: grad")
+    order = toposort(root) if floor <= 0 else _reach(root, floor)
+    cots: dict[Node, Node] = {root: g0}
+    with scope(BACKWARD_SCOPE):
+        for node in reversed(order):
+            prim = node._prim
+            g = cots.get(node)
+            if prim is None or g is None:
+                continue
+            parents = node.parents
+            attrs = node.attrs or {}
+            ctime = node._ctime
+            for i, p in enumerate(parents):
+                if p._mtime > ctime:
+                    raise GraphError(
+                        f"backward: {p.describe()} was given new data after {prim.name} used it; "
+                        "this graph is stale. Run the forward pass again before backward()."
+                    )
+                if not p.requires_grad or p._ctime < floor:
+                    continue
+                gi = _fit_graph(_graph_rule(prim, i, g, node, parents, attrs), p, node, i)
+                prev = cots.get(p)
+                cots[p] = gi if prev is None else prev + gi
+    return cots
+
+
+def _graph_rule(prim: Primitive, i: int, g: Node, node: Node, parents: tuple,
+                attrs: dict) -> Any:
+    """Run prim's VJP for input i on nodes; a rule that cannot names the op."""
+    if prim.saves and not prim.builtin:
+        raise GraphError(
+            f"backward(create_graph=True): primitive {prim.name!r} keeps forward results for its "
+            "backward (saves=True), so its gradient cannot be recorded as ops and it has no "
+            "second derivative; write it from tinygraph ops, or with saves=False"
+        )
+    try:
+        gi = _call_rule(prim, i, g, node, parents, attrs)
+    except (ArithmeticError, ValueError, TypeError, AttributeError, IndexError) as e:
+        raise GraphError(
+            f"backward(create_graph=True): the gradient rule of {prim.name!r} for input {i + 1} "
+            f"cannot run on nodes ({type(e).__name__}: {e}); write it with operators and numpy "
+            "functions that work on nodes (np.exp, np.where, ...) to get second derivatives"
+        ) from None
+    if isinstance(gi, Node):
+        return gi
+    if not prim.builtin:  # a custom rule turned nodes into plain numbers: the graph is lost
+        raise GraphError(
+            f"backward(create_graph=True): the gradient rule of {prim.name!r} for input {i + 1} "
+            f"returned {type(gi).__name__}, not a Node, when given nodes, so its second "
+            "derivative is unknown; write it with operators and numpy functions that work on "
+            "nodes"
+        )
+    return const(_fit(gi, parents[i], node, i), f"{prim.name}: gradient")
+
+
+def _fit_graph(gi: Node, p: Node, node: Node, i: int) -> Node:
+    """_fit for a recorded pass: sum broadcast axes away with the sum and reshape ops."""
+    target = p.shape
+    shape = gi.shape
+    if shape == target:
+        return gi
+    lead = len(shape) - len(target)
+    if lead < 0 or not all(t == 1 or t == s for t, s in zip(target, shape[lead:])):
+        raise GraphError(
+            f"{node._prim.name}: the gradient for input {i + 1} ({p.describe()}) has shape "
+            f"{shape}, which does not reduce to the input's shape {target}"
+        )
+    if not target:
+        return _ops.sum(gi)
+    axes = tuple(range(lead)) + tuple(
+        lead + k for k, t in enumerate(target) if t == 1 and shape[lead + k] != 1)
+    if axes:
+        gi = _ops.sum(gi, axes, keepdims=True)
+    return _ops.reshape(gi, target) if gi.shape != target else gi
+
+
+def _reach(root: Node, floor: int) -> list[Node]:
+    """toposort(root) restricted to nodes created at or after clock time floor."""
+    seen = {root}
+    stack = [root]
+    while stack:
+        node = stack.pop()
+        for p in node.parents:
+            if p.requires_grad and p._ctime >= floor and p not in seen:
+                if p._ctime >= node._ctime:  # parents rewired by hand: the checked search
+                    return [n for n in _toposort_dfs(root) if n._ctime >= floor]
+                seen.add(p)
+                stack.append(p)
+    return sorted(seen, key=_CTIME)
+
+
+def _store_graph(cots: dict[Node, Node]) -> None:
+    """Add a recorded pass's gradients into .grad: nodes on leaves (the inputs and parameters one
+    differentiates again), values on intermediates, as after a plain pass (diagrams read them)."""
+    for node, g in cots.items():
+        old = node.grad
+        if node._prim is None:
+            node.grad = g if old is None else old + g
+        else:
+            d = g._data
+            node.grad = d if old is None else old + d
 
 
 def zero_grad(*nodes: Node | Iterable[Node]) -> None:

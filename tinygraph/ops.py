@@ -2,13 +2,18 @@
 
 VJP rules are pure maths on (g, out, *inputs): they may return a gradient of the output's
 broadcast shape, and the engine sums it back to each input's shape. Each rule works on Python
-floats and on arrays alike. Composite ops at the bottom are built from primitives and carry no
-derivative code.
+floats, on arrays, and on Nodes: backward(create_graph=True) calls the same rules with nodes, so
+they are written with operators and numpy spellings that run tinygraph ops on nodes (np.where,
+np.exp, ...), with a node branch where a rule needs one (getitem's scatter is then an op of its
+own, the softmax loss is rebuilt from ops). Composite ops at the bottom are built from primitives
+and carry no derivative code.
 
 Conventions at kinks (pinned in the tests): relu'(0) = 0, abs'(0) = 0, sqrt'(0) = inf; ties in
 max/min/maximum/minimum split the gradient equally; clip passes the gradient at its bounds; an
 all -inf row of logsumexp gets a zero gradient; d(a**b)/da is 0 where b == 0 (also at a = 0) and
-d(a**b)/db is 0 where a == 0 and b >= 0 (PyTorch's values).
+d(a**b)/db is 0 where a == 0 and b >= 0 (PyTorch's values). Second derivatives at kinks: the first
+derivative is piecewise constant there, so the second is 0 (relu, abs, leaky_relu, clip, maximum,
+minimum, max ties).
 
 Arrays an op's backward reads besides its inputs (index arrays, where()'s condition, class
 labels) are private read-only copies: changing the caller's array afterwards cannot change a
@@ -77,13 +82,21 @@ def _softplus(x: Any) -> Any:
     return np.maximum(x, 0) + np.log1p(np.exp(-np.abs(x)))
 
 
+def _dsoftplus(x: Any) -> Any:
+    """softplus' = σ, as the sigmoid op on a node (a recorded backward pass)."""
+    return sigmoid(x) if isinstance(x, Node) else _sigmoid(x)
+
+
 def _pow_da(g: Any, out: Any, a: Any, b: Any) -> Any:
-    """g·b·a^(b-1), 0 where b == 0: x**0 is constant, even at x = 0 (where 0·inf would be NaN)."""
+    """g·b·a^(b-1), 0 where b == 0: x**0 is constant, even at x = 0 (where 0·inf would be NaN).
+
+    Only the 0·inf points are masked: elsewhere b·a^(b-1) is already 0 at b = 0, and keeping it
+    keeps its derivative in b (a^-1 at b = 0) for a recorded backward pass."""
     if type(a) is float and type(b) is float:
         return 0.0 if b == 0.0 else g * b * _spow(a, b - 1)
     with np.errstate(divide="ignore", invalid="ignore"):
         d = b * np.power(a, b - 1)
-    return g * np.where(b == 0, 0, d)
+    return g * np.where((b == 0) & (a == 0), 0, d)
 
 
 def _pow_db(g: Any, out: Any, a: Any, b: Any) -> Any:
@@ -164,7 +177,7 @@ SIGMOID = _prim("sigmoid", _sigmoid, lambda g, out, x: g * out * (1.0 - out), sc
                 symbol="σ")
 RELU = _prim("relu", lambda x: np.maximum(x, 0), lambda g, out, x: _masked(g, x > 0),
              scalar=lambda x: x if x > 0 else 0.0, symbol="ReLU")
-SOFTPLUS = _prim("softplus", _softplus, lambda g, out, x: g * _sigmoid(x), scalar=_softplus,
+SOFTPLUS = _prim("softplus", _softplus, lambda g, out, x: g * _dsoftplus(x), scalar=_softplus,
                  symbol="softplus")
 LEAKY_RELU = _prim("leaky_relu",
                    lambda x, alpha: np.where(x > 0, x, alpha * x).astype(x.dtype, copy=False),
@@ -195,6 +208,8 @@ def _unreduce(g: Any, x: Any, axis: tuple[int, ...] | None, keepdims: bool) -> A
 
 def _expand(g: Any, x: Any, axis: tuple[int, ...] | None, keepdims: bool) -> Any:
     """Broadcast a reduction's gradient back over the reduced axes of x (a read-only view)."""
+    if isinstance(g, Node):  # a recorded backward pass: broadcast by adding zeros of x's shape
+        return _unreduce(g, x, axis, keepdims) + np.zeros(x.shape, x.dtype)
     if type(g) is float:  # full reduction: the zero-stride view np.broadcast_to makes, built
         v = np.ndarray(x.shape, x.dtype, np.array(g, dtype=x.dtype), 0, (0,) * x.ndim)  # directly
         v.flags.writeable = False
@@ -251,7 +266,14 @@ TRANSPOSE = _prim("transpose", lambda x, axes: np.transpose(x, axes),
 
 
 def _getitem_vjp(g: Any, out: Any, x: Any, index: Any) -> Any:
-    z = np.zeros_like(x)
+    if isinstance(g, Node):  # a recorded backward pass: the scatter as an op of its own
+        return apply(GETITEM_GRAD, g, shape=x.shape, dtype=x.dtype, index=index)
+    return _scatter(g, x.shape, x.dtype, index)
+
+
+def _scatter(g: Any, shape: tuple[int, ...], dtype: Any, index: Any) -> Any:
+    """g put at index into zeros of the given shape: getitem's gradient."""
+    z = np.zeros(shape, dtype)
     if _is_basic(index):
         z[index] = g
     else:  # integer arrays may repeat an element: accumulate
@@ -260,6 +282,10 @@ def _getitem_vjp(g: Any, out: Any, x: Any, index: Any) -> Any:
 
 
 GETITEM = _prim("getitem", lambda x, index: x[index], _getitem_vjp, symbol="[]")
+# getitem's gradient (g scattered into zeros of x's shape), for recorded backward passes; its own
+# gradient is getitem again, so derivatives of any order go through x[index].
+GETITEM_GRAD = _prim("getitem_grad", _scatter,
+                     lambda g, out, x, shape, dtype, index: g[index], symbol="[]ᵀ")
 
 
 def _concat_vjp(i: int, g: Any, out: Any, xs: tuple, axis: int, bounds: tuple[int, ...]) -> Any:
@@ -330,6 +356,10 @@ def _ce_fwd(s: Any, labels: Any, mean: bool) -> tuple[float, Any]:
 
 
 def _ce_vjp(g: Any, out: Any, s: Any, labels: Any, mean: bool, saved: Any) -> Any:
+    if isinstance(s, Node):  # a recorded backward pass: softmax(s) - onehot(y) from ops
+        onehot = np.zeros(s.shape, s.dtype)
+        onehot[np.arange(len(labels)), labels] = 1.0
+        return (softmax(s, axis=1) - onehot) * (g / len(labels) if mean else g)
     p = np.exp(saved)  # softmax(s)
     p[np.arange(len(labels)), labels] -= 1.0
     p *= g / len(labels) if mean else g

@@ -57,16 +57,18 @@ class Optimizer:
         """Update every parameter that has a gradient (those without one are left alone)."""
         # Gradients are checked before any state (step count, momenta) changes, and every new
         # value is computed before any is assigned, so a failure leaves no half-stepped model.
+        # a gradient recorded by backward(create_graph=True) is a Node: step with its value
+        grads = [p.grad._data if isinstance(p.grad, Node) else p.grad for p in self.params]
         for i, p in enumerate(self.params):
-            g = p.grad
+            g = grads[i]
             if g is None:
                 continue
             if np.shape(g) != p.shape or not isinstance(g, (float, np.ndarray)):
                 raise ShapeError(f"{type(self).__name__}.step: parameter {i} ({p.describe()}) "
                                  f"has a gradient of shape {np.shape(g)}, not {p.shape}")
         self.t += 1
-        new = [(p, self._update(i, p.data, p.grad)) for i, p in enumerate(self.params)
-               if p.grad is not None]
+        new = [(p, self._update(i, p.data, grads[i])) for i, p in enumerate(self.params)
+               if grads[i] is not None]
         for p, value in new:
             # The value is a fresh array: the node takes it without the setter's defensive copy
             # (replace_data falls back to the setter for anything else).

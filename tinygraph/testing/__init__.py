@@ -11,11 +11,12 @@ from typing import Any
 
 import numpy as np
 
+from .. import ops
 from .._check import check_float, check_int, check_seed, show
-from ..engine import Node
+from ..engine import Node, graph_cotangents
 from ..errors import ArgTypeError, DTypeError, GradcheckError
 
-__all__ = ["gradcheck", "numerical_jacobian", "analytic_jacobian"]
+__all__ = ["gradcheck", "gradgradcheck", "numerical_jacobian", "analytic_jacobian"]
 
 
 def _as_input(x: Any, j: int) -> float | np.ndarray:
@@ -212,3 +213,56 @@ def _check_projections(fn: Callable[..., Any], datas: list, proj: list[int], eps
                     f"rel error {abs(ana - num) / max(abs(num), 1e-300):.3g}"
                 )
     return failures
+
+
+def first_derivatives(fn: Callable[..., Any], seed: int = 0) -> Callable[..., Node]:
+    """The function x -> (v^T d fn / d x_j for every input j, flattened and joined), computed by a
+    recorded backward pass (create_graph), so that its own derivatives are fn's second ones.
+
+    v is fixed: 1 for a one-element output, a seeded random vector otherwise.
+    """
+    def grads(*xs: Node) -> Node:
+        out = fn(*xs)
+        if not isinstance(out, Node):
+            raise DTypeError(f"gradgradcheck: fn returned {type(out).__name__}, not a Node")
+        parts = []
+        if out.requires_grad:
+            v = np.random.default_rng(seed).standard_normal(out.size) if out.size != 1 else None
+            seed_grad = None if v is None else v.reshape(out.shape).astype(out.dtype)
+            cots = graph_cotangents(out, seed_grad)
+        else:
+            cots = {}
+        for x in xs:
+            g = cots.get(x)
+            parts.append(ops.reshape(g, (-1,)) if g is not None
+                         else Node(np.zeros(x.size), requires_grad=False))
+        return ops.concat(parts)
+    return grads
+
+
+def gradgradcheck(
+    fn: Callable[..., Any],
+    *inputs: Any,
+    eps: float = 1e-6,
+    rtol: float = 1e-5,
+    atol: float = 1e-5,
+    max_full: int = 64,
+    n_proj: int = 8,
+    seed: int = 0,
+) -> bool:
+    """Check fn's second derivatives: gradcheck of its gradient recorded with create_graph.
+
+    The first derivatives v^T d fn / d x (v fixed: see first_derivatives) are computed as a graph
+    of tinygraph ops; their backward() is compared with central differences of their values in
+    float64 (an entry passes when |analytic - numerical| <= atol + rtol |numerical|). Returns True
+    or raises GradcheckError; check the first derivatives themselves with gradcheck.
+    """
+    if not callable(fn):
+        raise ArgTypeError(f"gradgradcheck: fn must be callable, got {show(fn)}")
+    seed = check_seed("gradgradcheck", "seed", seed)
+    try:
+        return gradcheck(first_derivatives(fn, seed), *inputs, eps=eps, rtol=rtol, atol=atol,
+                         max_full=max_full, n_proj=n_proj, seed=seed)
+    except GradcheckError as e:
+        raise GradcheckError("gradgradcheck (the first derivatives' gradient) "
+                             + str(e)) from None

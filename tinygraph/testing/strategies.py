@@ -8,7 +8,9 @@
 - matmul_shapes: operand shapes for every rank pair matmul accepts;
 - numbers / int_arrays: operands tinygraph treats as numbers (Python and numpy numbers and
   bools of every real kind) and int/bool arrays (promoted to the other operand's float dtype);
-- graphs: small random expression DAGs with reused nodes, as a builder and its inputs.
+- graphs: small random expression DAGs with reused nodes, as a builder and its inputs;
+- tensor_graphs: the same over matrices, with reductions, softmax, matmul, indexing, reshapes and
+  joins between the elementwise steps (for gradgradcheck: every rule's own derivative in play).
 """
 
 from __future__ import annotations
@@ -28,7 +30,7 @@ from ..errors import InputError
 __all__ = [
     "floats_in", "arrays", "separated_arrays", "broadcastable_shapes", "broadcastable_arrays",
     "matmul_shapes", "numbers", "int_arrays", "NUMBER_KINDS", "INT_ARRAY_DTYPES",
-    "graphs", "Graph",
+    "graphs", "Graph", "tensor_graphs", "TensorGraph",
 ]
 
 
@@ -270,3 +272,66 @@ def graphs(draw: st.DrawFn, max_inputs: int = 3, max_steps: int = 8,
         shape = draw(st.sampled_from([(), (), (3,), (2, 2)]))
     inputs = [draw(arrays(shape, lo, hi)) for _ in range(n_in)]
     return Graph(n_in, tuple(steps)), inputs
+
+
+# Steps that keep an (n, m) value (n, m) but mix its elements: each rule's derivative on nodes
+# (a recorded backward pass) is then exercised in any combination with the elementwise ones.
+_MIXING: dict[str, Callable[[Node, Node], Node]] = {
+    "softmax(a)": lambda a, b: ops.softmax(a, axis=-1),
+    "log_softmax(a, 0)": lambda a, b: ops.log_softmax(a, axis=0),
+    "a·Σ_row b": lambda a, b: a * ops.sum(b, axis=1, keepdims=True),
+    "a - lse_col(b)": lambda a, b: a - ops.logsumexp(b, axis=0, keepdims=True),
+    "(a bᵀ) a / m": lambda a, b: (a @ b.T) @ a / a.shape[1],
+    "reshape(aᵀ)": lambda a, b: ops.reshape(a.T, a.shape),
+    "a[::-1] + a[[0, 0, ...]]": lambda a, b: a[::-1] * 0.5 + a[[0] * a.shape[0]] * 0.5,
+    "concat(a[:, :1], b[:, 1:])": lambda a, b: ops.concat([a[:, :1], b[:, 1:]], axis=1),
+    "mean(a)·b": lambda a, b: ops.mean(a) * b,
+}
+
+
+@dataclass(frozen=True)
+class TensorGraph:
+    """A random DAG over (n, m) matrices: elementwise steps and mixing steps; sums to a scalar.
+
+    steps are (op, i, j) as in Graph; op names come from the elementwise tables and _MIXING.
+    """
+
+    n_inputs: int
+    steps: tuple[tuple[str, int, int], ...]
+
+    def __call__(self, *xs: Node) -> Node:
+        vals: list[Node] = list(xs)
+        for op, i, j in self.steps:
+            if op in _UNARY:
+                vals.append(_UNARY[op](vals[i]))
+            elif op in _BINARY:
+                vals.append(_BINARY[op](vals[i], vals[j]))
+            else:
+                vals.append(_MIXING[op](vals[i], vals[j]))
+        return ops.sum(vals[-1])
+
+    def __repr__(self) -> str:
+        names = [f"x{i}" for i in range(self.n_inputs)] + [f"v{k}" for k in range(len(self.steps))]
+        lines = [f"v{k} = {op} with a={names[i]}, b={names[j]}"
+                 for k, (op, i, j) in enumerate(self.steps)]
+        return f"TensorGraph({'; '.join(lines)})"
+
+
+@st.composite
+def tensor_graphs(draw: st.DrawFn, max_inputs: int = 2, max_steps: int = 5,
+                  lo: float = -2.0, hi: float = 2.0) -> tuple[TensorGraph, list[Any]]:
+    """(graph, inputs): a random DAG over (n, m) float64 matrices (n, m in 2..3) mixing
+    elementwise steps with reductions, softmax, matmul, indexing, reshapes and joins (all smooth:
+    no kinks, so finite differences hold anywhere)."""
+    n_in = draw(st.integers(1, max_inputs))
+    n_steps = draw(st.integers(1, max_steps))
+    names = sorted(_UNARY) + sorted(_BINARY) + sorted(_MIXING)
+    steps = []
+    for k in range(n_steps):
+        n_vals = n_in + k
+        pick = st.integers(0, n_vals - 1) | st.integers(max(0, n_vals - 2), n_vals - 1)
+        op = draw(st.sampled_from(names))
+        steps.append((op, draw(pick), draw(pick)))
+    shape = (draw(st.integers(2, 3)), draw(st.integers(2, 3)))
+    inputs = [draw(arrays(shape, lo, hi)) for _ in range(n_in)]
+    return TensorGraph(n_in, tuple(steps)), inputs
