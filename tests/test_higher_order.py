@@ -391,19 +391,6 @@ def test_newton_example_fast(tmp_path) -> None:
     assert (tmp_path / "newton_vs_gd.png").stat().st_size > 10_000
 
 
-def test_readme_section_prints_what_it_says(capsys) -> None:
-    text = (Path(__file__).resolve().parent.parent / "README.md").read_text(encoding="utf-8")
-    section = text.split("## Gradients of gradients", 1)[1]
-    code = section.split("```python\n", 1)[1].split("```", 1)[0]
-    exec(compile(code, "README.md", "exec"), {})  # noqa: S102 - the README's own example
-    printed = capsys.readouterr().out.splitlines()
-    said = [line.split("# ", 1)[1].split("   ")[0].strip() for line in code.splitlines()
-            if line.startswith("print(")]
-    assert printed[0] == said[0] and printed[1] == said[1] and printed[-2] == said[3]
-    assert printed[-1] == said[4]
-    assert " ".join(p.strip() for p in printed[2:4]) == said[2].replace("  A + Aᵀ", "").strip()
-
-
 def test_transforms_differentiate_inside_no_grad() -> None:
     with tg.no_grad():
         assert tg.grad(tg.grad(lambda x: x**3))(2.0) == pytest.approx(12.0)
