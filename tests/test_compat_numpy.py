@@ -458,3 +458,20 @@ def test_what_data_gives_never_leaks_its_read_only_type() -> None:
     c[0] = 7.0  # copies are writable
     assert p.data[0] == 1.0
     assert tg.Node(d).data.base is not p._data  # a new node copies, as from any array
+
+
+def test_the_readme_numpy_example_prints_what_the_readme_says(
+        capsys: pytest.CaptureFixture[str]) -> None:
+    import pathlib
+    import re
+
+    readme = (pathlib.Path(__file__).parent.parent / "README.md").read_text(encoding="utf-8")
+    section = readme.split("### The notes' numpy code, on nodes", 1)[1]
+    code = section.split("```python\n", 1)[1].split("```", 1)[0]
+    exec(compile(code, "README.md", "exec"), {})  # noqa: S102 - the README's own example
+    printed = capsys.readouterr().out.splitlines()
+    claims = [re.split(r"#\s*", line, maxsplit=1)[1].split(":")[0].strip()
+              for line in code.splitlines() if line.startswith("print(") and "#" in line]
+    assert len(claims) == len(printed) == 3
+    for claim, line in zip(claims, printed, strict=True):
+        assert line.strip() == claim
