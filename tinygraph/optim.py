@@ -57,7 +57,7 @@ class Optimizer:
         """Update every parameter that has a gradient (those without one are left alone)."""
         self.t += 1
         # Compute every new value before assigning any, so a failure leaves no half-stepped model.
-        new = [(p, self._update(i, p.data, p.grad)) for i, p in enumerate(self.params)
+        new = [(p, self._update(i, p._data, p.grad)) for i, p in enumerate(self.params)
                if p.grad is not None]
         for p, value in new:
             # The value is a fresh array: the node takes it without the setter's defensive copy
