@@ -220,9 +220,9 @@ class Node:
     def data(self) -> Data:
         """The value: a Python float or a read-only float ndarray.
 
-        An array comes as a read-only view whose in-place operators make a new array, so that
-        p.data -= lr * p.grad assigns new data (through the setter, like p.data = new); writing
-        into it (p.data[0] = 1) raises a ReadOnlyError naming the node.
+        An array comes as a read-only view (a DataView) whose in-place operators give the node
+        new data, so that p.data -= lr * p.grad works like p.data = p.data - lr * p.grad;
+        writing into it (p.data[0] = 1) raises a ReadOnlyError naming the node.
         """
         d = self._data
         if type(d) is float:
