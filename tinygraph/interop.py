@@ -29,6 +29,8 @@ _NOVALUE = getattr(np, "_NoValue", None)
 
 
 def _unsupported(what: str, value: Any) -> bool:
+    if what == "out" and isinstance(value, tuple):  # numpy passes out as a tuple
+        return any(v is not None for v in value)
     return value is not None and value is not _NOVALUE and value is not False
 
 
