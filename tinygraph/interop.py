@@ -128,6 +128,10 @@ def _values(x: Any) -> Any:
 
 def array_ufunc(ufunc: Any, method: str, inputs: tuple, kwargs: dict) -> Any:
     """Node.__array_ufunc__: run the tinygraph op for a numpy ufunc called on nodes."""
+    if method == "__call__" and not kwargs:  # array + node, np.exp(node): the common case
+        f = UFUNCS.get(ufunc)
+        if f is not None:
+            return f(*inputs)
     name = ufunc.__name__
     if ufunc in DATA_UFUNCS and method == "__call__":
         if "out" in kwargs:
