@@ -17,7 +17,7 @@ import math
 
 import numpy as np
 import pytest
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
 from specs import SPECS
 
@@ -247,21 +247,38 @@ def _sum_to(g: np.ndarray, shape: tuple[int, ...]) -> np.ndarray:
     return g.sum() if shape == () else g
 
 
-@st.composite
-def _node_operand(draw: st.DrawFn) -> tuple[tg.Node, np.ndarray]:
-    """A node (scalar, or float32/float64 (3,)), never 0: it may be a denominator."""
-    if draw(st.booleans()):
-        v = draw(tgs.floats_in(-3, 3, [0.0], 0.5))
-        return tg.Node(v), np.float64(v)
-    dtype = draw(st.sampled_from([np.float32, np.float64]))
-    a = draw(tgs.arrays((3,), -3, 3, [0.0], 0.5)).astype(dtype)
-    return tg.Node(a), a.astype(np.float64)
+def _node_operand(level: str) -> st.SearchStrategy[tuple[tg.Node, np.ndarray]]:
+    """A node at level "scalar", "float32" or "float64" ((3,) arrays), never 0: it may be a
+    denominator; with its value in float64."""
+    if level == "scalar":
+        return tgs.floats_in(-3, 3, [0.0], 0.5).map(lambda v: (tg.Node(v), np.float64(v)))
+    return tgs.arrays((3,), -3, 3, [0.0], 0.5).map(
+        lambda a: (tg.Node(a.astype(level)), a.astype(level).astype(np.float64)))
 
 
-@given(op=st.sampled_from(sorted(BINARY)), xv=_node_operand(),
-       c=tgs.numbers(nonzero=True) | tgs.int_arrays(st.sampled_from([(3,), (2, 3)]),
-                                                    nonzero=True))
-def test_numbers_and_int_arrays_promote_like_pytorch(op: str, xv: tuple, c: object) -> None:
+def _operand(kind: str) -> st.SearchStrategy[object]:
+    """A number of the kind, or an int/bool array ("array:<dtype>") of shape (3,) or (2, 3)."""
+    if kind.startswith("array:"):
+        return tgs.int_arrays(st.sampled_from([(3,), (2, 3)]), [np.dtype(kind[6:]).type],
+                              nonzero=True)
+    kinds = {k.__name__: k for k in tgs.NUMBER_KINDS}
+    return tgs.numbers([kinds[kind]], nonzero=True)
+
+
+# Every pairing: each number kind and int/bool array dtype against each kind of node.
+OPERAND_KINDS = [k.__name__ for k in tgs.NUMBER_KINDS] + [
+    f"array:{np.dtype(d).name}" for d in tgs.INT_ARRAY_DTYPES]
+
+
+@pytest.mark.parametrize("level", ["scalar", "float32", "float64"])
+@pytest.mark.parametrize("kind", OPERAND_KINDS)
+@settings(max_examples=20)
+@given(data=st.data())
+def test_numbers_and_int_arrays_promote_like_pytorch(kind: str, level: str,
+                                                     data: st.DataObject) -> None:
+    op = data.draw(st.sampled_from(sorted(BINARY)), label="op")
+    xv = data.draw(_node_operand(level), label="node")
+    c = data.draw(_operand(kind), label="operand")
     x, x64 = xv
     fn, grad = BINARY[op]
     out = fn(x, c)
@@ -458,3 +475,20 @@ def test_what_data_gives_never_leaks_its_read_only_type() -> None:
     c[0] = 7.0  # copies are writable
     assert p.data[0] == 1.0
     assert tg.Node(d).data.base is not p._data  # a new node copies, as from any array
+
+
+def test_the_readme_numpy_example_prints_what_the_readme_says(
+        capsys: pytest.CaptureFixture[str]) -> None:
+    import pathlib
+    import re
+
+    readme = (pathlib.Path(__file__).parent.parent / "README.md").read_text(encoding="utf-8")
+    section = readme.split("### The notes' numpy code, on nodes", 1)[1]
+    code = section.split("```python\n", 1)[1].split("```", 1)[0]
+    exec(compile(code, "README.md", "exec"), {})  # noqa: S102 - the README's own example
+    printed = capsys.readouterr().out.splitlines()
+    claims = [re.split(r"#\s*", line, maxsplit=1)[1].split(":")[0].strip()
+              for line in code.splitlines() if line.startswith("print(") and "#" in line]
+    assert len(claims) == len(printed) == 3
+    for claim, line in zip(claims, printed, strict=True):
+        assert line.strip() == claim

@@ -242,14 +242,14 @@ class Node:
     def data(self) -> Data:
         """The value: a Python float or a read-only float ndarray.
 
-        An array comes as a read-only view whose in-place operators make a new array, so that
-        p.data -= lr * p.grad assigns new data (through the setter, like p.data = new); writing
-        into it (p.data[0] = 1) raises a ReadOnlyError naming the node.
+        An array comes as a read-only view (a DataView) whose in-place operators give the node
+        new data, so that p.data -= lr * p.grad works like p.data = p.data - lr * p.grad;
+        writing into it (p.data[0] = 1) raises a ReadOnlyError naming the node.
         """
         d = self._data
         if type(d) is float:
             return d
-        v = d.view(LeafData)
+        v = d.view(DataView)
         v._owner = self
         v._whole = True
         return v
@@ -258,8 +258,8 @@ class Node:
     def data(self, value: Any) -> None:
         if self._mtime < 0:
             raise _frozen(self)
-        if type(value) is LeafData and value._owner is self and value.base is self._data:
-            return  # p.data -= v: LeafData's operator has already replaced the data
+        if type(value) is DataView and value._owner is self and value.base is self._data:
+            return  # p.data -= v: DataView's operator has already replaced the data
         new = as_data(value, f"{self.describe()}.data")
         old = self._data
         if type(old) is not float and _shape(new) != old.shape:
@@ -651,7 +651,7 @@ def _bind_ops(ops: Any) -> None:
 # ---------------------------------------------------------------------------------------------
 
 
-class LeafData(np.ndarray):
+class DataView(np.ndarray):
     """What node.data returns for a tensor node: a read-only view of the node's array.
 
     An ndarray in every way but two. Its in-place operators (+=, -=, *=, /=, **=) give the node
@@ -674,7 +674,7 @@ class LeafData(np.ndarray):
         out = kwargs.get("out")
         if out:
             for o in out:
-                if isinstance(o, LeafData) and not o.flags.writeable:
+                if isinstance(o, DataView) and not o.flags.writeable:
                     raise _read_only(o, f"np.{ufunc.__name__}(..., out=...)")
             kwargs["out"] = tuple(_plain(o) for o in out)
         return getattr(ufunc, method)(*[_plain(x) for x in inputs], **kwargs)
@@ -729,10 +729,10 @@ class LeafData(np.ndarray):
 
 
 def _plain(x: Any) -> Any:
-    return x.view(np.ndarray) if isinstance(x, LeafData) else x
+    return x.view(np.ndarray) if isinstance(x, DataView) else x
 
 
-def _read_only(v: LeafData, what: str) -> ReadOnlyError:
+def _read_only(v: DataView, what: str) -> ReadOnlyError:
     who = v._owner.describe() if v._owner is not None else "a node"
     return ReadOnlyError(
         f"{what}: the data of {who} is read-only (a graph may still use it). Give the node new "

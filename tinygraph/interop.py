@@ -29,6 +29,8 @@ _NOVALUE = getattr(np, "_NoValue", None)
 
 
 def _unsupported(what: str, value: Any) -> bool:
+    if what == "out" and isinstance(value, tuple):  # numpy passes out as a tuple
+        return any(v is not None for v in value)
     return value is not None and value is not _NOVALUE and value is not False
 
 
@@ -126,6 +128,10 @@ def _values(x: Any) -> Any:
 
 def array_ufunc(ufunc: Any, method: str, inputs: tuple, kwargs: dict) -> Any:
     """Node.__array_ufunc__: run the tinygraph op for a numpy ufunc called on nodes."""
+    if method == "__call__" and not kwargs:  # array + node, np.exp(node): the common case
+        f = UFUNCS.get(ufunc)
+        if f is not None:
+            return f(*inputs)
     name = ufunc.__name__
     if ufunc in DATA_UFUNCS and method == "__call__":
         if "out" in kwargs:

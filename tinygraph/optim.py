@@ -67,7 +67,7 @@ class Optimizer:
                 raise ShapeError(f"{type(self).__name__}.step: parameter {i} ({p.describe()}) "
                                  f"has a gradient of shape {np.shape(g)}, not {p.shape}")
         self.t += 1
-        new = [(p, self._update(i, p.data, grads[i])) for i, p in enumerate(self.params)
+        new = [(p, self._update(i, p._data, grads[i])) for i, p in enumerate(self.params)
                if grads[i] is not None]
         for p, value in new:
             # The value is a fresh array: the node takes it without the setter's defensive copy
