@@ -15,6 +15,7 @@ import math
 import operator
 import os
 import sys
+import threading
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from typing import Any
@@ -34,13 +35,25 @@ from .errors import (
 
 Data = float | np.ndarray
 
-# The modes (grad enabled, scope path, anomaly detection) belong to the running thread (and to
-# the asyncio task): one context variable holding an immutable (grad, scope, anomaly) tuple, read
-# once per node creation (a ContextVar.get is about as cheap as a thread-local read gets). A new
-# thread starts from the defaults: grad on, no scope, no anomaly detection.
+# The modes (grad enabled, scope path, anomaly detection) belong to the running thread: one
+# context variable holding an immutable (grad, scope, anomaly) tuple (each thread has its own
+# context). A new thread starts from the defaults: grad on, no scope, no anomaly detection.
+_DEFAULT_MODES = (True, None, False)
 _MODES: contextvars.ContextVar[tuple[bool, str | None, bool]] = contextvars.ContextVar(
-    "tinygraph_modes", default=(True, None, False))
+    "tinygraph_modes", default=_DEFAULT_MODES)
 _modes = _MODES.get
+# Mode blocks open in any thread right now. Node creation reads the context variable only when
+# this is non-zero: while it is 0 every thread has the defaults, and a plain graph pays one
+# global read per node instead of a ContextVar.get. A thread counts its block in before setting
+# its modes and out after restoring them, so its own reads never see a stale 0.
+_open_modes = 0
+_open_lock = threading.Lock()
+
+
+def _count_mode(k: int) -> None:
+    global _open_modes
+    with _open_lock:
+        _open_modes += k
 # One clock ticks at every node creation and every replacement of a node's .data. A node's
 # parents were made before it (lower _ctime), which gives backward its order; a parent whose
 # _mtime is later than a child's _ctime changed after the child used it (a stale graph).
@@ -411,7 +424,7 @@ def _site() -> str:
 
 def _init(n: Node, data: Data, prim: Primitive | None, parents: tuple, attrs: dict | None,
           requires_grad: bool, modes: tuple | None = None) -> None:
-    _, scope_, anomaly = modes or _modes()
+    _, scope_, anomaly = modes or (_modes() if _open_modes else _DEFAULT_MODES)
     n._data = data
     n.grad = None
     n.name = None
@@ -524,7 +537,7 @@ def apply(prim: Primitive, *args: Any, **attrs: Any) -> Node:
             break
     xs = tuple([n._data for n in nodes])
     out = _forward(prim, xs, attrs, nodes)
-    modes = _modes()
+    modes = _modes() if _open_modes else _DEFAULT_MODES
     if modes[0]:
         for n in nodes:
             if n.requires_grad:
@@ -555,7 +568,7 @@ def binary(prim: Primitive, a: Any, b: Any) -> Node:
             out = _forward(prim, (x, y), {}, (a, b))
     else:
         out = _forward(prim, (x, y), {}, (a, b))
-    grad_on, scope_, anomaly = _modes()
+    grad_on, scope_, anomaly = _modes() if _open_modes else _DEFAULT_MODES
     n = _new(Node)
     n._data = out
     n.grad = None
@@ -592,7 +605,7 @@ def unary(prim: Primitive, a: Any) -> Node:
             out = _forward(prim, (x,), {}, (a,))
     else:
         out = _normalize(prim.fwd(x), prim)
-    grad_on, scope_, anomaly = _modes()
+    grad_on, scope_, anomaly = _modes() if _open_modes else _DEFAULT_MODES
     n = _new(Node)
     n._data = out
     n.grad = None
@@ -870,7 +883,7 @@ def _backward(root: Node, grad: Any) -> None:
     order = toposort(root)
     cots: dict[Node, Any] = {root: g0}
     owned: set[Node] = set()  # nodes whose cotangent array was made by this pass's own sums
-    anomaly = _modes()[2]
+    anomaly = _open_modes and _modes()[2]
     ndarray = np.ndarray  # a local: read for every gradient
     get = cots.get
     for node in reversed(order):
@@ -1068,17 +1081,19 @@ def replace_data(node: Node, new: Any) -> None:
 def no_grad() -> Iterator[None]:
     """Inside this block, ops record no parents: results are constants.
 
-    Per thread (and per asyncio task), like PyTorch's grad mode: another thread's graphs keep
-    recording, and a thread started inside the block starts with grad enabled.
+    Per thread, like PyTorch's grad mode: another thread's graphs keep recording, and a thread
+    started inside the block starts with grad enabled.
     """
-    grad_on, scope_, anomaly = prev = _modes()
+    _count_mode(1)
+    grad_on, scope_, anomaly = _modes()
     _MODES.set((False, scope_, anomaly))
     try:
         yield
     finally:
         # Restore only our own flag: a scope entered and left inside the block is gone by now.
         _, scope_, anomaly = _modes()
-        _MODES.set((prev[0], scope_, anomaly))
+        _MODES.set((grad_on, scope_, anomaly))
+        _count_mode(-1)
 
 
 def is_grad_enabled() -> bool:
@@ -1089,9 +1104,9 @@ def is_grad_enabled() -> bool:
 class scope:  # noqa: N801 - used like a function: `with tg.scope("L1"):`
     """Stamp a scope path ('L1', then 'L1.n2' when nested) on every node created inside.
 
-    Per thread (and per asyncio task): nodes another thread creates meanwhile get that thread's
-    own scope. A class rather than a generator context manager: modules enter one per layer and
-    neuron on every forward pass, and this costs a third as much.
+    Per thread: nodes another thread creates meanwhile get that thread's own scope. A class
+    rather than a generator context manager: modules enter one per layer and neuron on every
+    forward pass, and this costs a third as much.
     """
 
     __slots__ = ("name", "_prev")
@@ -1101,6 +1116,7 @@ class scope:  # noqa: N801 - used like a function: `with tg.scope("L1"):`
         self._prev: str | None = None
 
     def __enter__(self) -> str:
+        _count_mode(1)
         grad_on, prev, anomaly = _modes()
         self._prev = prev
         path = f"{prev}.{self.name}" if prev else self.name
@@ -1110,6 +1126,7 @@ class scope:  # noqa: N801 - used like a function: `with tg.scope("L1"):`
     def __exit__(self, *exc: object) -> None:
         grad_on, _, anomaly = _modes()
         _MODES.set((grad_on, self._prev, anomaly))
+        _count_mode(-1)
 
 
 def current_scope() -> str | None:
@@ -1122,10 +1139,10 @@ def detect_anomaly() -> Iterator[None]:
     """Raise AnomalyError at the first op whose inputs were finite and whose output or local
     gradient was not, naming the op and the file:line that created the node.
 
-    Per thread (and per asyncio task), like no_grad().
+    Per thread, like no_grad().
     """
-    prev = _modes()[2]
-    grad_on, scope_, _ = _modes()
+    _count_mode(1)
+    grad_on, scope_, prev = _modes()
     _MODES.set((grad_on, scope_, True))
     try:
         with np.errstate(all="ignore"):
@@ -1133,6 +1150,7 @@ def detect_anomaly() -> Iterator[None]:
     finally:
         grad_on, scope_, _ = _modes()
         _MODES.set((grad_on, scope_, prev))
+        _count_mode(-1)
 
 
 def _nonfinite(d: Any) -> tuple[bool, bool]:
