@@ -22,7 +22,7 @@ from typing import Any
 
 import numpy as np
 
-from ._check import check_str
+from ._check import check_bool, check_str, show
 from .errors import (
     AnomalyError,
     ArgTypeError,
@@ -220,6 +220,7 @@ class Node:
 
     def __init__(self, data: Any, name: str | None = None, requires_grad: bool = True) -> None:
         check_str("Node", "name", name, optional=True)
+        check_bool("Node", "requires_grad", requires_grad)
         if isinstance(data, Node):
             data = data.data
         _init(self, as_data(data, f"Node({name!r})" if name else "Node"), None, (), None,
@@ -647,6 +648,8 @@ def toposort(root: Node) -> list[Node]:
     sort in C, instead of a depth-first search's bookkeeping. Only parents rewired by hand can
     break that; such graphs take the depth-first search, which also reports cycles.
     """
+    if not isinstance(root, Node):
+        raise ArgTypeError(f"toposort: root must be a Node, got {show(root)}")
     seen = {root}
     stack = [root]
     pop, push, add = stack.pop, stack.append, seen.add
@@ -744,6 +747,8 @@ def walk(root: Node) -> list[Node]:
 
     The one traversal the diagrams and diagnostics use: iterative and deterministic, each node once.
     """
+    if not isinstance(root, Node):
+        raise ArgTypeError(f"walk: root must be a Node, got {show(root)}")
     order: list[Node] = []
     seen: set[Node] = set()
     stack: list[tuple[Node, bool]] = [(root, False)]
@@ -1041,12 +1046,17 @@ def _store(cots: dict[Node, Any]) -> None:
 
 def zero_grad(*nodes: Node | Iterable[Node]) -> None:
     """Set .grad to None on the given nodes (or iterables of nodes, e.g. model.parameters())."""
+    # Checked before any gradient is cleared: a bad argument clears nothing.
+    flat = []
     for n in nodes:
-        if isinstance(n, Node):
-            n.grad = None
-        else:
-            for m in n:
-                m.grad = None
+        ms = [n] if isinstance(n, Node) else list(n) if isinstance(n, Iterable) else [n]
+        for m in ms:
+            if not isinstance(m, Node):
+                raise ArgTypeError(f"zero_grad: expected nodes or iterables of nodes, got "
+                                   f"{show(m)}")
+        flat += ms
+    for m in flat:
+        m.grad = None
 
 
 def replace_data(node: Node, new: Any) -> None:
