@@ -54,6 +54,8 @@ def _count_mode(k: int) -> None:
     global _open_modes
     with _open_lock:
         _open_modes += k
+
+
 # One clock ticks at every node creation and every replacement of a node's .data. A node's
 # parents were made before it (lower _ctime), which gives backward its order; a parent whose
 # _mtime is later than a child's _ctime changed after the child used it (a stale graph).
