@@ -325,6 +325,13 @@ case("backward-nonscalar", lambda: (tg.Node(B4) * 2).backward(), GraphError, "ba
 case("backward-grad-shape", lambda: (tg.Node(B4) * 2).backward(np.ones(3)), ShapeError,
      "backward")
 case("backward-grad-str", lambda: (tg.Node(1.0) * 2).backward("a"), DTypeError, "backward")
+case("zero_grad-int", lambda: tg.zero_grad(123), ArgTypeError, "zero_grad", "123")
+case("zero_grad-list-of-str", lambda: tg.zero_grad(["w"]), ArgTypeError, "zero_grad", "'w'")
+case("walk-int", lambda: tg.walk(123), ArgTypeError, "walk", "root")
+case("toposort-int", lambda: tg.toposort(123), ArgTypeError, "toposort", "root")
+case("stack-axis-str", lambda: tg.stack([tg.Node(B4)], axis="a"), AxisError, "stack", "axis")
+family("Node", "requires_grad", lambda v: tg.Node(1.0, requires_grad=v),
+       [("str", "no", ArgTypeError), ("None", None, ArgTypeError)])
 case("vjp_message-leaf", lambda: tg.vjp_message(tg.Node(1.0), 0), GraphError, "vjp_message")
 
 
@@ -606,6 +613,12 @@ def _scope_state() -> tuple[Any, Callable[[], object], Callable[[Any], object]]:
                                                                tg.is_grad_enabled())
 
 
+def _zero_grad_state() -> tuple[Any, Callable[[], object], Callable[[Any], object]]:
+    w = tg.Node(2.0)
+    (w * w).backward()
+    return w, lambda: tg.zero_grad(w, 5), lambda n: n.grad
+
+
 def _const_state() -> tuple[Any, Callable[[], object], Callable[[Any], object]]:
     c = (tg.Node(1.0) * 3.0).parents[1]
     return c, lambda: setattr(c, "data", 4.0), lambda cc: (cc.data, (tg.Node(2.0) * 3.0).data)
@@ -613,7 +626,7 @@ def _const_state() -> tuple[Any, Callable[[], object], Callable[[Any], object]]:
 
 @pytest.mark.parametrize("setup", [_node_state, _optimizer_state, _sgd_momentum_state,
                                    _preprocessor_state, _model_state, _load_args_state,
-                                   _scope_state, _const_state],
+                                   _scope_state, _const_state, _zero_grad_state],
                          ids=lambda f: f.__name__.strip("_"))
 def test_a_failed_call_leaves_its_state_unchanged(setup: Callable[[], tuple]) -> None:
     obj, bad, snap = setup()

@@ -17,13 +17,14 @@ import math
 import operator
 import os
 import sys
+import threading
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any
 
 import numpy as np
 
-from ._check import check_str
+from ._check import check_bool, check_str, show
 from .errors import (
     AnomalyError,
     ArgTypeError,
@@ -37,13 +38,27 @@ from .errors import (
 
 Data = float | np.ndarray
 
-# The modes (grad enabled, scope path, anomaly detection) belong to the running thread (and to
-# the asyncio task): one context variable holding an immutable (grad, scope, anomaly) tuple, read
-# once per node creation (a ContextVar.get is about as cheap as a thread-local read gets). A new
-# thread starts from the defaults: grad on, no scope, no anomaly detection.
+# The modes (grad enabled, scope path, anomaly detection) belong to the running thread: one
+# context variable holding an immutable (grad, scope, anomaly) tuple (each thread has its own
+# context). A new thread starts from the defaults: grad on, no scope, no anomaly detection.
+_DEFAULT_MODES = (True, None, False)
 _MODES: contextvars.ContextVar[tuple[bool, str | None, bool]] = contextvars.ContextVar(
-    "tinygraph_modes", default=(True, None, False))
+    "tinygraph_modes", default=_DEFAULT_MODES)
 _modes = _MODES.get
+# Mode blocks open in any thread right now. Node creation reads the context variable only when
+# this is non-zero: while it is 0 every thread has the defaults, and a plain graph pays one
+# global read per node instead of a ContextVar.get. A thread counts its block in before setting
+# its modes and out after restoring them, so its own reads never see a stale 0.
+_open_modes = 0
+_open_lock = threading.Lock()
+
+
+def _count_mode(k: int) -> None:
+    global _open_modes
+    with _open_lock:
+        _open_modes += k
+
+
 # One clock ticks at every node creation and every replacement of a node's .data. A node's
 # parents were made before it (lower _ctime), which gives backward its order; a parent whose
 # _mtime is later than a child's _ctime changed after the child used it (a stale graph).
@@ -231,6 +246,7 @@ class Node:
                 raise ArgTypeError(f"Node: name={name!r} and label={label!r} differ; give one")
             name = label
         check_str("Node", "name", name, optional=True)
+        check_bool("Node", "requires_grad", requires_grad)
         if isinstance(data, Node):
             data = data._data
         _init(self, as_data(data, f"Node({name!r})" if name else "Node"), None, (), None,
@@ -762,7 +778,7 @@ def _site() -> str:
 
 def _init(n: Node, data: Data, prim: Primitive | None, parents: tuple, attrs: dict | None,
           requires_grad: bool, modes: tuple | None = None) -> None:
-    _, scope_, anomaly = modes or _modes()
+    _, scope_, anomaly = modes or (_modes() if _open_modes else _DEFAULT_MODES)
     n._data = data
     n.grad = None
     n.name = None
@@ -923,7 +939,7 @@ def apply(prim: Primitive, *args: Any, **attrs: Any) -> Node:
             break
     xs = tuple([n._data for n in nodes])
     out = _forward(prim, xs, attrs, nodes)
-    modes = _modes()
+    modes = _modes() if _open_modes else _DEFAULT_MODES
     if modes[0]:
         for n in nodes:
             if n.requires_grad:
@@ -954,7 +970,7 @@ def binary(prim: Primitive, a: Any, b: Any) -> Node:
             out = _forward(prim, (x, y), {}, (a, b))
     else:
         out = _forward(prim, (x, y), {}, (a, b))
-    grad_on, scope_, anomaly = _modes()
+    grad_on, scope_, anomaly = _modes() if _open_modes else _DEFAULT_MODES
     n = _new(Node)
     n._data = out
     n.grad = None
@@ -991,7 +1007,7 @@ def unary(prim: Primitive, a: Any) -> Node:
             out = _forward(prim, (x,), {}, (a,))
     else:
         out = _normalize(prim.fwd(x), prim)
-    grad_on, scope_, anomaly = _modes()
+    grad_on, scope_, anomaly = _modes() if _open_modes else _DEFAULT_MODES
     n = _new(Node)
     n._data = out
     n.grad = None
@@ -1033,6 +1049,8 @@ def toposort(root: Node) -> list[Node]:
     sort in C, instead of a depth-first search's bookkeeping. Only parents rewired by hand can
     break that; such graphs take the depth-first search, which also reports cycles.
     """
+    if not isinstance(root, Node):
+        raise ArgTypeError(f"toposort: root must be a Node, got {show(root)}")
     seen = {root}
     stack = [root]
     pop, push, add = stack.pop, stack.append, seen.add
@@ -1130,6 +1148,8 @@ def walk(root: Node) -> list[Node]:
 
     The one traversal the diagrams and diagnostics use: iterative and deterministic, each node once.
     """
+    if not isinstance(root, Node):
+        raise ArgTypeError(f"walk: root must be a Node, got {show(root)}")
     order: list[Node] = []
     seen: set[Node] = set()
     stack: list[tuple[Node, bool]] = [(root, False)]
@@ -1285,7 +1305,7 @@ def cotangents(root: Node, grad: Any = None) -> dict[Node, Any]:
     order = toposort(root)
     cots: dict[Node, Any] = {root: g0}
     owned: set[Node] = set()  # nodes whose cotangent array was made by this pass's own sums
-    anomaly = _modes()[2]
+    anomaly = _open_modes and _modes()[2]
     ndarray = np.ndarray  # a local: read for every gradient
     get = cots.get
     for node in reversed(order):
@@ -1574,12 +1594,17 @@ def _store_graph(cots: dict[Node, Node]) -> None:
 
 def zero_grad(*nodes: Node | Iterable[Node]) -> None:
     """Set .grad to None on the given nodes (or iterables of nodes, e.g. model.parameters())."""
+    # Checked before any gradient is cleared: a bad argument clears nothing.
+    flat = []
     for n in nodes:
-        if isinstance(n, Node):
-            n.grad = None
-        else:
-            for m in n:
-                m.grad = None
+        ms = [n] if isinstance(n, Node) else list(n) if isinstance(n, Iterable) else [n]
+        for m in ms:
+            if not isinstance(m, Node):
+                raise ArgTypeError(f"zero_grad: expected nodes or iterables of nodes, got "
+                                   f"{show(m)}")
+        flat += ms
+    for m in flat:
+        m.grad = None
 
 
 def replace_data(node: Node, new: Any) -> None:
@@ -1614,17 +1639,19 @@ def replace_data(node: Node, new: Any) -> None:
 def no_grad() -> Iterator[None]:
     """Inside this block, ops record no parents: results are constants.
 
-    Per thread (and per asyncio task), like PyTorch's grad mode: another thread's graphs keep
-    recording, and a thread started inside the block starts with grad enabled.
+    Per thread, like PyTorch's grad mode: another thread's graphs keep recording, and a thread
+    started inside the block starts with grad enabled.
     """
-    grad_on, scope_, anomaly = prev = _modes()
+    _count_mode(1)
+    grad_on, scope_, anomaly = _modes()
     _MODES.set((False, scope_, anomaly))
     try:
         yield
     finally:
         # Restore only our own flag: a scope entered and left inside the block is gone by now.
         _, scope_, anomaly = _modes()
-        _MODES.set((prev[0], scope_, anomaly))
+        _MODES.set((grad_on, scope_, anomaly))
+        _count_mode(-1)
 
 
 def is_grad_enabled() -> bool:
@@ -1635,9 +1662,9 @@ def is_grad_enabled() -> bool:
 class scope:  # noqa: N801 - used like a function: `with tg.scope("L1"):`
     """Stamp a scope path ('L1', then 'L1.n2' when nested) on every node created inside.
 
-    Per thread (and per asyncio task): nodes another thread creates meanwhile get that thread's
-    own scope. A class rather than a generator context manager: modules enter one per layer and
-    neuron on every forward pass, and this costs a third as much.
+    Per thread: nodes another thread creates meanwhile get that thread's own scope. A class
+    rather than a generator context manager: modules enter one per layer and neuron on every
+    forward pass, and this costs a third as much.
     """
 
     __slots__ = ("name", "_prev")
@@ -1647,6 +1674,7 @@ class scope:  # noqa: N801 - used like a function: `with tg.scope("L1"):`
         self._prev: str | None = None
 
     def __enter__(self) -> str:
+        _count_mode(1)
         grad_on, prev, anomaly = _modes()
         self._prev = prev
         path = f"{prev}.{self.name}" if prev else self.name
@@ -1656,6 +1684,7 @@ class scope:  # noqa: N801 - used like a function: `with tg.scope("L1"):`
     def __exit__(self, *exc: object) -> None:
         grad_on, _, anomaly = _modes()
         _MODES.set((grad_on, self._prev, anomaly))
+        _count_mode(-1)
 
 
 def current_scope() -> str | None:
@@ -1668,10 +1697,10 @@ def detect_anomaly() -> Iterator[None]:
     """Raise AnomalyError at the first op whose inputs were finite and whose output or local
     gradient was not, naming the op and the file:line that created the node.
 
-    Per thread (and per asyncio task), like no_grad().
+    Per thread, like no_grad().
     """
-    prev = _modes()[2]
-    grad_on, scope_, _ = _modes()
+    _count_mode(1)
+    grad_on, scope_, prev = _modes()
     _MODES.set((grad_on, scope_, True))
     try:
         with np.errstate(all="ignore"):
@@ -1679,6 +1708,7 @@ def detect_anomaly() -> Iterator[None]:
     finally:
         grad_on, scope_, _ = _modes()
         _MODES.set((grad_on, scope_, prev))
+        _count_mode(-1)
 
 
 def is_anomaly_enabled() -> bool:

@@ -711,7 +711,7 @@ def stack(xs: Sequence[Any], axis: int = 0) -> Node:
         if n.shape != shape:
             raise ShapeError("stack: shapes differ: " + ", ".join(m.describe() for m in nodes))
     nd = len(shape) + 1
-    if not -nd <= axis < nd:
+    if not isinstance(axis, (int, np.integer)) or isinstance(axis, bool) or not -nd <= axis < nd:
         raise AxisError(f"stack: axis {axis} is out of range for a {nd}-d result from "
                         f"{len(nodes)} x {nodes[0].describe()}")
     ax = axis % nd

@@ -81,6 +81,8 @@ def _expr(n: Node, inline: set[Node]) -> str:
 
 def _stats(d: Any) -> tuple[float, float, float, float]:
     a = np.asarray(d, dtype=np.float64)
+    if a.size == 0:  # a (0, 3) tensor has no statistics: shown as nan, not an error
+        return math.nan, math.nan, math.nan, math.nan
     with np.errstate(all="ignore"):
         return float(a.mean()), float(a.std()), float(a.min()), float(a.max())
 
@@ -142,6 +144,8 @@ def _local_derivative(n: Node, inline: set[Node], acts: Mapping[Node, Activation
 
 
 def _heat(n: Node, g_ref: float, decades: float) -> list[tuple[str, list[list[str]]]]:
+    if n.size == 0:  # nothing to colour
+        return []
     cells = style.downsample(n.data)
     vmax = float(np.nanmax(np.abs(cells))) if cells.size else 0.0
     out = [("data", [[style.data_color(v, vmax) for v in row] for row in cells])]
