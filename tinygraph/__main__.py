@@ -95,7 +95,7 @@ def _draw_neurons(model: nn.TensorMLP, X: np.ndarray, y: np.ndarray, stem: Path)
     The tensor net trains fast; the scalar copy is what the notes draw (one node per neuron), and
     its diagram shows each unit's saturation and the gradient reaching it.
     """
-    copy = nn.MLP(2, SIZES, activation="sigmoid")
+    copy = nn.MLP(2, SIZES, activation="sigmoid", seed=0)  # weights replaced below
     state = {}
     for layer in model.layers:
         W, b = layer.W.data, layer.b.data  # (nin, nout), (nout,)
