@@ -51,7 +51,7 @@ lint: deps
 
 test: setup
 	$(BIN)/ruff check .
-	$(BIN)/python -m pytest -rs
+	$(BIN)/python -m pytest -rs -n auto
 
 bench: deps
 	$(BIN)/python benchmarks/run.py
