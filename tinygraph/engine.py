@@ -505,20 +505,7 @@ class Node:
         return _ops.transpose(self)
 
     # --- ops as methods (the functions of the same name in tinygraph) -------------------------
-    def add(self, other: Any) -> Node:
-        return binary(_ADD, self, other)
-
-    def sub(self, other: Any) -> Node:
-        return binary(_SUB, self, other)
-
-    def mul(self, other: Any) -> Node:
-        return binary(_MUL, self, other)
-
-    def div(self, other: Any) -> Node:
-        return binary(_DIV, self, other)
-
-    def pow(self, other: Any) -> Node:
-        return binary(_POW, self, other)
+    add, sub, mul, div, pow = __add__, __sub__, __mul__, __truediv__, __pow__  # noqa: A003
 
     def maximum(self, other: Any) -> Node:
         return _ops.maximum(self, other)
