@@ -158,8 +158,9 @@ def test_record_training_example_runs_fast(tmp_path: Path) -> None:
     for run in ("sigmoid_saturated", "relu_high_lr"):
         back = _payload((tmp_path / f"{run}.html").read_text(encoding="utf-8"))
         stats = json.loads((tmp_path / f"{run}.json").read_text(encoding="utf-8"))
-        assert back["steps"] == [s["step"] for s in stats["snapshots"]] == list(range(0, 20, 2))
-        assert len(list((tmp_path / f"{run}_frames").glob("*.svg"))) == 10
+        # every 2nd of 20 steps, and the last step, which a recorder always keeps
+        assert back["steps"] == [s["step"] for s in stats["snapshots"]] == [*range(0, 20, 2), 19]
+        assert len(list((tmp_path / f"{run}_frames").glob("*.svg"))) == 11
     # the story each run tells: saturated sigmoid units from the start; ReLUs that fired at step 0
     # switch off ("inactive") and, once off for Thresholds.dead_snapshots frames, read "dead"
     sig = json.loads((tmp_path / "sigmoid_saturated.json").read_text(encoding="utf-8"))
@@ -182,7 +183,7 @@ def test_record_training_figures_option_puts_the_screenshots_there(tmp_path: Pat
                           capture_output=True, text=True, timeout=300, check=False)
     assert done.returncode == 0, done.stderr
     names = {f"record_{run}_step{step}.png" for run in ("sigmoid_saturated", "relu_high_lr")
-             for step in (0, 18)}  # the first and last recorded step (every 2 of 20)
+             for step in (0, 19)}  # the first and the last recorded step (every 2 of 20, and 19)
     assert {p.name for p in figs.iterdir()} == names
     assert all((figs / n).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" for n in names)
     shots = re.findall(r"screenshot of step \d+: (.+) \(", done.stdout)
