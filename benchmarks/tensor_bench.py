@@ -33,6 +33,17 @@ CHAIN_OPS = 1000
 CHAIN_SHAPE = (4,)
 
 
+def _sgd(params: list, replace: Any) -> None:
+    """SGD as an optimizer does it: .grad is the node's own array (never shared), so its buffer
+    becomes the new data; replace_data takes it without a copy."""
+    for p in params:
+        g = p.grad
+        g *= -LR
+        g += p.data
+        p.grad = None
+        replace(p, g)
+
+
 @dataclass
 class Trainer:
     """One engine's training loop: step() runs fwd+bwd+SGD and returns the loss."""
@@ -202,14 +213,7 @@ class Tinygraph(Engine):
         def step() -> float:
             loss = self.loss(P, Xn, y, Y)
             loss.backward()
-            for p in P:
-                # SGD as an optimizer does it: .grad is the node's own array (never shared), so
-                # its buffer becomes the new data; replace_data takes it without a copy.
-                g = p.grad
-                g *= -LR
-                g += p.data
-                p.grad = None
-                replace(p, g)
+            _sgd(P, replace)
             return loss.item()
 
         return Trainer(step, lambda: [np.array(p.data) for p in P])
@@ -284,12 +288,7 @@ class TinygraphJit(Tinygraph):
         def step() -> float:
             loss = loss_fn(X, y)
             loss.backward()
-            for p in P:  # SGD, as the tinygraph row does it
-                g = p.grad
-                g *= -LR
-                g += p.data
-                p.grad = None
-                replace(p, g)
+            _sgd(P, replace)  # as the tinygraph row does it
             return loss.item()
 
         self.compiled = loss_fn
