@@ -59,6 +59,18 @@ def _count_mode(k: int) -> None:
         _open_modes += k
 
 
+# Called as _value_hook(node, what) just before a node's value leaves the graph as a Python value
+# or an array (float(), .item(), reading .data, comparisons...); tg.jit's tracing sets it to
+# refuse them. None whenever no trace is running: each of those methods pays one global read.
+_value_hook: Callable[[Any, str], None] | None = None
+
+
+def set_value_hook(hook: Callable[[Any, str], None] | None) -> None:
+    """Install (or with None remove) the function called before a node's value is read out."""
+    global _value_hook
+    _value_hook = hook
+
+
 # One clock ticks at every node creation and every replacement of a node's .data. A node's
 # parents were made before it (lower _ctime), which gives backward its order; a parent whose
 # _mtime is later than a child's _ctime changed after the child used it (a stale graph).
@@ -67,6 +79,7 @@ _clock = itertools.count(1)
 _PKG_DIR = os.path.dirname(os.path.abspath(__file__))
 _new = object.__new__
 _F64 = np.dtype(np.float64)
+_NDARRAY = np.ndarray
 
 
 class Primitive:
@@ -262,6 +275,8 @@ class Node:
         new data, so that p.data -= lr * p.grad works like p.data = p.data - lr * p.grad;
         writing into it (p.data[0] = 1) raises a ReadOnlyError naming the node.
         """
+        if _value_hook is not None:
+            _value_hook(self, "reading .data")
         d = self._data
         if type(d) is float:
             return d
@@ -374,6 +389,8 @@ class Node:
 
     def item(self) -> float:
         """The value as a Python float (for a scalar or a one-element tensor)."""
+        if _value_hook is not None:
+            _value_hook(self, ".item()")
         d = self._data
         if type(d) is float:
             return d
@@ -383,10 +400,14 @@ class Node:
 
     def numpy(self) -> np.ndarray:
         """A writable copy of the data as an array."""
+        if _value_hook is not None:
+            _value_hook(self, ".numpy()")
         return np.array(self._data, dtype=self.dtype)
 
     # --- Python conversions: one-element nodes only, like numpy arrays --------------------------
     def _one(self, what: str) -> float:
+        if _value_hook is not None:
+            _value_hook(self, what)
         d = self._data
         if type(d) is float:
             return d
@@ -431,21 +452,33 @@ class Node:
     # Comparisons, == and != included, give plain booleans/bool arrays (for masks and where()),
     # not nodes: nothing to differentiate. Hashing stays by identity (see __hash__ above).
     def __lt__(self, other: Any) -> Any:
+        if _value_hook is not None:
+            _value_hook(self, "comparison <")
         return self._data < _raw(other)
 
     def __le__(self, other: Any) -> Any:
+        if _value_hook is not None:
+            _value_hook(self, "comparison <=")
         return self._data <= _raw(other)
 
     def __gt__(self, other: Any) -> Any:
+        if _value_hook is not None:
+            _value_hook(self, "comparison >")
         return self._data > _raw(other)
 
     def __ge__(self, other: Any) -> Any:
+        if _value_hook is not None:
+            _value_hook(self, "comparison >=")
         return self._data >= _raw(other)
 
     def __eq__(self, other: Any) -> Any:  # type: ignore[override]
+        if _value_hook is not None:
+            _value_hook(self, "comparison ==")
         return self._data == _raw(other)
 
     def __ne__(self, other: Any) -> Any:  # type: ignore[override]
+        if _value_hook is not None:
+            _value_hook(self, "comparison !=")
         return self._data != _raw(other)
 
     # --- operators: one primitive each, from the op table ops.py binds into this module -------
@@ -590,6 +623,8 @@ class Node:
         return _interop.array_function(func, types, args, kwargs)
 
     def __array__(self, dtype: Any = None, copy: Any = None) -> np.ndarray:
+        if _value_hook is not None:
+            _value_hook(self, "numpy conversion")
         return _interop.to_array(self, dtype, copy)
 
     # --- graph ------------------------------------------------------------------------------
@@ -674,13 +709,19 @@ class DataView(np.ndarray):
         self._whole = False
 
     def __array_ufunc__(self, ufunc: Any, method: str, *inputs: Any, **kwargs: Any) -> Any:
-        out = kwargs.get("out")
-        if out:
-            for o in out:
-                if isinstance(o, DataView) and not o.flags.writeable:
-                    raise _read_only(o, f"np.{ufunc.__name__}(..., out=...)")
-            kwargs["out"] = tuple(_plain(o) for o in out)
-        return getattr(ufunc, method)(*[_plain(x) for x in inputs], **kwargs)
+        # Every ufunc on a DataView comes through here (g += p.data in an optimizer loop):
+        # plain loops and type() tests keep the detour to about a microsecond.
+        if kwargs:
+            out = kwargs.get("out")
+            if out:
+                for o in out:
+                    if isinstance(o, DataView) and not o.flags.writeable:
+                        raise _read_only(o, f"np.{ufunc.__name__}(..., out=...)")
+                kwargs["out"] = tuple([_plain(o) for o in out])
+        args = [x.view(_NDARRAY) if isinstance(x, DataView) else x for x in inputs]
+        if method == "__call__":
+            return ufunc(*args, **kwargs)
+        return getattr(ufunc, method)(*args, **kwargs)
 
     def _inplace(self, ufunc: Any, other: Any, symbol: str) -> Any:
         if self.flags.writeable:  # a copy that kept this type (np.concatenate...): plain numpy

@@ -161,17 +161,19 @@ _BASE_ENV["_fit"] = _fit
 # ---------------------------------------------------------------------------------------------
 
 _tls = threading.local()
-_active = 0  # traces running in any thread (read first: the guards cost nothing otherwise)
+_active = 0  # traces running in any thread; the engine's value hook is set while it is > 0
 _guard_lock = threading.Lock()
-_installed = False
-_GUARDED = ("item", "__float__", "__int__", "__bool__", "__index__", "__format__", "__lt__",
-            "__le__", "__gt__", "__ge__", "__eq__", "__ne__", "numpy", "tolist", "__array__")
+# Node's own methods that hand a value out (float(), .data, comparisons, np.asarray): the frames
+# between the hook and the code that asked for the value.
+_NODE_FILES = {os.path.join(_PKG_DIR, "engine.py"), os.path.join(_PKG_DIR, "interop.py")}
 
 
 def _user_site() -> tuple[bool, str]:
-    """(called from user code, file:line of the first frame outside tinygraph); the frames
-    above are this function, _refuse and the guard."""
-    f = sys._getframe(3)
+    """(asked by user code, file:line of the first frame outside tinygraph), looking past this
+    function, the hook, and Node's own methods (engine.py, interop.py)."""
+    f = sys._getframe(2)
+    while f is not None and os.path.abspath(f.f_code.co_filename) in _NODE_FILES:
+        f = f.f_back
     first = True
     while f is not None:
         fn = f.f_code.co_filename
@@ -182,7 +184,11 @@ def _user_site() -> tuple[bool, str]:
     return False, "<unknown>"
 
 
-def _refuse(what: str, node: Node) -> None:
+def _guard(node: Node, what: str) -> None:
+    """The engine's value hook while a trace runs: refuse a traced value leaving the graph, if
+    this thread is tracing and user code asked for it (tinygraph's own reads are fine)."""
+    if not getattr(_tls, "depth", 0):
+        return  # another thread's trace is running, not ours
     user, site = _user_site()
     if not user:
         return
@@ -197,42 +203,6 @@ def _refuse(what: str, node: Node) -> None:
 
 def _tracing() -> bool:
     return _active > 0 and getattr(_tls, "depth", 0) > 0
-
-
-def _install_guards() -> None:
-    """Wrap Node's conversions once, the first time anything is traced (in any thread)."""
-    global _installed
-    with _guard_lock:
-        if _installed:
-            return
-        for name in _GUARDED:
-            orig = getattr(Node, name, None)
-            if orig is None or getattr(object, name, None) is orig:
-                continue
-            label = {"__float__": "float()", "__int__": "int()", "__bool__": "bool()",
-                     "__index__": "use as an index", "__format__": "formatting",
-                     "__array__": "numpy conversion"}.get(name, f".{name}()" if name[0] != "_"
-                                                         else f"comparison {name}")
-
-            def wrapper(self: Node, *a: Any, __orig: Any = orig, __label: str = label,
-                        **k: Any) -> Any:
-                if _active and getattr(_tls, "depth", 0):
-                    _refuse(__label, self)
-                return __orig(self, *a, **k)
-
-            functools.update_wrapper(wrapper, orig)
-            setattr(Node, name, wrapper)
-        prop = Node.__dict__.get("data")
-        if isinstance(prop, property):
-            fget = prop.fget
-
-            def data_get(self: Node) -> Any:
-                if _active and getattr(_tls, "depth", 0):
-                    _refuse("reading .data", self)
-                return fget(self)
-
-            Node.data = property(data_get, prop.fset, prop.fdel, prop.__doc__)
-        _installed = True
 
 
 # ---------------------------------------------------------------------------------------------
@@ -1127,7 +1097,6 @@ class Compiled:
 
     def _trace(self, args: tuple, kwargs: dict) -> _Entry:
         global _active
-        _install_guards()
         tracers: list[tuple[Node, str, _Arg]] = []
 
         def sub(x: Any, path: tuple, name: str) -> Any:
@@ -1154,6 +1123,7 @@ class Compiled:
         t0 = next(engine._clock)
         with _guard_lock:
             _active += 1
+            engine.set_value_hook(_guard)
         _tls.depth = getattr(_tls, "depth", 0) + 1
         try:
             res = self.fn(*targs, **tkw)
@@ -1161,6 +1131,8 @@ class Compiled:
             _tls.depth -= 1
             with _guard_lock:
                 _active -= 1
+                if not _active:
+                    engine.set_value_hook(None)
         if _rng_states() != rng_before:
             raise TracingError(
                 f"tg.jit: {getattr(self.fn, '__qualname__', 'the function')} drew random numbers "
