@@ -69,6 +69,16 @@ def test_every_template_matches_the_op_table(name: str, scalar: bool) -> None:
         pytest.skip("no scalar form")
     prim = PRIMITIVES[name]
     rng = np.random.default_rng(sum(map(ord, name)))
+    if "emit" in t:  # statements made by the builder: the forward helper here, the whole op
+        if scalar:  # compiled in test_softmax_ce_compiled_equals_eager
+            pytest.skip("no scalar form")
+        for mean in (True, False):
+            s, y = rng.normal(size=(5, 4)) * 3, rng.integers(0, 4, size=5)
+            got, e, se = J._softmax_ce(s, np.arange(5) * 4 + y, 5 if mean else 1)
+            want, logp = prim.fwd(s, labels=y, mean=mean)
+            assert got == pytest.approx(want, rel=1e-14)
+            np.testing.assert_allclose(e / se, np.exp(logp), rtol=1e-14)
+        return
     if "vjpi" in t:  # variadic (l2): the op table's vjp(i, g, out, xs, **attrs)
         xs = [rng.normal(size=(2, 3)), rng.normal(size=(4,))] if not scalar else [0.5, -2.0]
         out = prim.fwd(*xs, lam=0.3)
@@ -575,3 +585,54 @@ def test_the_traced_graph_is_an_ordinary_graph_for_the_diagrams() -> None:
     f(np.ones((4, 3)), np.array([0, 1, 0, 1])).backward()
     dot = viz.draw(f.graph, level="op").dot()
     assert "ReLU" in dot and "W" in dot
+
+
+def _ce_scores(rng: np.random.Generator, case: str, dtype: type) -> np.ndarray:
+    s = (rng.normal(size=(6, 5)) * 4).astype(dtype)
+    if case == "large":
+        s[1] += 1e4  # the shift by the row max keeps exp finite
+    elif case == "neg_inf":
+        s[2, :] = -np.inf  # a row of all -inf: nan, as eager gives
+        s[3, 1:] = -np.inf  # -inf beside a finite max: a zero probability
+    elif case == "pos_inf":
+        s[4, 0] = np.inf
+    return s
+
+
+@pytest.mark.parametrize("mean", [True, False])
+@pytest.mark.parametrize("case", ["plain", "large", "neg_inf", "pos_inf"])
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_softmax_ce_compiled_equals_eager(case: str, dtype: type, mean: bool) -> None:
+    """The emitted softmax cross-entropy (exp kept from the forward) against eager, over
+    replays with new scores and weights, at the overflow edges too."""
+    rng = np.random.default_rng(7)
+    tol = 1e-12 if dtype is np.float64 else 1e-5
+    b = tg.Node(np.zeros(5, dtype=dtype), name="b")
+    y = np.array([0, 1, 2, 0, 3, 4])
+    red = "mean" if mean else "sum"
+
+    def loss(s):
+        return losses.softmax_cross_entropy(s + b, y, reduction=red) * 1.5
+
+    f = tg.jit(loss)
+    with np.errstate(all="ignore"):
+        f(_ce_scores(rng, case, dtype))
+        assert "_softmax_ce(" in f.source
+        for _ in range(3):
+            s = _ce_scores(rng, case, dtype)
+            b.data = rng.normal(size=5).astype(dtype)
+            b.grad = None
+            sn = tg.Node(s, requires_grad=True)
+            got = f(sn)
+            got.backward()
+            g_got, gs_got = b.grad, sn.grad
+            b.grad = None
+            sn2 = tg.Node(s, requires_grad=True)
+            want = loss(sn2)
+            want.backward()
+            assert type(got.data) is float
+            np.testing.assert_allclose(got.data, want.data, rtol=tol, atol=0)
+            for a, w in ((g_got, b.grad), (gs_got, sn2.grad)):
+                assert a.dtype == dtype
+                np.testing.assert_allclose(a.astype(np.float64), w.astype(np.float64),
+                                           rtol=tol, atol=tol)

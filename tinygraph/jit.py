@@ -128,6 +128,9 @@ TEMPLATES: dict[str, dict[str, Any]] = {
     "l2": dict(vjpi="{lam} * {g} * {x}", gshape=("in",)),
     "getitem": dict(afwd="{0}[{index}]", vjps=("_getitem_vjp({g}, {out}, {0}, {index})",),
                     gshape=("in",)),
+    # emitted by _Builder (several statements): the forward keeps e = exp(s - rowmax) and its row
+    # sums se, so the backward's softmax is e / se instead of a second exp
+    "softmax_cross_entropy": dict(emit="softmax_ce", gshape=("in",)),
 }
 
 # Names the generated code may use (bound in its globals).
@@ -136,6 +139,26 @@ _BASE_ENV: dict[str, Any] = {
     "_sigmoid": ops._sigmoid, "_mm_a": ops._matmul_vjp_a, "_mm_b": ops._matmul_vjp_b,
     "_expand": ops._expand, "_getitem_vjp": ops._getitem_vjp, "inf": math.inf, "nan": math.nan,
 }
+
+
+def _softmax_ce(s: Any, flat: Any, n: int) -> tuple[float, Any, Any]:
+    """Softmax cross-entropy's forward for compiled code: (loss, e, se), e = exp(s - rowmax) and
+    se its row sums (the backward's softmax is e / se). flat: the labels' flat indices into s;
+    n: the divisor (the batch size for a mean, else 1). Equals ops' softmax_cross_entropy."""
+    m = np.maximum.reduce(s, axis=1, keepdims=True)
+    if math.isfinite(np.add.reduce(m, axis=None)):  # every row max finite (one call, not two)
+        e = s - m
+        picked = float(np.add.reduce(e.take(flat)))  # the labels' shifted logits
+        np.exp(e, out=e)
+        se = np.add.reduce(e, axis=1, keepdims=True)  # >= 1: its log is finite
+        return (float(np.add.reduce(np.log(se), axis=None)) - picked) / n, e, se
+    m = np.where(np.isfinite(m), m, 0.0)  # all -inf (or +inf) rows: shift by 0, as ops does
+    e = s - m
+    picked = float(np.add.reduce(e.take(flat)))
+    with np.errstate(divide="ignore", over="ignore", invalid="ignore"):
+        np.exp(e, out=e)
+        se = np.add.reduce(e, axis=1, keepdims=True)
+        return (float(np.add.reduce(np.log(se), axis=None)) - picked) / n, e, se
 
 
 def _fit(g: Any, shape: tuple[int, ...] | None, dtype: Any) -> Any:
@@ -154,6 +177,7 @@ def _fit(g: Any, shape: tuple[int, ...] | None, dtype: Any) -> Any:
 
 
 _BASE_ENV["_fit"] = _fit
+_BASE_ENV["_softmax_ce"] = _softmax_ce
 
 
 # ---------------------------------------------------------------------------------------------
@@ -343,6 +367,8 @@ class _Builder:
         self._bound: dict[tuple[str, int], str] = {}
         self._name_of: dict[Node, str] = {}
         self.fresh_results: dict[int, tuple[bool, ...]] = {}
+        self.extra_saved: dict[Node, list[str]] = {}  # arrays an emitted op keeps for backward
+        self._ce_div: dict[Node, tuple[str, int]] = {}
         self._collect(t0, tracers)
         self._forward()
 
@@ -494,6 +520,10 @@ class _Builder:
             return None
         if prim.name in ("linear", "matmul") and len({q.dtype for q in self.par[n]}) > 1:
             return None
+        if "emit" in t and not (type(self.par[n][0]._data) is np.ndarray
+                                and self.par[n][0].ndim == 2
+                                and isinstance(n.attrs.get("labels"), np.ndarray)):
+            return None
         return t
 
     def scalar_op(self, n: Node) -> bool:
@@ -637,6 +667,8 @@ class _Builder:
                     saved.add(n)
                     saved.update(self.par[n])
                     continue
+                if "emit" in t:
+                    continue  # keeps arrays of its own (self.extra_saved)
                 v = self.vjp_strings(n, t)[i]
                 if "{out}" in v:
                     saved.add(n)
@@ -649,6 +681,10 @@ class _Builder:
         owned: set[Node] = set()  # arrays made by this code and held by nobody else
         for n in self.ops:
             t = tmpl[n]
+            if t is not None and "emit" in t:
+                self.fwd_lines[n] = emitted = self._softmax_ce_fwd(n)
+                lines += emitted
+                continue
             text, prec, depth = self.fwd_text(n, t)
             if self._inline(n, depth, outs, saved):
                 self.expr[n] = (text, prec, depth)
@@ -686,12 +722,36 @@ class _Builder:
                 save_vars.append(self.var[n])
                 if n.attrs and "saved" in n.attrs and n in tmpl and tmpl[n] is None:
                     save_vars.append(f"{self.var[n]}_saved")
+            if n in self.extra_saved and n in self.need:
+                save_vars += self.extra_saved[n]
         self.save_vars = list(dict.fromkeys(save_vars))
         outs_text = ", ".join(self.ref(o)[0] for o in self.outputs)
         sv = ", ".join(self.save_vars) + ("," if len(self.save_vars) == 1 else "")
         body = lines + [f"return ({outs_text},), ({sv})"]
         self.forward_src = (f"def forward({', '.join(params)}):\n"
                             + "\n".join("    " + ln for ln in body) + "\n")
+
+    def _softmax_ce_fwd(self, n: Node) -> list[str]:
+        """Softmax cross-entropy's forward line; e = exp(s - rowmax) and its row sums se are
+        kept for the backward (self.extra_saved)."""
+        name = self.var[n] = self.fresh(_base_name(n))
+        e, se = self.fresh(name + "_e"), self.fresh(name + "_se")
+        self.extra_saved[n] = [e, se]
+        s = self.par[n][0]
+        labels = n.attrs["labels"]
+        flat = np.arange(len(labels)) * s.shape[1] + labels  # labels' flat indices into s
+        fl = self.bind(name + "_labels", flat)
+        self._ce_div[n] = (fl, len(labels) if n.attrs.get("mean") else 1)
+        return [f"{name}, {e}, {se} = _softmax_ce({self.name_of(s)}, {fl}, {self._ce_div[n][1]})"
+                f"  # softmax CE; keeps {e} = exp(s - rowmax), {se} its row sums"]
+
+    def _softmax_ce_bwd(self, n: Node, g: str, name: str) -> list[str]:
+        """dL/ds = (softmax(s) - onehot(labels))·g/N from the forward's e and se."""
+        e, se = self.extra_saved[n]
+        fl, div = self._ce_div[n]
+        gn = g if div == 1 else f"{g} / {div}"
+        return [f"{name} = {e} * ({gn} / {se})  # softmax(s)·g/N",
+                f"{name}.reshape(-1)[{fl}] -= {gn}  # minus g/N at each row's label"]
 
     def _dead_buffer(self, n: Node, owned: set, saved: set, outs: set) -> Node | None:
         """An input array of n that this code made, that nothing reads after n, and that has
@@ -752,6 +812,11 @@ class _Builder:
                                  "relu's gradient, in place")
                     owned.discard(g)
                     contrib.setdefault(p, []).append((g, True, False))
+                    continue
+                if t is not None and "emit" in t:
+                    name = self.fresh("dL_d" + (self.var.get(p) or "scores"))
+                    lines += self._softmax_ce_bwd(n, g, name)
+                    contrib.setdefault(p, []).append((name, True, False))
                     continue
                 contrib.setdefault(p, []).append(self.vjp_text(n, i, g, t))
             shown = lines[start:]
