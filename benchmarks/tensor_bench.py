@@ -266,17 +266,19 @@ class TinygraphNN(Tinygraph):
 
 
 class TinygraphJit(Tinygraph):
-    """tinygraph's fused ops (linear, softmax cross-entropy, l2) compiled with tg.jit: the
-    first step traces and compiles (its time is reported), later steps replay generated code."""
+    """tinygraph's fused ops (linear, softmax cross-entropy, l2) compiled with tg.jit, updated
+    by optim.SGD: the first step traces and compiles (its time is reported), later steps replay
+    generated code."""
 
     name = "tinygraph.jit"
 
     def mlp(self, params, X, y, Y):
-        tg, replace = self.tg, self.replace
-        from tinygraph import losses
+        tg = self.tg
+        from tinygraph import losses, optim
 
         P = [tg.Node(p) for p in params]
         W1, b1, W2, b2, W3, b3 = P
+        opt = optim.SGD(P, lr=LR)
 
         @tg.jit
         def loss_fn(X: Any, y: Any) -> Any:
@@ -287,8 +289,9 @@ class TinygraphJit(Tinygraph):
 
         def step() -> float:
             loss = loss_fn(X, y)
+            opt.zero_grad()
             loss.backward()
-            _sgd(P, replace)  # as the tinygraph row does it
+            opt.step()
             return loss.item()
 
         self.compiled = loss_fn

@@ -918,6 +918,13 @@ class _JitOutput(Node):
         old = self.grad
         self.grad = g0 if old is None else old + g0
         fresh = frame[0].fresh[k]
+        if fresh is not None:  # every result a new array nobody else holds (the common case)
+            for p, gi in zip(parents, grads):
+                if gi is not None:
+                    old = p.grad
+                    p.grad = gi if old is None else old + gi
+            return
+        fresh = frame[0].fresh_flags[k]
         seen: set[int] = set()
         for p, gi, f in zip(parents, grads, fresh):
             if gi is None:
@@ -937,11 +944,11 @@ def _grads(frame: tuple, k: int, g: Any) -> tuple:
     entry, saved, args, kwargs = frame
     # As in eager backward: the generated code makes no reference cycles, so the cyclic
     # collector has nothing to find, while its passes over a big traced graph cost time.
-    off = gc.isenabled()
+    off = entry.big and gc.isenabled()
     if off:
         gc.disable()
     try:
-        return entry.backward_fn(k)(g, *saved)
+        return entry._bwd[k](g, *saved)
     except (ArithmeticError, ValueError):
         return entry.eager_grads(args, kwargs, k, g)
     finally:
@@ -1012,8 +1019,19 @@ class _Entry:
             ns2 = dict(b.env)
             exec(_compile(self._bwd_src[k], fn), ns2)
             self._bwd[k] = ns2["backward"]
-        self.fresh = b.fresh_results
+        # per output: None where every gradient result may be handed out as it is, else which
+        # ones must be checked (and copied) before becoming a leaf's .grad
+        self.fresh_flags = b.fresh_results
+        self.fresh = {k: None if all(v) else v for k, v in b.fresh_results.items()}
         self.compile_s = time.perf_counter() - t
+        # what replay needs, worked out once: positional arguments read directly, the parents
+        # tuple of the outputs when it holds captured leaves only, gc toggled for big graphs
+        self.arg_pos = ([(a.path[1], a.kind == "node") for a in self.args]
+                        if all(len(a.path) == 2 and a.path[0] == "args" for a in self.args)
+                        else None)
+        self.parents = (tuple(x for _, x in self.leaves)
+                        if all(kind == "node" for kind, _ in self.leaves) else None)
+        self.big = len(b.ops) > 200
 
     @property
     def source(self) -> str:
@@ -1029,17 +1047,27 @@ class _Entry:
 
     def valid(self) -> bool:
         """Captured leaves still as traced (requires_grad and dtype)."""
-        return self._flags() == self.flags
+        for n, (rg, dt) in zip(self.inputs, self.flags):
+            d = n._data
+            if n.requires_grad != rg or (type(d) is float or d.dtype) != dt:
+                return False
+        return True
 
     def backward_fn(self, k: int) -> Callable:
         return self._bwd[k]
 
     def run(self, args: tuple, kwargs: dict) -> Any:
         vals = [n._data for n in self.inputs]
-        for a in self.args:
-            x = _fetch(args, kwargs, a.path)
-            vals.append(x._data if a.kind == "node" else x)
-        off = gc.isenabled()
+        pos = self.arg_pos
+        if pos is not None:
+            for i, is_node in pos:
+                x = args[i]
+                vals.append(x._data if is_node else x)
+        else:
+            for a in self.args:
+                x = _fetch(args, kwargs, a.path)
+                vals.append(x._data if a.kind == "node" else x)
+        off = self.big and gc.isenabled()
         if off:
             gc.disable()  # see _grads
         try:
@@ -1049,18 +1077,20 @@ class _Entry:
         finally:
             if off:
                 gc.enable()
-        rg = engine.is_grad_enabled() and bool(self.leaves)
-        parents = ()
-        frame = None
+        rg = self.leaves and engine.is_grad_enabled()
         if rg:
-            parents = tuple(_fetch(args, kwargs, x) if kind == "arg" else x
-                            for kind, x in self.leaves)
+            parents = self.parents
+            if parents is None:
+                parents = tuple([_fetch(args, kwargs, x) if kind == "arg" else x
+                                 for kind, x in self.leaves])
             frame = (self, saved, args, kwargs)
         nodes = []
         for k, o in enumerate(outs):
             if type(o) is np.ndarray:
-                if any(o is v for v in vals):
-                    o = o.copy()
+                for v in vals:
+                    if o is v:  # an input handed back: the output gets its own array
+                        o = o.copy()
+                        break
                 o.flags.writeable = False
             n = object.__new__(_JitOutput)
             if rg and self.out_need[k]:
@@ -1070,7 +1100,7 @@ class _Entry:
                 engine._init(n, o, None, (), None, False)
             n.name, n.scope = self.names[k]
             nodes.append(n)
-        return _restructure(self.struct, nodes)
+        return nodes[0] if self.struct is None else self.struct[0](nodes)
 
     def eager_grads(self, args: tuple, kwargs: dict, k: int, g: Any) -> tuple:
         """The gradients by an eager run (where Python floats raised and numpy gives inf/nan)."""
@@ -1139,7 +1169,7 @@ class Compiled:
         if kwargs:
             key = (key, _key(kwargs))
         entry = self._cache.get(key)  # a dict read is atomic; changes take the lock
-        if entry is not None:
+        if entry is not None and entry is not self._last:
             try:
                 self._cache.move_to_end(key)
             except KeyError:  # evicted by another thread just now: still usable

@@ -58,17 +58,25 @@ class Optimizer:
         # Gradients are checked before any state (step count, momenta) changes, and every new
         # value is computed before any is assigned, so a failure leaves no half-stepped model.
         # a gradient recorded by backward(create_graph=True) is a Node: step with its value
-        grads = [p.grad._data if isinstance(p.grad, Node) else p.grad for p in self.params]
+        grads = []
         for i, p in enumerate(self.params):
-            g = grads[i]
-            if g is None:
-                continue
-            if np.shape(g) != p.shape or not isinstance(g, (float, np.ndarray)):
-                raise ShapeError(f"{type(self).__name__}.step: parameter {i} ({p.describe()}) "
-                                 f"has a gradient of shape {np.shape(g)}, not {p.shape}")
+            g = p.grad
+            if g is not None:
+                if isinstance(g, Node):
+                    g = g._data
+                d = p._data
+                # the common cases in two type tests; anything else by its shape
+                if not ((type(g) is np.ndarray and type(d) is np.ndarray and g.shape == d.shape)
+                        or (type(g) is float and type(d) is float)):
+                    if np.shape(g) != p.shape or not isinstance(g, (float, np.ndarray)):
+                        raise ShapeError(f"{type(self).__name__}.step: parameter {i} "
+                                         f"({p.describe()}) has a gradient of shape "
+                                         f"{np.shape(g)}, not {p.shape}")
+            grads.append(g)
         self.t += 1
-        new = [(p, self._update(i, p._data, grads[i])) for i, p in enumerate(self.params)
-               if grads[i] is not None]
+        update = self._update
+        new = [(p, update(i, p._data, g)) for i, (p, g) in enumerate(zip(self.params, grads))
+               if g is not None]
         for p, value in new:
             # The value is a fresh array: the node takes it without the setter's defensive copy
             # (replace_data falls back to the setter for anything else).
