@@ -125,7 +125,8 @@ TEMPLATES: dict[str, dict[str, Any]] = {
     "reshape": dict(afwd="np.reshape({0}, {shape})", vjps=("np.reshape({g}, {in0_shape})",),
                     gshape=("in",), view=True),
     # variadic: 'vjpi' is every input's VJP, {x} standing for that input
-    "l2": dict(vjpi="{lam} * {g} * {x}", gshape=("in",)),
+    # 'afwdi': each array input's term of the sum, {half_lam}·(term + term + ...)
+    "l2": dict(afwdi="float(np.vdot({x}, {x}))", vjpi="{lam} * {g} * {x}", gshape=("in",)),
     "getitem": dict(afwd="{0}[{index}]", vjps=("_getitem_vjp({g}, {out}, {0}, {index})",),
                     gshape=("in",)),
     # emitted by _Builder (several statements): the forward keeps e = exp(s - rowmax) and its row
@@ -146,13 +147,15 @@ def _softmax_ce(s: Any, flat: Any, n: int) -> tuple[float, Any, Any]:
     se its row sums (the backward's softmax is e / se). flat: the labels' flat indices into s;
     n: the divisor (the batch size for a mean, else 1). Equals ops' softmax_cross_entropy."""
     m = np.maximum.reduce(s, axis=1, keepdims=True)
-    if math.isfinite(np.add.reduce(m, axis=None)):  # every row max finite (one call, not two)
-        e = s - m
-        picked = float(np.add.reduce(e.take(flat)))  # the labels' shifted logits
-        np.exp(e, out=e)
-        se = np.add.reduce(e, axis=1, keepdims=True)  # >= 1: its log is finite
-        return (float(np.add.reduce(np.log(se), axis=None)) - picked) / n, e, se
-    m = np.where(np.isfinite(m), m, 0.0)  # all -inf (or +inf) rows: shift by 0, as ops does
+    e = s - m  # a row max of ±inf or nan makes nan here, and the loss not finite
+    picked = float(np.add.reduce(e.take(flat)))  # the labels' shifted logits
+    np.exp(e, out=e)
+    se = np.add.reduce(e, axis=1, keepdims=True)  # >= 1 when the max is finite
+    loss = (float(np.add.reduce(np.log(se), axis=None)) - picked) / n
+    if math.isfinite(loss):
+        return loss, e, se
+    # again as ops does it: all -inf (or +inf) rows shifted by 0, not by inf
+    m = np.where(np.isfinite(m), m, 0.0)
     e = s - m
     picked = float(np.add.reduce(e.take(flat)))
     with np.errstate(divide="ignore", over="ignore", invalid="ignore"):
@@ -369,6 +372,7 @@ class _Builder:
         self.fresh_results: dict[int, tuple[bool, ...]] = {}
         self.extra_saved: dict[Node, list[str]] = {}  # arrays an emitted op keeps for backward
         self._ce_div: dict[Node, tuple[str, int]] = {}
+        self._ones: dict[tuple[int, Any], str] = {}  # batch-sum vectors by length and dtype
         self._collect(t0, tracers)
         self._forward()
 
@@ -549,6 +553,11 @@ class _Builder:
         scalar = self.scalar_op(n)
         refs = [self.ref(p) for p in parents]
         depth = 1 + max((r[2] for r in refs), default=0)
+        if t is not None and "afwdi" in t and all(type(p._data) is np.ndarray for p in parents):
+            terms = " + ".join(t["afwdi"].replace("{x}", r[0] if r[1] == 0 else f"({r[0]})")
+                               for r in refs)
+            # (0.5·lam) first, then the sum in order: the op table's own arithmetic
+            return f"{0.5 * n.attrs['lam']!r} * ({terms})", 2, depth
         if t is None or (t.get("sfwd") if scalar else t.get("afwd")) is None:
             prim = n._prim
             use_scalar = prim.scalar is not None and scalar
@@ -639,7 +648,16 @@ class _Builder:
             lead = len(gs) - pd.ndim
             axes = tuple(range(lead)) + tuple(lead + k for k, s in enumerate(pd.shape)
                                               if s == 1 and gs[lead + k] != 1)
-            if lead > 0 and gs[lead:] == pd.shape:
+            if lead == 1 and len(gs) == 2 and gs[1:] == pd.shape and od.dtype == pd.dtype:
+                # a bias's gradient: the batch sum as a vector-matrix product (one BLAS call,
+                # without a reduction's setup)
+                ones = self._ones.get((gs[0], od.dtype))
+                if ones is None:
+                    ones = self._ones[gs[0], od.dtype] = self.bind(
+                        f"ones_{gs[0]}", np.ones(gs[0], od.dtype))
+                arg = text if text.isidentifier() else f"({text})"
+                text = f"{ones} @ {arg}"
+            elif lead > 0 and gs[lead:] == pd.shape:
                 text = f"np.add.reduce({text}, axis={0 if lead == 1 else axes!r})"
             else:
                 text = (f"np.add.reduce({text}, axis={axes!r}, keepdims=True)"
@@ -1049,7 +1067,8 @@ class _Entry:
         """Captured leaves still as traced (requires_grad and dtype)."""
         for n, (rg, dt) in zip(self.inputs, self.flags):
             d = n._data
-            if n.requires_grad != rg or (type(d) is float or d.dtype) != dt:
+            if n.requires_grad != rg or (type(d) is float or d.dtype) is not dt and (
+                    type(d) is float or d.dtype) != dt:
                 return False
         return True
 
