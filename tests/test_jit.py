@@ -509,6 +509,19 @@ def test_freezing_a_captured_parameter_retraces() -> None:
     np.testing.assert_allclose(a.grad, b.data)
 
 
+def test_a_captured_parameter_given_another_dtype_retraces() -> None:
+    w = tg.Node(np.array([1.0, 2.0]), name="w")
+    f = tg.jit(lambda x: tg.sum(x * w))
+    x = np.array([3.0, 4.0], dtype=np.float32)
+    assert f(x).dtype == np.float64
+    w.data = np.array([1.0, 2.0], dtype=np.float32)
+    out = f(x)
+    out.backward()
+    assert f.stats["traces"] == 2
+    assert w.grad.dtype == np.float32
+    assert f(x).data == pytest.approx(11.0) and f.stats["traces"] == 2
+
+
 def test_returning_an_argument_or_a_parameter_gives_copies() -> None:
     w = tg.Node(np.array([1.0, 2.0]), name="w")
     f = tg.jit(lambda x: (x, w, tg.sum(x * w)))

@@ -991,6 +991,9 @@ def _no_forward(*xs: Any, **attrs: Any) -> Any:
     raise GraphError("a compiled function's node is made by the compiled function itself")
 
 
+_RETRACE = object()  # _Entry.run's answer when the captured leaves changed since tracing
+
+
 class _Entry:
     """One signature's compiled code and what replay needs to feed it."""
 
@@ -1065,18 +1068,21 @@ class _Entry:
 
     def valid(self) -> bool:
         """Captured leaves still as traced (requires_grad and dtype)."""
-        for n, (rg, dt) in zip(self.inputs, self.flags):
-            d = n._data
-            if n.requires_grad != rg or (type(d) is float or d.dtype) is not dt and (
-                    type(d) is float or d.dtype) != dt:
-                return False
-        return True
+        return self._flags() == self.flags
 
     def backward_fn(self, k: int) -> Callable:
         return self._bwd[k]
 
     def run(self, args: tuple, kwargs: dict) -> Any:
-        vals = [n._data for n in self.inputs]
+        """Replay: the outputs as nodes, or _RETRACE if a captured leaf's requires_grad or
+        dtype is no longer as traced (checked while reading the leaves' data)."""
+        vals = []
+        for n, (rg, dt) in zip(self.inputs, self.flags):
+            d = n._data
+            if n.requires_grad != rg or (d.dtype is not dt and d.dtype != dt
+                                         if type(d) is not float else dt is not True):
+                return _RETRACE
+            vals.append(d)
         pos = self.arg_pos
         if pos is not None:
             for i, is_node in pos:
@@ -1188,22 +1194,28 @@ class Compiled:
         if kwargs:
             key = (key, _key(kwargs))
         entry = self._cache.get(key)  # a dict read is atomic; changes take the lock
-        if entry is not None and entry is not self._last:
-            try:
-                self._cache.move_to_end(key)
-            except KeyError:  # evicted by another thread just now: still usable
-                pass
-        if entry is None or not entry.valid():
-            if not engine.is_grad_enabled():
-                return self.fn(*args, **kwargs)  # nothing to record under no_grad
-            entry = self._trace(args, kwargs)
-            with self._lock:
-                self._cache[key] = entry
-                self._cache.move_to_end(key)
-                while len(self._cache) > self.cache_size:
-                    self._cache.popitem(last=False)
+        if entry is not None:
+            if entry is not self._last:
+                try:
+                    self._cache.move_to_end(key)
+                except KeyError:  # evicted by another thread just now: still usable
+                    pass
+                self._last = entry
+            res = entry.run(args, kwargs)
+            if res is not _RETRACE:
+                return res
+        if not engine.is_grad_enabled():
+            return self.fn(*args, **kwargs)  # nothing to record under no_grad
+        entry = self._trace(args, kwargs)
+        with self._lock:
+            self._cache[key] = entry
+            self._cache.move_to_end(key)
+            while len(self._cache) > self.cache_size:
+                self._cache.popitem(last=False)
         self._last = entry
-        return entry.run(args, kwargs)
+        res = entry.run(args, kwargs)
+        # another thread changed a leaf since this trace read it: this call runs eagerly
+        return self.fn(*args, **kwargs) if res is _RETRACE else res
 
     def __get__(self, obj: Any, objtype: Any = None) -> Any:
         """@tg.jit on a method: bound to its instance (which becomes part of the signature)."""
