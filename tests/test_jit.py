@@ -685,3 +685,27 @@ def test_broadcast_gradients_summed_back_compiled_equal_eager(bshape: tuple, dty
             np.testing.assert_allclose(a, w, rtol=tol, atol=tol)
     if bshape == (4,):
         assert "ones_3 @ " in f.source
+
+
+@pytest.mark.parametrize("combine", ["add", "mul"])
+def test_relu_gradient_is_not_made_in_place_where_another_input_still_reads_it(combine) -> None:
+    """relu(x·W) + b: the add hands one gradient array to relu and to b; relu's mask must not
+    be applied to b's gradient too (nor, with *, to the array b's product rule reads)."""
+    W = tg.Node(np.array([1.0, -2.0, 3.0]), name="W")
+    b = tg.Node(np.array([0.5, -0.5, 0.25]), name="b")
+    c = np.array([1.0, 2.0, 3.0])
+
+    def loss(x):
+        r = tg.relu(x * W)
+        return tg.sum((r + b if combine == "add" else r * b) * c)
+
+    f = tg.jit(loss)
+    for k in range(3):
+        x = np.array([1.0, 1.0, -1.0]) * (k + 1)
+        tg.zero_grad(W, b)
+        f(x).backward()
+        got = _grads([W, b])
+        tg.zero_grad(W, b)
+        loss(tg.Node(x, requires_grad=False)).backward()
+        for a, w in zip(got, _grads([W, b])):
+            np.testing.assert_allclose(a, w, rtol=1e-12, atol=1e-12)

@@ -349,6 +349,13 @@ def _is_infix(text: str) -> bool:
     return bool(re.fullmatch(r"\{0\} [-+*/] \{1\}", text))
 
 
+def _mentions(name: str, contrib: dict[Node, list[tuple[str, bool, bool]]]) -> bool:
+    """Whether a gradient contribution not yet emitted reads the array called name (an add
+    passes its gradient on to both inputs): then it must not be changed in place."""
+    pat = re.compile(rf"\b{re.escape(name)}\b")
+    return any(pat.search(c) for cs in contrib.values() for c, _, _ in cs)
+
+
 class _Builder:
     """Turns a traced graph into the source of forward() and one backward() per output."""
 
@@ -825,7 +832,7 @@ class _Builder:
                 if p not in need:
                     continue
                 if (t is not None and n._prim.name == "relu" and type(n._data) is not float
-                        and g in owned):
+                        and g in owned and not _mentions(g, contrib)):
                     lines.append(f"{g} *= {self.var[n]} > 0  # dL_d{self.var.get(p, 'x')}: "
                                  "relu's gradient, in place")
                     owned.discard(g)
