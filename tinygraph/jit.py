@@ -817,6 +817,12 @@ class _Builder:
         owned: set[str] = set()
         contrib: dict[Node, list[tuple[str, bool, bool]]] = {}
         lines: list[str] = []
+        # a leaf's gradient is written as soon as its last user is done (its inputs are still
+        # in cache then, as in a hand-written backward); ops that no gradient reaches leave
+        # theirs to the end
+        left = {leaf: len(self.users.get(leaf, ())) for leaf in self.grad_leaves
+                if leaf is not root}
+        done: dict[Node, tuple[str | None, bool]] = {}
         for n in reversed(self.ops):
             if n not in need:
                 continue
@@ -832,7 +838,8 @@ class _Builder:
                 if p not in need:
                     continue
                 if (t is not None and n._prim.name == "relu" and type(n._data) is not float
-                        and g in owned and not _mentions(g, contrib)):
+                        and g in owned and not _mentions(g, contrib)
+                        and all(r != g for r, _ in done.values())):
                     lines.append(f"{g} *= {self.var[n]} > 0  # dL_d{self.var.get(p, 'x')}: "
                                  "relu's gradient, in place")
                     owned.discard(g)
@@ -850,6 +857,12 @@ class _Builder:
             elif start == len(lines) or not lines[start].startswith(g + " "):
                 shown = [f"# the same array as {g}"] + shown  # add passes g on unchanged
             self.bwd_lines.setdefault(n, []).extend(shown)
+            for p in self.par[n]:
+                if p in left:
+                    left[p] -= 1
+                    if not left[p]:
+                        del left[p]
+                        done[p] = self._finish_leaf(p, contrib, lines, owned)
         results = []
         fresh = []
         for leaf in self.grad_leaves:
@@ -857,16 +870,24 @@ class _Builder:
                 results.append(seed)
                 fresh.append(False)
                 continue
-            start = len(lines)
-            g = self._finish(leaf, contrib.pop(leaf, None), lines, owned)
-            fresh.append(g is not None and g in owned and g not in results)
-            self.bwd_lines.setdefault(leaf, []).extend(lines[start:])
+            if leaf not in done:
+                done[leaf] = self._finish_leaf(leaf, contrib, lines, owned)
+            g, own = done[leaf]
+            fresh.append(own and g not in results)
             results.append("None" if g is None else g)
         self.fresh_results[k] = tuple(f and results.count(r) == 1 for f, r in
                                       zip(fresh, results))
         lines.append(f"return ({', '.join(results)}{',' if len(results) == 1 else ''})")
         args = ", ".join([seed] + self.save_vars)
         return f"def backward({args}):\n" + "\n".join("    " + ln for ln in lines) + "\n"
+
+    def _finish_leaf(self, leaf: Node, contrib: dict, lines: list[str],
+                     owned: set[str]) -> tuple[str | None, bool]:
+        """(name, a new array nobody else holds) of a gradient leaf's finished gradient."""
+        start = len(lines)
+        g = self._finish(leaf, contrib.pop(leaf, None), lines, owned)
+        self.bwd_lines.setdefault(leaf, []).extend(lines[start:])
+        return g, g is not None and g in owned
 
     def _finish(self, n: Node, cs: list[tuple[str, bool, bool]] | None, lines: list[str],
                 owned: set[str]) -> str | None:
