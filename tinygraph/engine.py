@@ -1648,7 +1648,7 @@ def replace_data(node: Node, new: Any) -> None:
         raise _frozen(node)
     if (type(new) is np.ndarray and type(old) is np.ndarray and new.base is None
             and new.dtype == old.dtype and new.shape == old.shape):
-        new.flags.writeable = False
+        new.setflags(write=False)  # a third of the time of .flags.writeable = False
         node._data = new
         node._mtime = next(_clock)
     elif type(new) is float and type(old) is float:

@@ -1144,7 +1144,7 @@ class _Entry:
                     if o is v:  # an input handed back: the output gets its own array
                         o = o.copy()
                         break
-                o.flags.writeable = False
+                o.setflags(write=False)
             n = object.__new__(_JitOutput)
             if rg and self.out_need[k]:
                 engine._init(n, o, self.prim, parents, {"frame": frame, "k": k,

@@ -57,30 +57,37 @@ class Optimizer:
         """Update every parameter that has a gradient (those without one are left alone)."""
         # Gradients are checked before any state (step count, momenta) changes, and every new
         # value is computed before any is assigned, so a failure leaves no half-stepped model.
-        # a gradient recorded by backward(create_graph=True) is a Node: step with its value
-        grads = []
-        for i, p in enumerate(self.params):
-            g = p.grad
-            if g is not None:
-                if isinstance(g, Node):
-                    g = g._data
-                d = p._data
-                # the common cases in two type tests; anything else by its shape
-                if not ((type(g) is np.ndarray and type(d) is np.ndarray and g.shape == d.shape)
-                        or (type(g) is float and type(d) is float)):
-                    if np.shape(g) != p.shape or not isinstance(g, (float, np.ndarray)):
-                        raise ShapeError(f"{type(self).__name__}.step: parameter {i} "
-                                         f"({p.describe()}) has a gradient of shape "
-                                         f"{np.shape(g)}, not {p.shape}")
-            grads.append(g)
+        params = self.params
+        grads = [p.grad for p in params]
+        for i, g in enumerate(grads):
+            if g is None:
+                continue
+            d = params[i]._data
+            if type(g) is np.ndarray:  # the common cases in two type tests
+                if type(d) is np.ndarray and g.shape == d.shape:
+                    continue
+            elif type(g) is float and type(d) is float:
+                continue
+            grads[i] = self._checked(i, params[i], g)
         self.t += 1
         update = self._update
-        new = [(p, update(i, p._data, g)) for i, (p, g) in enumerate(zip(self.params, grads))
-               if g is not None]
-        for p, value in new:
-            # The value is a fresh array: the node takes it without the setter's defensive copy
-            # (replace_data falls back to the setter for anything else).
-            replace_data(p, value)
+        new = [None if g is None else update(i, p._data, g)
+               for i, (p, g) in enumerate(zip(params, grads))]
+        for p, value in zip(params, new):
+            if value is not None:
+                # The value is a fresh array: the node takes it without the setter's defensive
+                # copy (replace_data falls back to the setter for anything else).
+                replace_data(p, value)
+
+    def _checked(self, i: int, p: Node, g: Any) -> Any:
+        """Parameter i's gradient as a value of its shape (a Node's value, as recorded by
+        backward(create_graph=True)), or a ShapeError."""
+        if isinstance(g, Node):
+            g = g._data
+        if np.shape(g) != p.shape or not isinstance(g, (float, np.ndarray)):
+            raise ShapeError(f"{type(self).__name__}.step: parameter {i} ({p.describe()}) "
+                             f"has a gradient of shape {np.shape(g)}, not {p.shape}")
+        return g
 
     def _update(self, i: int, w: Any, g: Any) -> Any:
         """The new value of parameter i: a freshly computed float or array, held by nothing else."""
