@@ -1218,7 +1218,9 @@ class Compiled:
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
         if _anomaly_on() or _tracing():
             return self.fn(*args, **kwargs)  # eager: anomaly sites; inside another trace
-        key = tuple([_key(a) for a in args])
+        # float arrays (a batch) inline: the common argument, on every call
+        key = tuple([(a.shape, a.dtype) if type(a) is np.ndarray and a.dtype.kind == "f"
+                     else _key(a) for a in args])
         if kwargs:
             key = (key, _key(kwargs))
         entry = self._cache.get(key)  # a dict read is atomic; changes take the lock
