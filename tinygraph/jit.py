@@ -1094,13 +1094,6 @@ class _Entry:
     def _flags(self) -> list:
         return [(n.requires_grad, type(n._data) is float or n._data.dtype) for n in self.inputs]
 
-    def valid(self) -> bool:
-        """Captured leaves still as traced (requires_grad and dtype)."""
-        return self._flags() == self.flags
-
-    def backward_fn(self, k: int) -> Callable:
-        return self._bwd[k]
-
     def run(self, args: tuple, kwargs: dict) -> Any:
         """Replay: the outputs as nodes, or _RETRACE if a captured leaf's requires_grad or
         dtype is no longer as traced (checked while reading the leaves' data)."""
@@ -1187,12 +1180,6 @@ def _flatten_out(res: Any) -> tuple[list[Node], Any]:
     raise TracingError(
         f"tg.jit: the function returned {type(res).__name__}; a compiled function returns a "
         "Node or a tuple/list of Nodes (read Python values from them after the call)")
-
-
-def _restructure(struct: Any, nodes: list[Node]) -> Any:
-    if struct is None:
-        return nodes[0]
-    return struct[0](nodes)
 
 
 class Compiled:
