@@ -58,26 +58,34 @@ class Optimizer:
         # Gradients are checked before any state (step count, momenta) changes, and every new
         # value is computed before any is assigned, so a failure leaves no half-stepped model.
         params = self.params
-        grads = [p.grad for p in params]
-        for i, g in enumerate(grads):
+        # an update that changes no state (plain SGD) is computed in the checking pass itself
+        update = self._update if self._stateless() else None
+        grads, new = [], []
+        for i, p in enumerate(params):
+            g = p.grad
             if g is None:
                 continue
-            d = params[i]._data
-            if type(g) is np.ndarray:  # the common cases in two type tests
-                if type(d) is np.ndarray and g.shape == d.shape:
-                    continue
-            elif type(g) is float and type(d) is float:
-                continue
-            grads[i] = self._checked(i, params[i], g)
+            w = p._data
+            # the common cases in two type tests; anything else by its shape
+            if not (type(g) is np.ndarray and type(w) is np.ndarray and g.shape == w.shape
+                    or type(g) is float and type(w) is float):
+                g = self._checked(i, p, g)
+            if update is None:
+                grads.append((i, p, g))
+            else:
+                new.append((p, update(i, w, g)))
         self.t += 1
-        update = self._update
-        new = [None if g is None else update(i, p._data, g)
-               for i, (p, g) in enumerate(zip(params, grads))]
-        for p, value in zip(params, new):
-            if value is not None:
-                # The value is a fresh array: the node takes it without the setter's defensive
-                # copy (replace_data falls back to the setter for anything else).
-                replace_data(p, value)
+        if update is None:
+            update = self._update
+            new = [(p, update(i, p._data, g)) for i, p, g in grads]
+        for p, value in new:
+            # The value is a fresh array: the node takes it without the setter's defensive copy
+            # (replace_data falls back to the setter for anything else).
+            replace_data(p, value)
+
+    def _stateless(self) -> bool:
+        """Whether _update changes no state of the optimizer (so it may run while checking)."""
+        return False
 
     def _checked(self, i: int, p: Node, g: Any) -> Any:
         """Parameter i's gradient as a value of its shape (a Node's value, as recorded by
@@ -111,6 +119,9 @@ class SGD(Optimizer):
             raise InputError("SGD: nesterov needs a momentum > 0")
         self.nesterov = bool(nesterov)
         self.velocity: list[Any] = [0.0] * len(self.params)
+
+    def _stateless(self) -> bool:
+        return not self.momentum  # no velocity to keep
 
     def _update(self, i: int, w: Any, g: Any) -> Any:
         if self.weight_decay:
