@@ -125,7 +125,8 @@ TEMPLATES: dict[str, dict[str, Any]] = {
     "reshape": dict(afwd="np.reshape({0}, {shape})", vjps=("np.reshape({g}, {in0_shape})",),
                     gshape=("in",), view=True),
     # variadic: 'vjpi' is every input's VJP, {x} standing for that input
-    # 'afwdi': each array input's term of the sum, {half_lam}·(term + term + ...)
+    # 'afwdi': each input's term of the forward's sum, when every input is an array (the
+    # builder writes (0.5·lam)·(term + term + ...), the op table's own arithmetic)
     "l2": dict(afwdi="float(np.vdot({x}, {x}))", vjpi="{lam} * {g} * {x}", gshape=("in",)),
     "getitem": dict(afwd="{0}[{index}]", vjps=("_getitem_vjp({g}, {out}, {0}, {index})",),
                     gshape=("in",)),
