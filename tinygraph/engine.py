@@ -227,10 +227,6 @@ def _shape(d: Data) -> tuple[int, ...]:
     return () if type(d) is float else d.shape
 
 
-def _dtype(d: Data) -> str:
-    return "float" if type(d) is float else str(d.dtype)
-
-
 # ---------------------------------------------------------------------------------------------
 # The Node
 # ---------------------------------------------------------------------------------------------
@@ -262,8 +258,9 @@ class Node:
         check_bool("Node", "requires_grad", requires_grad)
         if isinstance(data, Node):
             data = data._data
-        _init(self, as_data(data, f"Node({name!r})" if name else "Node"), None, (), None,
-              bool(requires_grad))
+        _make(self, None, as_data(data, f"Node({name!r})" if name else "Node"), None, None,
+              None, None)
+        self.requires_grad = bool(requires_grad)
         self.name = name
 
     # --- data, with a modification time so that backward can spot a stale graph --------------
@@ -312,13 +309,12 @@ class Node:
         return (a,) if b is None else (a, b)
 
     @parents.setter
-    def parents(self, ps: tuple[Node, ...]) -> None:
-        ps = tuple(ps)
-        if not all(isinstance(p, Node) for p in ps):
-            raise ArgTypeError("parents: every parent must be a Node")
-        self._a = ps[0] if ps else None
-        self._b = ps[1] if len(ps) == 2 else None
-        self._more = ps if len(ps) > 2 else None
+    def parents(self, ps: Any) -> None:
+        # Fixed at creation: backward's order (parents are older than their children) and the
+        # absence of cycles both rest on it.
+        raise GraphError(
+            f"parents: the parents of {self.describe()} are fixed when it is made; build a new "
+            "node from the operands you want instead")
 
     # --- descriptive ------------------------------------------------------------------------
     @property
@@ -483,7 +479,7 @@ class Node:
 
     # --- operators: one primitive each, from the op table ops.py binds into this module -------
     # (defined here rather than attached at import so that IDEs and type checkers see them; the
-    # arithmetic ones call binary()/unary() directly: they are the hot path of scalar graphs)
+    # arithmetic ones call binary() and unary() directly: they are the hot path of scalar graphs)
     def __add__(self, other: Any) -> Node:
         return binary(_ADD, self, other)
 
@@ -631,7 +627,7 @@ class Node:
     def detach(self) -> Node:
         """A constant leaf with the same data, cut from the graph."""
         n = Node.__new__(Node)
-        _init(n, self._data, None, (), None, False)
+        _make(n, None, self._data, None, None, None, None)
         n.name = self.name
         return n
 
@@ -804,27 +800,6 @@ def _site() -> str:
     return "<unknown>"
 
 
-def _init(n: Node, data: Data, prim: Primitive | None, parents: tuple, attrs: dict | None,
-          requires_grad: bool, modes: tuple | None = None) -> None:
-    _, scope_, anomaly = modes or (_modes() if _open_modes else _DEFAULT_MODES)
-    n._data = data
-    n.grad = None
-    n.name = None
-    n.scope = scope_
-    n.requires_grad = requires_grad
-    # The parents setter, without its checks: apply() passes nodes only.
-    k = len(parents)
-    n._a = parents[0] if k else None
-    n._b = parents[1] if k == 2 else None
-    n._more = parents if k > 2 else None
-    n._prim = prim
-    n.attrs = attrs
-    n._ctime = next(_clock)
-    n._mtime = 0
-    if anomaly:  # left unset otherwise: an unset slot costs the cyclic collector nothing
-        n._site = _site()
-
-
 _CONSTS: dict[float, Node] = {}
 
 
@@ -899,7 +874,7 @@ def operands(args: Sequence[Any], op: str) -> tuple[Node, ...]:
 def const(x: Any, what: str = "constant") -> Node:
     """Wrap a raw number or array as a constant leaf (no gradient)."""
     n = _new(Node)
-    _init(n, as_data(x, what), None, (), None, False)
+    _make(n, None, as_data(x, what), None, None, None, None)
     n._mtime = -1  # frozen: shared through _number's cache, so the data setter refuses it
     return n
 
@@ -935,14 +910,18 @@ def _normalize(out: Any, prim: Primitive) -> Data:
 
 def _forward(prim: Primitive, xs: tuple, attrs: dict, nodes: tuple) -> Data:
     scalar = prim.scalar
-    try:
-        if scalar is not None and all(type(x) is float for x in xs):
+    if scalar is not None:
+        for x in xs:
+            if type(x) is not float:
+                break
+        else:
             try:
                 return scalar(*xs, **attrs)
             except (ArithmeticError, ValueError):
                 # Python floats raise where numpy returns inf/nan (1/0, log(0), exp(1000)): take
                 # numpy's answer so both levels agree.
-                xs = tuple(np.float64(x) for x in xs)
+                xs = tuple([np.float64(x) for x in xs])
+    try:
         out = prim.fwd(*xs, **attrs)
         if prim.saves:
             out, attrs["saved"] = out  # attrs is the node's own dict (see apply)
@@ -958,33 +937,20 @@ def _forward(prim: Primitive, xs: tuple, attrs: dict, nodes: tuple) -> Data:
 
 def apply(prim: Primitive, *args: Any, **attrs: Any) -> Node:
     """Run a primitive on nodes (raw numbers and arrays become constants) and record it."""
-    # Plain loops, not generator expressions: this runs once per tensor op.
     nodes = args
-    rg = False
-    for a in args:
+    for a in args:  # plain loops, not generator expressions: this runs once per op
         if not isinstance(a, Node):
             nodes = operands(args, prim.name)
             break
     xs = tuple([n._data for n in nodes])
     out = _forward(prim, xs, attrs, nodes)
-    modes = _modes() if _open_modes else _DEFAULT_MODES
-    if modes[0]:
-        for n in nodes:
-            if n.requires_grad:
-                rg = True
-                break
-    n = _new(Node)
-    if rg:
-        _init(n, out, prim, nodes, attrs or None, True, modes)
-    else:
-        _init(n, out, None, (), None, False, modes)
-    if modes[2]:
-        _check_forward(prim, xs, out, n)
-    return n
+    a, b, more = _split(nodes)
+    return _make(_new(Node), prim, out, a, b, more, attrs or None)
 
 
 def binary(prim: Primitive, a: Any, b: Any) -> Node:
-    """apply() for two operands, the hot path of scalar graphs (a + b, a * b)."""
+    """apply() for two operands and no attributes, the hot path of scalar graphs (a + b, a * b):
+    number operands come from a cache of constants, and floats go straight to the float rule."""
     if not isinstance(a, Node):
         a = _number(a, f"{prim.name}: left operand", b)
     if not isinstance(b, Node):
@@ -998,33 +964,12 @@ def binary(prim: Primitive, a: Any, b: Any) -> Node:
             out = _forward(prim, (x, y), {}, (a, b))
     else:
         out = _forward(prim, (x, y), {}, (a, b))
-    grad_on, scope_, anomaly = _modes() if _open_modes else _DEFAULT_MODES
-    n = _new(Node)
-    n._data = out
-    n.grad = None
-    n.name = None
-    n.scope = scope_
-    n.attrs = None
-    n._ctime = next(_clock)
-    n._mtime = 0
-    if grad_on and (a.requires_grad or b.requires_grad):
-        n.requires_grad = True
-        n._a = a
-        n._b = b
-        n._more = None
-        n._prim = prim
-    else:
-        n.requires_grad = False
-        n._a = n._b = n._more = None
-        n._prim = None
-    if anomaly:
-        n._site = _site()
-        _check_forward(prim, (x, y), out, n)
-    return n
+    return _make(_new(Node), prim, out, a, b, None, None)
 
 
 def unary(prim: Primitive, a: Any) -> Node:
-    """apply() for one operand without attributes (tanh, exp, relu...)."""
+    """apply() for one operand and no attributes (tanh, exp, relu...): floats go straight to the
+    float rule."""
     if not isinstance(a, Node):
         a = const(a, f"{prim.name}: operand")
     x = a._data
@@ -1034,30 +979,56 @@ def unary(prim: Primitive, a: Any) -> Node:
         except (ArithmeticError, ValueError):
             out = _forward(prim, (x,), {}, (a,))
     else:
-        out = _normalize(prim.fwd(x), prim)
-    grad_on, scope_, anomaly = _modes() if _open_modes else _DEFAULT_MODES
-    n = _new(Node)
+        out = _forward(prim, (x,), {}, (a,))
+    return _make(_new(Node), prim, out, a, None, None, None)
+
+
+def _make(n: Node, prim: Primitive | None, out: Data, a: Node | None, b: Node | None,
+          more: tuple | None, attrs: dict | None) -> Node:
+    """Fill the new node n: every node is made here (leaves with prim None, no parents).
+
+    Parents are a (and b), or for three or more the tuple more (see _split). An op's node keeps
+    its primitive, parents and attributes only when grad mode is on and some parent needs a
+    gradient; otherwise it is a constant result, and the graph behind it can be freed.
+    """
+    if _open_modes:
+        grad_on, scope_, anomaly = _modes()
+    else:  # the defaults: see _open_modes
+        grad_on, scope_, anomaly = True, None, False
     n._data = out
-    n.grad = None
-    n.name = None
+    n.grad = n.name = None
     n.scope = scope_
-    n.attrs = None
     n._ctime = next(_clock)
     n._mtime = 0
-    if grad_on and a.requires_grad:
+    if grad_on and (a is None or not a.requires_grad):  # a's need decides, or else the rest's
+        if more is not None:
+            grad_on = any([p.requires_grad for p in more])
+        else:
+            grad_on = b is not None and b.requires_grad
+    if grad_on:
         n.requires_grad = True
-        n._a = a
-        n._b = None
-        n._more = None
         n._prim = prim
-    else:
+        n.attrs = attrs
+        n._a = a
+        n._b = b
+        n._more = more
+    else:  # a constant result: no parents kept, so the graph behind it can be freed
         n.requires_grad = False
-        n._a = n._b = n._more = None
-        n._prim = None
-    if anomaly:
+        n._prim = n.attrs = n._a = n._b = n._more = None
+    if anomaly:  # _site is left unset otherwise: an unset slot costs the collector nothing
         n._site = _site()
-        _check_forward(prim, (x,), out, n)
+        if prim is not None:
+            ps = more if more is not None else [p for p in (a, b) if p is not None]
+            _check_forward(prim, tuple([p._data for p in ps]), out, n)
     return n
+
+
+def _split(parents: Sequence[Node]) -> tuple[Node | None, Node | None, tuple | None]:
+    """(a, b, more) for _make: one or two parents in slots, three or more as a tuple."""
+    k = len(parents)
+    if k > 2:
+        return parents[0], None, tuple(parents)
+    return (parents[0] if k else None), (parents[1] if k == 2 else None), None
 
 
 # ---------------------------------------------------------------------------------------------
@@ -1068,14 +1039,15 @@ def unary(prim: Primitive, a: Any) -> Node:
 _CTIME = operator.attrgetter("_ctime")
 
 
-def toposort(root: Node) -> list[Node]:
-    """Nodes that need a gradient and that root depends on, parents before children.
+def toposort(root: Node, floor: int = 0) -> list[Node]:
+    """Nodes that need a gradient and that root depends on, parents before children; with
+    floor, only those created at or after that clock time.
 
     Iterative (no recursion, so any depth works), deterministic, each node once however many
-    paths reach it. Parents are always made before their children, so the nodes reached from
-    root, sorted by creation time, are in topological order: one pass to collect them and one
-    sort in C, instead of a depth-first search's bookkeeping. Only parents rewired by hand can
-    break that; such graphs take the depth-first search, which also reports cycles.
+    paths reach it. A node's parents are fixed when it is made, from nodes made before it, so
+    the nodes reached from root, sorted by creation time, are in topological order: one pass to
+    collect them and one sort in C, instead of a depth-first search's bookkeeping. (Nothing can
+    rewire parents, so the graph has no cycle.)
     """
     if not isinstance(root, Node):
         raise ArgTypeError(f"toposort: root must be a Node, got {show(root)}")
@@ -1084,91 +1056,22 @@ def toposort(root: Node) -> list[Node]:
     pop, push, add = stack.pop, stack.append, seen.add
     while stack:
         node = pop()
-        t = node._ctime
         ps = node._more
         if ps is None:  # node.parents unrolled (no tuple): this runs once per node
             a = node._a
-            if a is not None and a.requires_grad:
-                if a._ctime >= t:
-                    return _toposort_dfs(root)
-                if a not in seen:
-                    add(a)
-                    push(a)
+            if a is not None and a.requires_grad and a not in seen and a._ctime >= floor:
+                add(a)
+                push(a)
             b = node._b
-            if b is not None and b.requires_grad:
-                if b._ctime >= t:
-                    return _toposort_dfs(root)
-                if b not in seen:
-                    add(b)
-                    push(b)
+            if b is not None and b.requires_grad and b not in seen and b._ctime >= floor:
+                add(b)
+                push(b)
             continue
         for p in ps:
-            if p.requires_grad:
-                if p._ctime >= t:
-                    return _toposort_dfs(root)
-                if p not in seen:
-                    add(p)
-                    push(p)
+            if p.requires_grad and p not in seen and p._ctime >= floor:
+                add(p)
+                push(p)
     return sorted(seen, key=_CTIME)
-
-
-def _toposort_dfs(root: Node) -> list[Node]:
-    """toposort for graphs whose .parents were rewired by hand: an iterative depth-first search
-    (deterministic, since parents are an ordered tuple); a cycle raises GraphError."""
-    order: list[Node] = []
-    state: dict[Node, int] = {}  # 1: expanded, parents pending; 2: done
-    # Expanding a node pushes it back under a _DONE marker, then its parents: popping the marker
-    # finishes the node below it. A node popped while still expanded was reached from its own
-    # parents: a cycle.
-    stack: list[Any] = [root]
-    pop, push, get, add = stack.pop, stack.append, state.get, order.append
-    while stack:
-        node = pop()
-        if node is _DONE:
-            node = pop()
-            state[node] = 2
-            add(node)
-            continue
-        s = get(node)
-        if s is None:
-            state[node] = 1
-            push(node)
-            push(_DONE)
-            ps = node._more
-            if ps is None:  # node.parents unrolled (no tuple): this runs once per node
-                a = node._a
-                if a is not None and a.requires_grad:
-                    s = get(a)
-                    if s is None:
-                        push(a)
-                    elif s == 1:
-                        raise _cycle(a)
-                b = node._b
-                if b is not None and b.requires_grad:
-                    s = get(b)
-                    if s is None:
-                        push(b)
-                    elif s == 1:
-                        raise _cycle(b)
-                continue
-            for p in ps:
-                if p.requires_grad:
-                    s = get(p)
-                    if s is None:
-                        push(p)
-                    elif s == 1:
-                        raise _cycle(p)
-        elif s == 1:
-            raise _cycle(node)
-    return order
-
-
-_DONE = object()
-
-
-def _cycle(p: Node) -> GraphError:
-    return GraphError(f"backward: the graph has a cycle through {p.describe()} (op {p.op}); "
-                      "were .parents changed by hand?")
 
 
 def walk(root: Node) -> list[Node]:
@@ -1329,29 +1232,38 @@ def cotangents(root: Node, grad: Any = None) -> dict[Node, Any]:
             f"backward: {root.describe()} does not require a gradient (a constant, a detached "
             "node, or made under no_grad()), so nothing can flow back from it"
         )
-    g0 = _root_grad(root, grad)
+    grads: dict[Node, Any] = {root: _root_grad(root, grad)}
     order = toposort(root)
-    cots: dict[Node, Any] = {root: g0}
-    owned: set[Node] = set()  # nodes whose cotangent array was made by this pass's own sums
-    anomaly = _open_modes and _modes()[2]
-    ndarray = np.ndarray  # a local: read for every gradient
-    get = cots.get
-    for node in reversed(order):
+    order.reverse()
+    if _open_modes and _modes()[2]:
+        owned: set[Node] = set()
+        for node in order:
+            if node._prim is not None:
+                _vjp_step(node, grads, owned, True)
+    else:
+        _float_pass(order, grads)
+    return grads
+
+
+def _float_pass(order: list[Node], grads: dict[Node, Any]) -> None:
+    """The reverse pass over order (children first), with the float rules called directly for
+    micrograd-style nodes: float gradient, one or two float parents, no attributes. Every other
+    node, and any float rule that raises or leaves the floats, takes the general _vjp_step."""
+    owned: set[Node] = set()  # see _vjp_step
+    get = grads.get
+    for node in order:
         prim = node._prim
         if prim is None:
             continue
-        g = cots[node]
-        out = node._data
-        if type(g) is float and node.attrs is None and node._more is None and not anomaly:
-            # The scalar fast path (micrograd-style graphs: one or two float parents, no
-            # attributes): the same rules as below, without the bookkeeping arrays need. Anything
-            # unusual (a raise, a non-float result, a stale parent) takes the general path.
-            vjps = prim.vjps
+        g = grads[node]
+        vjps = prim.vjps
+        if type(g) is float and node.attrs is None and node._more is None and vjps is not None:
             a = node._a
             b = node._b
             ctime = node._ctime
             xa = a._data
-            if vjps is not None and type(xa) is float and a._mtime <= ctime:
+            out = node._data
+            if type(xa) is float and a._mtime <= ctime:
                 if b is None:
                     if a.requires_grad:
                         try:
@@ -1360,7 +1272,7 @@ def cotangents(root: Node, grad: Any = None) -> dict[Node, Any]:
                             ga = None
                         if type(ga) is float:
                             prev = get(a)
-                            cots[a] = ga if prev is None else prev + ga
+                            grads[a] = ga if prev is None else prev + ga
                             continue
                 else:
                     xb = b._data
@@ -1374,74 +1286,85 @@ def cotangents(root: Node, grad: Any = None) -> dict[Node, Any]:
                         if type(ga) is float and type(gb) is float:
                             if ra:
                                 prev = get(a)
-                                cots[a] = ga if prev is None else prev + ga
+                                grads[a] = ga if prev is None else prev + ga
                             if rb:
                                 prev = get(b)
-                                cots[b] = gb if prev is None else prev + gb
+                                grads[b] = gb if prev is None else prev + gb
                             continue
-        parents = node._more
-        if parents is None:  # node.parents, inlined: this loop runs once per node
-            a = node._a
-            b = node._b
-            if b is None:
-                parents = (a,)
-                xs = (a._data,)
-            else:
-                parents = (a, b)
-                xs = (a._data, b._data)
+        _vjp_step(node, grads, owned, False)
+
+
+def _vjp_step(node: Node, grads: dict[Node, Any], owned: set[Node], anomaly: bool) -> None:
+    """Send node's gradient to each parent that needs one: the rule, then _fit, then the sum.
+
+    owned holds the nodes whose gradient array this pass made by its own sums: later terms go
+    into it in place.
+    """
+    prim = node._prim
+    g = grads[node]
+    out = node._data
+    parents = node._more
+    if parents is None:  # node.parents, inlined
+        a = node._a
+        b = node._b
+        if b is None:
+            parents = (a,)
+            xs = (a._data,)
         else:
-            xs = tuple([p._data for p in parents])
-        ctime = node._ctime
-        attrs = node.attrs
-        vjps = prim.vjps
-        builtin = prim.builtin
-        i = -1
-        for p in parents:
-            i += 1
-            if p._mtime > ctime:
-                raise GraphError(
-                    f"backward: {p.describe()} was given new data after {prim.name} used it; "
-                    "this graph is stale. Run the forward pass again before backward()."
-                )
-            if not p.requires_grad:
-                continue
-            try:
-                if vjps is None:
-                    gi = prim.vjp(i, g, out, xs, **(attrs or {}))
-                elif attrs is None:
-                    gi = vjps[i](g, out, *xs)
-                else:
-                    gi = vjps[i](g, out, *xs, **attrs)
-            except (ArithmeticError, ValueError):
-                gi = _rule_numpy(prim, i, g, out, xs, attrs)
-            # _fit checks and un-broadcasts; a gradient that already fits skips the call
-            pd = p._data
-            if type(gi) is float:
-                if type(pd) is not float:
-                    gi = _fit(gi, p, node, i)
-            elif (type(gi) is not ndarray or type(pd) is not ndarray or gi.shape != pd.shape
-                  or (gi.dtype is not pd.dtype and gi.dtype != pd.dtype)):
-                gi = _fit(gi, p, node, i)
-            if anomaly:
-                _check_backward(prim, node, i, p, g, gi)
-            prev = cots.get(p)
-            if prev is None:
-                cots[p] = gi
-                # A built-in rule's writable array that is neither a view nor g itself is fresh
-                # (matmul, mul, ...): later terms can go into it in place.
-                if (builtin and type(gi) is ndarray and gi.base is None and gi is not g
-                        and gi.flags.writeable):
-                    owned.add(p)
-            elif type(prev) is float:
-                cots[p] = prev + gi
-            elif p in owned:
-                prev += gi
+            parents = (a, b)
+            xs = (a._data, b._data)
+    else:
+        xs = tuple([p._data for p in parents])
+    ctime = node._ctime
+    attrs = node.attrs
+    vjps = prim.vjps
+    ndarray = np.ndarray
+    i = -1
+    for p in parents:
+        i += 1
+        if p._mtime > ctime:
+            raise GraphError(
+                f"backward: {p.describe()} was given new data after {prim.name} used it; "
+                "this graph is stale. Run the forward pass again before backward()."
+            )
+        if not p.requires_grad:
+            continue
+        try:
+            if vjps is None:
+                gi = prim.vjp(i, g, out, xs, **(attrs or {}))
+            elif attrs is None:
+                gi = vjps[i](g, out, *xs)
             else:
-                # The first sum gives an array only this pass holds; later terms go into it in
-                # place. (A VJP's own result may be shared: add passes g on to both parents.)
-                cots[p] = prev + gi
+                gi = vjps[i](g, out, *xs, **attrs)
+        except (ArithmeticError, ValueError):
+            gi = _rule_numpy(prim, i, g, out, xs, attrs)
+        # _fit checks and un-broadcasts; a gradient that already fits skips the call
+        pd = p._data
+        if type(gi) is float:
+            if type(pd) is not float:
+                gi = _fit(gi, p, node, i)
+        elif (type(gi) is not ndarray or type(pd) is not ndarray or gi.shape != pd.shape
+              or (gi.dtype is not pd.dtype and gi.dtype != pd.dtype)):
+            gi = _fit(gi, p, node, i)
+        if anomaly:
+            _check_backward(prim, node, i, p, g, gi)
+        prev = grads.get(p)
+        if prev is None:
+            grads[p] = gi
+            # A built-in rule's writable array that is neither a view nor g itself is fresh
+            # (matmul, mul, ...): later terms can go into it in place.
+            if (prim.builtin and type(gi) is ndarray and gi.base is None and gi is not g
+                    and gi.flags.writeable):
                 owned.add(p)
-    return cots
+        elif type(prev) is float:
+            grads[p] = prev + gi
+        elif p in owned:
+            prev += gi
+        else:
+            # The first sum gives an array only this pass holds; later terms go into it in
+            # place. (A VJP's own result may be shared: add passes g on to both parents.)
+            grads[p] = prev + gi
+            owned.add(p)
 
 
 def _rule_numpy(prim: Primitive, i: int, g: Any, out: Any, xs: tuple, attrs: dict | None) -> Any:
@@ -1460,7 +1383,7 @@ def _call_rule(prim: Primitive, i: int, g: Any, out: Any, xs: tuple, attrs: dict
     return prim.vjps[i](g, out, *xs, **(attrs or {}))
 
 
-def _store(cots: dict[Node, Any]) -> None:
+def _store(grads: dict[Node, Any]) -> None:
     """Add this pass's gradients into .grad.
 
     A leaf's .grad (a parameter's) is always an array of its own, writable, since optimizers
@@ -1469,7 +1392,7 @@ def _store(cots: dict[Node, Any]) -> None:
     .data, instead of copied, which saves an array-sized copy per node.
     """
     first: dict[int, Node] = {}  # id of each array stored -> the node that took it first
-    for node, g in cots.items():  # every node of the pass has a cotangent, and only those
+    for node, g in grads.items():  # every node of the pass has a cotangent, and only those
         if type(g) is not float:
             leaf = node._prim is None
             other = first.setdefault(id(g), node)
@@ -1518,12 +1441,12 @@ def graph_cotangents(root: Node, grad: Any = None, floor: int = 0) -> dict[Node,
         g0 = grad
     else:
         g0 = const(_root_grad(root, grad), "backward: grad")
-    order = toposort(root) if floor <= 0 else _reach(root, floor)
-    cots: dict[Node, Node] = {root: g0}
+    order = toposort(root, floor)
+    grads: dict[Node, Node] = {root: g0}
     with scope(BACKWARD_SCOPE):
         for node in reversed(order):
             prim = node._prim
-            g = cots.get(node)
+            g = grads.get(node)
             if prim is None or g is None:
                 continue
             parents = node.parents
@@ -1538,9 +1461,9 @@ def graph_cotangents(root: Node, grad: Any = None, floor: int = 0) -> dict[Node,
                 if not p.requires_grad or p._ctime < floor:
                     continue
                 gi = _fit_graph(_graph_rule(prim, i, g, node, parents, attrs), p, node, i)
-                prev = cots.get(p)
-                cots[p] = gi if prev is None else prev + gi
-    return cots
+                prev = grads.get(p)
+                grads[p] = gi if prev is None else prev + gi
+    return grads
 
 
 def _graph_rule(prim: Primitive, i: int, g: Node, node: Node, parents: tuple,
@@ -1593,25 +1516,10 @@ def _fit_graph(gi: Node, p: Node, node: Node, i: int) -> Node:
     return _ops.reshape(gi, target) if gi.shape != target else gi
 
 
-def _reach(root: Node, floor: int) -> list[Node]:
-    """toposort(root) restricted to nodes created at or after clock time floor."""
-    seen = {root}
-    stack = [root]
-    while stack:
-        node = stack.pop()
-        for p in node.parents:
-            if p.requires_grad and p._ctime >= floor and p not in seen:
-                if p._ctime >= node._ctime:  # parents rewired by hand: the checked search
-                    return [n for n in _toposort_dfs(root) if n._ctime >= floor]
-                seen.add(p)
-                stack.append(p)
-    return sorted(seen, key=_CTIME)
-
-
-def _store_graph(cots: dict[Node, Node]) -> None:
+def _store_graph(grads: dict[Node, Node]) -> None:
     """Add a recorded pass's gradients into .grad: nodes on leaves (the inputs and parameters one
     differentiates again), values on intermediates, as after a plain pass (diagrams read them)."""
-    for node, g in cots.items():
+    for node, g in grads.items():
         old = node.grad
         if node._prim is None:
             node.grad = g if old is None else old + g

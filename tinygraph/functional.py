@@ -111,14 +111,14 @@ class _Call:
         if out.requires_grad:
             if self.nested:
                 floor = min(v._ctime for v in self.wrt)
-                cots: dict = graph_cotangents(out, seed, floor)
+                by_node: dict = graph_cotangents(out, seed, floor)
             else:
-                cots = cotangents(out, seed)
+                by_node = cotangents(out, seed)
         else:
-            cots = {}
+            by_node = {}
         res = []
         for v in self.wrt:
-            g = cots.get(v)
+            g = by_node.get(v)
             if self.nested:
                 if g is None:
                     g = Node(np.zeros(v.shape, v.dtype) if v.shape else 0.0, requires_grad=False)

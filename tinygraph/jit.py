@@ -1099,10 +1099,10 @@ class _Entry:
         """Replay: the outputs as nodes, or _RETRACE if a captured leaf's requires_grad or
         dtype is no longer as traced (checked while reading the leaves' data)."""
         vals = []
-        for n, (rg, dt) in zip(self.inputs, self.flags):
+        for n, (needs_grad, dt) in zip(self.inputs, self.flags):
             d = n._data
-            if n.requires_grad != rg or (d.dtype is not dt and d.dtype != dt
-                                         if type(d) is not float else dt is not True):
+            if n.requires_grad != needs_grad or (d.dtype is not dt and d.dtype != dt
+                                                 if type(d) is not float else dt is not True):
                 return _RETRACE
             vals.append(d)
         pos = self.arg_pos
@@ -1124,8 +1124,8 @@ class _Entry:
         finally:
             if off:
                 gc.enable()
-        rg = self.leaves and engine.is_grad_enabled()
-        if rg:
+        needs_grad = self.leaves and engine.is_grad_enabled()
+        if needs_grad:
             parents = self.parents
             if parents is None:
                 parents = tuple([_fetch(args, kwargs, x) if kind == "arg" else x
@@ -1140,11 +1140,12 @@ class _Entry:
                         break
                 o.setflags(write=False)
             n = object.__new__(_JitOutput)
-            if rg and self.out_need[k]:
-                engine._init(n, o, self.prim, parents, {"frame": frame, "k": k,
-                                                        "cache": [None, None]}, True)
+            if needs_grad and self.out_need[k]:
+                a, b, more = engine._split(parents)
+                engine._make(n, self.prim, o, a, b, more,
+                             {"frame": frame, "k": k, "cache": [None, None]})
             else:
-                engine._init(n, o, None, (), None, False)
+                engine._make(n, None, o, None, None, None, None)
             n.name, n.scope = self.names[k]
             nodes.append(n)
         return nodes[0] if self.struct is None else self.struct[0](nodes)
@@ -1379,8 +1380,8 @@ def _rng_states() -> tuple:
 
 
 def _tracer(data: Any, name: str) -> Node:
-    n = object.__new__(Node)
-    engine._init(n, data, None, (), None, True)
+    n = engine._make(object.__new__(Node), None, data, None, None, None, None)
+    n.requires_grad = True
     n.name = name
     return n
 

@@ -229,11 +229,11 @@ def first_derivatives(fn: Callable[..., Any], seed: int = 0) -> Callable[..., No
         if out.requires_grad:
             v = np.random.default_rng(seed).standard_normal(out.size) if out.size != 1 else None
             seed_grad = None if v is None else v.reshape(out.shape).astype(out.dtype)
-            cots = graph_cotangents(out, seed_grad)
+            by_node = graph_cotangents(out, seed_grad)
         else:
-            cots = {}
+            by_node = {}
         for x in xs:
-            g = cots.get(x)
+            g = by_node.get(x)
             parts.append(ops.reshape(g, (-1,)) if g is not None
                          else Node(np.zeros(x.size), requires_grad=False))
         return ops.concat(parts)
