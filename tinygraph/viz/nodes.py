@@ -176,11 +176,21 @@ def _input_node(vid: str, header: str, uses: int, values: list[Any]) -> ViewNode
                     data=float(v.mean()) if v.size else None, members=uses)
 
 
+@dataclass
+class _Box:
+    """What a group's box collects as it is built: its rows, flags, heat strips, row colours
+    and tooltip lines, in display order."""
+
+    rows: list[tuple[str, str]]
+    tip: list[str]
+    flags: list[Flag]
+    heat: list[tuple[str, list[list[str]]]]
+    colors: dict[str, str]
+
+
 def _group_node(vid: str, key: str, members: list[Node], level: str, ctx: Context) -> ViewNode:
     """One box for a folded neuron, layer, block of nodes, or the unscoped ops around them."""
-    root, th, ref, gref = ctx.root, ctx.thresholds, ctx.ref, ctx.gref
-    found, activity = ctx.acts, ctx.activity
-    first = members[0]
+    root, found = ctx.root, ctx.acts
     has_loss = any(m is root or m.name == LOSS for m in members)
     name = "loss" if key == "(output)" and has_loss and root.name == LOSS else key
     outs = _outputs(members, found)
@@ -188,81 +198,96 @@ def _group_node(vid: str, key: str, members: list[Node], level: str, ctx: Contex
     role = "loss" if has_loss else (
         "parameter" if all(m.op is None and m.requires_grad for m in members) else
         "intermediate")
-    rows: list[tuple[str, str]] = []
-    flags: list[Flag] = []
-    heat: list[tuple[str, list[list[str]]]] = []
-    colors: dict[str, str] = {}
-    tip = [f"{name}: {len(members)} graph nodes folded ({level} level)"]
+    box = _Box([], [f"{name}: {len(members)} graph nodes folded ({level} level)"], [], [], {})
+    g_out = _output_rows(box, outs, bool(acts), ctx.ref)
+    if acts:
+        _activation_rows(box, vid, name, acts, level, ctx)
+    _gradient_flags(box, vid, name, members, outs, acts, ctx)
+    if len(outs) == 1 and outs[0].is_scalar and acts:
+        box.tip += _local_derivative(outs[0], set(), found)
+    vals = [m.data if m.is_scalar else _stats(m.data)[0] for m in outs]
+    scope = members[0].scope if level == "neuron" else None
+    return ViewNode(vid, name, role, kind="group", rows=box.rows, heat=box.heat,
+                    colors=box.colors, flags=box.flags, tooltip="\n".join(box.tip), scope=scope,
+                    op=None, data=float(np.mean(vals)), grad=g_out, members=len(members))
+
+
+def _output_rows(box: _Box, outs: list[Node], has_acts: bool, ref: float | None) -> float | None:
+    """The group's output and gradient rows; returns the mean |gradient| of its outputs."""
     out_data = [m.data for m in outs]
     out_grad = [m.grad for m in outs if m.grad is not None]
     scalar_out = all(m.is_scalar for m in outs)
     if scalar_out:
         vals = np.array(out_data, dtype=np.float64)
-        rows.append(("act" if acts else "out", fmt(vals.mean()) if len(vals) == 1 else
-                     f"mean {fmt(vals.mean())} over {len(vals)}"))
+        box.rows.append(("act" if has_acts else "out", fmt(vals.mean()) if len(vals) == 1 else
+                         f"mean {fmt(vals.mean())} over {len(vals)}"))
     else:
-        rows.append(("out", "  ".join(f"{m.name or m.op}{m.shape}" for m in outs[:2])))
+        box.rows.append(("out", "  ".join(f"{m.name or m.op}{m.shape}" for m in outs[:2])))
     g_out = None
     if out_grad:
         g_out = float(np.mean([_mean_abs(g) for g in out_grad]))
-        rows.append(("grad", fmt(g_out) if scalar_out and len(out_grad) == 1 else
-                     f"mean|·| {fmt(g_out)}"))
+        box.rows.append(("grad", fmt(g_out) if scalar_out and len(out_grad) == 1 else
+                         f"mean|·| {fmt(g_out)}"))
     elif ref is None:
-        rows.append(("grad", "—"))
+        box.rows.append(("grad", "—"))
     # The rows round and average; the tooltip gives every sample at full precision (or mean,
     # min and max over many).
-    tip.append(_series("act" if acts else "out", out_data))
-    if not acts:
-        tip.append(_series("dL/dout", out_grad))
-    s = None
-    if acts:
-        zns = [a.z for a in acts]
-        tip += [_series("z", [z.data for z in zns]),
+    box.tip.append(_series("act" if has_acts else "out", out_data))
+    if not has_acts:
+        box.tip.append(_series("dL/dout", out_grad))
+    return g_out
+
+
+def _activation_rows(box: _Box, vid: str, name: str, acts: list[Activation], level: str,
+                     ctx: Context) -> None:
+    """Rows, heat strip and flags of a group's activations: z, f'(z), dL/dz, units."""
+    th, gref = ctx.thresholds, ctx.gref
+    zns = [a.z for a in acts]
+    box.tip += [_series("z", [z.data for z in zns]),
                 _series("f'(z)", [a.derivative for a in acts]),
                 _series("dL/dz", [z.grad for z in zns if z.grad is not None])]
-        s = Units.of(acts, vid).stats(th, activity)
-        aflags = _act_flags(vid, name, s, th, activity)
-        flags += aflags
-        zs = np.concatenate([np.ravel(a.z.data) for a in acts])
-        rows.append(("z", fmt(zs.mean()) if zs.size == 1 else f"mean {fmt(zs.mean())}"))
-        rows.append(("f'(z)", fmt(s.mean_derivative) if zs.size == 1 else
+    s = Units.of(acts, vid).stats(th, ctx.activity)
+    aflags = _act_flags(vid, name, s, th, ctx.activity)
+    box.flags += aflags
+    zs = np.concatenate([np.ravel(a.z.data) for a in acts])
+    box.rows.append(("z", fmt(zs.mean()) if zs.size == 1 else f"mean {fmt(zs.mean())}"))
+    box.rows.append(("f'(z)", fmt(s.mean_derivative) if zs.size == 1 else
                      f"mean {fmt(s.mean_derivative)}"))
-        zg = [a.z.grad for a in acts if a.z.grad is not None]
-        if zg:
-            # The gradient after the activation's derivative: where a saturated unit loses it.
-            gz = float(np.mean([_mean_abs(g) for g in zg]))
-            rows.append(("dL/dz", fmt(gz) if zs.size == 1 else f"mean|·| {fmt(gz)}"))
-            colors["dL/dz"] = style.grad_color(gz, gref, th.decades)
-        if level == "layer" or s.units > 1:
-            rows.append(("units", f"{s.units} {'/'.join(s.symbols)}"
+    zg = [a.z.grad for a in acts if a.z.grad is not None]
+    if zg:
+        # The gradient after the activation's derivative: where a saturated unit loses it.
+        gz = float(np.mean([_mean_abs(g) for g in zg]))
+        box.rows.append(("dL/dz", fmt(gz) if zs.size == 1 else f"mean|·| {fmt(gz)}"))
+        box.colors["dL/dz"] = style.grad_color(gz, gref, th.decades)
+    if level == "layer" or s.units > 1:
+        box.rows.append(("units", f"{s.units} {'/'.join(s.symbols)}"
                                   + (f", {s.dead} dead" if s.dead else "")
                                   + (f", {s.inactive} inactive" if s.inactive else "")
                                   + (f", {s.saturated} saturated" if s.saturated else "")))
-            heat.append(("|dL/dz| per unit",
-                         [[style.grad_color(g, gref, th.decades) if math.isfinite(g) else "#FFFFFF"
-                           for _, _, g in s.per_unit[:64]]]))
-        for f in aflags:
-            tip.append(f"{style.FLAG_STYLE[f.kind][0]} {f.kind}: {f.text}")
-    # Gradient flags read the gradient flowing into the group: its pre-activations if it has
-    # them, else its outputs (the vanishing a learner asks about is dL/dz of the layer).
+        box.heat.append(("|dL/dz| per unit",
+                         [[style.grad_color(g, gref, th.decades) if math.isfinite(g)
+                           else "#FFFFFF" for _, _, g in s.per_unit[:64]]]))
+    for f in aflags:
+        box.tip.append(f"{style.FLAG_STYLE[f.kind][0]} {f.kind}: {f.text}")
+
+
+def _gradient_flags(box: _Box, vid: str, name: str, members: list[Node], outs: list[Node],
+                    acts: list[Activation], ctx: Context) -> None:
+    """Non-finite values, or else vanishing/exploding gradient flowing into the group: into
+    its pre-activations if it has them, else into its outputs (the vanishing a learner asks
+    about is the layer's dL/dz)."""
     inside = set(members)
     zs_nodes = [a.z for a in acts if a.z in inside]
     probe = zs_nodes or outs
     grads = [m.grad for m in probe if m.grad is not None and m.requires_grad]
     bad = sum(_count_nonfinite(m.data) + _count_nonfinite(m.grad) for m in members)
+    flags: list[Flag] = []
     if bad:
         flags.append(Flag(vid, name, "nonfinite", float(bad), 0.0,
                           f"{bad} non-finite value(s) (NaN/Inf) among {len(members)} nodes"))
-    elif grads and ref is not None:
+    elif grads and ctx.ref is not None:
         g = float(np.mean([_mean_abs(x) for x in grads]))
-        flags += _grad_flags(vid, name, 0.0, g, ref, th)
-    tip += [f"{style.FLAG_STYLE[f.kind][0]} {f.kind}: {f.text}" for f in flags
-            if f.kind not in ("saturated", "saturating", "dead", "inactive")]
-    if scalar_out and len(outs) == 1 and acts:
-        tip += _local_derivative(outs[0], set(), found)
-    vals = [m.data if m.is_scalar else _stats(m.data)[0] for m in outs]
-    scope = first.scope if level == "neuron" else None
-    return ViewNode(vid, name, role, kind="group", rows=rows, heat=heat, colors=colors,
-                    flags=flags,
-                    tooltip="\n".join(tip), scope=scope, op=None,
-                    data=float(np.mean(vals)), grad=g_out, members=len(members))
+        flags += _grad_flags(vid, name, 0.0, g, ctx.ref, ctx.thresholds)
+    box.flags += flags
+    box.tip += [f"{style.FLAG_STYLE[f.kind][0]} {f.kind}: {f.text}" for f in box.flags
+                if f.kind not in ("saturated", "saturating", "dead", "inactive")]
