@@ -1081,21 +1081,34 @@ def walk(root: Node) -> list[Node]:
     """
     if not isinstance(root, Node):
         raise ArgTypeError(f"walk: root must be a Node, got {show(root)}")
-    order: list[Node] = []
-    seen: set[Node] = set()
-    stack: list[tuple[Node, bool]] = [(root, False)]
+    return postorder(root, _PARENTS)
+
+
+_PARENTS = operator.attrgetter("parents")
+
+
+def postorder(root: Any, children: Callable[[Any], Sequence[Any]]) -> list[Any]:
+    """Everything reachable from root through children(x), each once, every object after the
+    ones it reaches: a depth-first search, iterative (any depth) and deterministic (children in
+    their order). Nodes' parents, modules' submodules and PyTorch's autograd graph are all walked
+    with it; the objects are told apart by their hash, identity for each of them (as PyTorch's
+    own module walks do)."""
+    order: list[Any] = []
+    seen: set[Any] = set()
+    stack: list[tuple[Any, bool]] = [(root, False)]
+    pop, push, add = stack.pop, stack.append, seen.add
     while stack:
-        node, done = stack.pop()
+        x, done = pop()
         if done:
-            order.append(node)
+            order.append(x)
             continue
-        if node in seen:
+        if x in seen:
             continue
-        seen.add(node)
-        stack.append((node, True))
-        for p in reversed(node.parents):
-            if p not in seen:
-                stack.append((p, False))
+        add(x)
+        push((x, True))
+        for c in reversed(children(x)):
+            if c not in seen:
+                push((c, False))
     return order
 
 

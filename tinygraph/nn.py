@@ -25,7 +25,7 @@ from . import ops
 from ._check import check_dtype, check_float, check_int, check_str, show
 from .analysis import ACT, BIAS, PREACT, SLOPE, WEIGHT, param_role
 from .analysis import layer_of as layer_of  # re-exported: scopes' layers were looked up here
-from .engine import Node, current_scope, scope
+from .engine import Node, current_scope, postorder, scope
 from .errors import (
     ArgTypeError,
     DTypeError,
@@ -353,18 +353,7 @@ class Module:
 
     def apply(self: _M, fn: Callable[[Module], Any]) -> _M:
         """Call fn on every submodule, then on this one (children first, as PyTorch's apply)."""
-        order: list[Module] = []
-        seen: set[int] = set()
-        stack: list[tuple[Module, bool]] = [(self, False)]
-        while stack:
-            m, done = stack.pop()
-            if done:
-                order.append(m)
-            elif id(m) not in seen:
-                seen.add(id(m))
-                stack.append((m, True))
-                stack.extend((c, False) for c in reversed(m.children()))
-        for m in order:
+        for m in postorder(self, Module.children):
             fn(m)
         return self
 

@@ -36,7 +36,7 @@ import numpy as np
 
 from . import nn, ops
 from .diagnostics import ACTIVATION_OPS
-from .engine import Node, Primitive, apply, scope, walk
+from .engine import Node, Primitive, apply, postorder, scope, walk
 from .errors import InputError, LoadError, ShapeError, TinygraphError
 from .thresholds import DEFAULT, Thresholds
 
@@ -923,22 +923,7 @@ def watch(module: Any, *, every: int = 1, thresholds: Thresholds = DEFAULT, samp
 
 def _autograd_nodes(fn: Any) -> list[Any]:
     """Every autograd node behind fn, inputs before their users (iterative)."""
-    order: list[Any] = []
-    seen: set[Any] = set()
-    stack: list[tuple[Any, bool]] = [(fn, False)]
-    while stack:
-        f, done = stack.pop()
-        if done:
-            order.append(f)
-            continue
-        if f in seen:
-            continue
-        seen.add(f)
-        stack.append((f, True))
-        for nxt, _ in reversed(f.next_functions):
-            if nxt is not None and nxt not in seen:
-                stack.append((nxt, False))
-    return order
+    return postorder(fn, lambda f: [nxt for nxt, _ in f.next_functions if nxt is not None])
 
 
 _OP_PRIMS: dict[str, Primitive] = {}
