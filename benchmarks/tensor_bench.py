@@ -266,9 +266,9 @@ class TinygraphNN(Tinygraph):
 
 
 class TinygraphJit(Tinygraph):
-    """tinygraph's fused ops (linear, softmax cross-entropy, l2) compiled with tg.jit, updated
-    by optim.SGD: the first step traces and compiles (its time is reported), later steps replay
-    generated code."""
+    """tinygraph's fused ops (linear, softmax cross-entropy, l2), backward() and optim.SGD's step
+    compiled together with tg.jit: the first step traces and compiles (its time is reported),
+    later steps replay generated code."""
 
     name = "tinygraph.jit"
 
@@ -281,20 +281,20 @@ class TinygraphJit(Tinygraph):
         opt = optim.SGD(P, lr=LR)
 
         @tg.jit
-        def loss_fn(X: Any, y: Any) -> Any:
+        def train_step(X: Any, y: Any) -> Any:
             h = tg.relu(tg.linear(X, W1, b1))
             h = tg.relu(tg.linear(h, W2, b2))
-            return (losses.softmax_cross_entropy(tg.linear(h, W3, b3), y)
+            loss = (losses.softmax_cross_entropy(tg.linear(h, W3, b3), y)
                     + losses.l2([W1, W2, W3], L2))
-
-        def step() -> float:
-            loss = loss_fn(X, y)
-            opt.zero_grad()
             loss.backward()
             opt.step()
-            return loss.item()
+            opt.zero_grad()  # the gradients are not needed after the step: not kept
+            return loss
 
-        self.compiled = loss_fn
+        def step() -> float:
+            return train_step(X, y).item()
+
+        self.compiled = train_step
         return Trainer(step, lambda: [np.array(p.data) for p in P])
 
     def chain(self, x0):

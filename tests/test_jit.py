@@ -709,3 +709,187 @@ def test_relu_gradient_is_not_made_in_place_where_another_input_still_reads_it(c
         loss(tg.Node(x, requires_grad=False)).backward()
         for a, w in zip(got, _grads([W, b])):
             np.testing.assert_allclose(a, w, rtol=1e-12, atol=1e-12)
+
+
+# ---------------------------------------------------------------------------------------------
+# Compiled training steps: backward() and the optimizer inside the compiled function
+# ---------------------------------------------------------------------------------------------
+
+
+def _mlp_step(P, opt, zero: str, l2: float = 1e-3):
+    """A user's training step: 2-layer MLP, softmax CE (+ l2), backward, step."""
+    W1, b1, W2, b2 = P
+
+    def step(X, y):
+        if zero == "before":
+            opt.zero_grad()
+        h = tg.relu(tg.linear(X, W1, b1))
+        loss = losses.softmax_cross_entropy(tg.linear(h, W2, b2), y)
+        if l2:
+            loss = loss + losses.l2([W1, W2], l2)
+        loss.backward()
+        opt.step()
+        if zero == "after":
+            opt.zero_grad()
+        return loss
+
+    return step
+
+
+def _mlp_params(dtype, seed=0):
+    rng = np.random.default_rng(seed)
+    shapes = [(5, 7), (7,), (7, 3), (3,)]
+    return [tg.Node(rng.standard_normal(s).astype(dtype) * 0.5, name=f"p{i}")
+            for i, s in enumerate(shapes)]
+
+
+_OPTS = {
+    "sgd": lambda P: tg.optim.SGD(P, lr=0.1),
+    "sgd_wd": lambda P: tg.optim.SGD(P, lr=0.1, weight_decay=0.01),
+    "momentum": lambda P: tg.optim.SGD(P, lr=0.1, momentum=0.9),
+    "adam": lambda P: tg.optim.Adam(P, lr=0.01),
+}
+
+
+@pytest.mark.parametrize("opt_name", list(_OPTS))
+@pytest.mark.parametrize("zero", ["before", "after", "none"])
+@pytest.mark.parametrize("dtype,tol", [(np.float64, 1e-12), (np.float32, 1e-5)])
+@pytest.mark.parametrize("l2", [0.0, 1e-3])
+def test_compiled_step_equals_eager(opt_name, zero, dtype, tol, l2):
+    """Loss, parameters, gradients and optimizer state equal eager ones over several steps with
+    new batches; plain SGD runs as generated code, other optimizers through their own step()."""
+    P, Q = _mlp_params(dtype), _mlp_params(dtype)
+    opt, ref_opt = _OPTS[opt_name](P), _OPTS[opt_name](Q)
+    step = tg.jit(_mlp_step(P, opt, zero, l2))
+    ref = _mlp_step(Q, ref_opt, zero, l2)
+    rng = np.random.default_rng(1)
+    y = np.array([0, 1, 2, 2, 1, 0])  # labels are part of the signature: new ones retrace
+    for i in range(4):
+        X = rng.standard_normal((6, 5)).astype(dtype)
+        got, want = step(X, y), ref(X, y)
+        _close(got.item(), want.item(), tol)
+        for p, q in zip(P, Q):
+            _close(p.data, q.data, tol)
+            _close(p.grad, q.grad, tol)
+            assert p.dtype == q.dtype
+        assert opt.t == ref_opt.t == i + 1
+        if zero == "none":
+            for p in P:  # gradients add up from call to call, as eagerly: clear them here
+                p.grad = None
+            for q in Q:
+                q.grad = None
+    assert step.traces == 1
+    assert (step._entry().fused is not None) == (opt_name in ("sgd", "sgd_wd"))
+    if zero == "after":
+        assert all(p.grad is None for p in P)
+
+
+def test_compiled_step_gradients_kept_are_own_arrays():
+    """With zero_grad() before backward() the gradients stay on the parameters after the step,
+    each an array of its own that may be written into."""
+    P = _mlp_params(np.float64)
+    opt = tg.optim.SGD(P, lr=0.1)
+    step = tg.jit(_mlp_step(P, opt, "before"))
+    X, y = np.ones((6, 5)), np.array([0, 1, 2, 0, 1, 2])
+    for _ in range(3):
+        step(X, y)
+    grads = [p.grad for p in P]
+    assert all(isinstance(g, np.ndarray) and g.flags.writeable for g in grads)
+    assert len({id(g) for g in grads}) == len(grads)
+    assert "backward_step" in step.source and "SGD step" in step.source
+
+
+def test_compiled_step_follows_optimizer_changes():
+    """lr, weight decay and momentum are read at every call: a schedule works, and a momentum
+    switched on after tracing runs the optimizer's own step."""
+    P, Q = _mlp_params(np.float64), _mlp_params(np.float64)
+    opt, ref_opt = tg.optim.SGD(P, lr=0.1), tg.optim.SGD(Q, lr=0.1)
+    step, ref = tg.jit(_mlp_step(P, opt, "after")), _mlp_step(Q, ref_opt, "after")
+    X, y = np.linspace(-1, 1, 30).reshape(6, 5), np.array([0, 1, 2, 0, 1, 2])
+    for change in [{}, {"lr": 0.05}, {"weight_decay": 0.1}, {"momentum": 0.5}]:
+        for o in (opt, ref_opt):
+            for k, v in change.items():
+                setattr(o, k, v)
+        _close(step(X, y).item(), ref(X, y).item(), 1e-12)
+        for p, q in zip(P, Q):
+            _close(p.data, q.data, 1e-12)
+    assert step.traces == 1
+
+
+def test_compiled_backward_only_accumulates():
+    """backward() without an optimizer: each call adds its gradients into .grad, as eagerly, and
+    a node argument receives its gradient too."""
+    w = tg.Node(np.array([0.5, -1.0, 2.0]), name="w")
+    v = tg.Node(np.array([0.5, -1.0, 2.0]), name="w")
+
+    def f(x, w):
+        out = tg.sum(tg.tanh(x * w) * w)
+        out.backward()
+        return out
+
+    g = tg.jit(f)
+    x1, x2 = tg.Node(np.array([1.0, 2.0, 3.0])), tg.Node(np.array([1.0, 2.0, 3.0]))
+    for _ in range(3):
+        g(x1, w)
+        f(x2, v)
+        _close(w.grad, v.grad, 1e-12)
+        _close(x1.grad, x2.grad, 1e-12)
+    assert g.traces == 1
+
+
+def test_compiled_step_may_return_nothing():
+    P, Q = _mlp_params(np.float64), _mlp_params(np.float64)
+    opt, ref_opt = tg.optim.SGD(P, lr=0.1), tg.optim.SGD(Q, lr=0.1)
+    inner, ref = _mlp_step(P, opt, "after"), _mlp_step(Q, ref_opt, "after")
+    step = tg.jit(lambda X, y: (inner(X, y), None)[1])
+    X, y = np.ones((6, 5)), np.array([0, 1, 2, 0, 1, 2])
+    for _ in range(3):
+        assert step(X, y) is None
+        ref(X, y)
+    for p, q in zip(P, Q):
+        _close(p.data, q.data, 1e-12)
+
+
+def test_compiled_step_output_is_stale_after_the_step():
+    """The returned loss used the parameters before the step: backward() on it again raises, as
+    on the eager graph."""
+    P = _mlp_params(np.float64)
+    opt = tg.optim.SGD(P, lr=0.1)
+    step = tg.jit(_mlp_step(P, opt, "before"))
+    X, y = np.ones((6, 5)), np.array([0, 1, 2, 0, 1, 2])
+    for _ in range(2):
+        loss = step(X, y)
+        with pytest.raises(tg.GraphError, match="stale"):
+            loss.backward()
+
+
+def test_compiled_step_refusals():
+    w = tg.Node(np.ones(3), name="w")
+    opt = tg.optim.SGD([w], lr=0.1)
+
+    def twice(x):
+        out = tg.sum(x * w)
+        out.backward()
+        out.backward()
+        return out
+
+    def step_first(x):
+        opt.step()
+        out = tg.sum(x * w)
+        out.backward()
+        return out
+
+    def seeded(x):
+        out = tg.sum(x * w)
+        out.backward(create_graph=True)
+        return out
+
+    def foreign(x):
+        outside.backward()
+        return tg.sum(x * w)
+
+    for fn, msg in [(twice, "one backward"), (step_first, "one backward"),
+                    (seeded, "create_graph"), (foreign, "not computed inside")]:
+        outside = tg.sum(w * w)
+        with pytest.raises(TracingError, match=msg):
+            tg.jit(fn)(np.ones(3))

@@ -71,6 +71,24 @@ def set_value_hook(hook: Callable[[Any, str], None] | None) -> None:
     _value_hook = hook
 
 
+# Called as _event_hook(kind, obj, *details) when a reverse pass ("backward", root, grad,
+# create_graph) or an optimizer's "step" / "zero_grad" starts; tg.jit's tracing sets it to
+# record them, so that a compiled training step replays them. None when no trace runs.
+_event_hook: Callable[..., None] | None = None
+
+
+def set_event_hook(hook: Callable[..., None] | None) -> None:
+    """Install (or with None remove) the function told of backward passes and optimizer steps."""
+    global _event_hook
+    _event_hook = hook
+
+
+def notify(kind: str, obj: Any, *details: Any) -> None:
+    """Tell the event hook, if any, that `kind` starts on obj (optimizers call it)."""
+    if _event_hook is not None:
+        _event_hook(kind, obj, *details)
+
+
 # One clock ticks at every node creation and every replacement of a node's .data. A node's
 # parents were made before it (lower _ctime), which gives backward its order; a parent whose
 # _mtime is later than a child's _ctime changed after the child used it (a stale graph).
@@ -1214,6 +1232,8 @@ def _root_grad(root: Node, grad: Any) -> Data:
 
 def backward(root: Node, grad: Any = None, create_graph: bool = False) -> None:
     """Reverse pass from root; see Node.backward."""
+    if _event_hook is not None:
+        _event_hook("backward", root, grad, create_graph)
     if create_graph:
         _store_graph(graph_cotangents(root, grad))
         return

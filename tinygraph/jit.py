@@ -37,10 +37,16 @@ What replays and what is refused (see the README's "Compiled steps"):
 - scalar code that Python refuses (1/0, log(0), exp(1000)) falls back to an eager run, which
   gives numpy's inf/nan exactly as eager tinygraph does;
 - replay writes .grad of leaves (parameters, node arguments) and of the returned node; the
-  graph's intermediates exist only as local variables of the generated code.
+  graph's intermediates exist only as local variables of the generated code;
+- a training step compiles whole: backward() on a scalar made inside, then at most one
+  optimizer step(), with zero_grad() before or after, are recorded (through the engine's event
+  hook) and replayed in order. Plain optim.SGD over exactly the graph's parameters becomes
+  generated code (backward_step: gradients and update together; with zero_grad() after the step
+  the gradients are never assembled and an l2 term folds into the update); other optimizers run
+  their own step() after the generated backward. Other uses of backward() raise TracingError.
 Thread-safe: changes to the signature cache are locked; a replay allocates its own arrays and
-shares no mutable state. The conversion guards are wrappers put on Node's conversion methods
-the first time anything is traced; outside a trace they check one counter and step aside.
+shares no mutable state. The conversion guards and the event recording are engine hooks, set
+only while a trace runs (each checks that its own thread is the one tracing).
 TracingError, Compiled and TEMPLATES are also reachable as tg.jit.TracingError and so on.
 """
 
@@ -227,6 +233,41 @@ def _guard(node: Node, what: str) -> None:
         "computation in tinygraph ops (tg.relu / tg.maximum / tg.where instead of an `if`), "
         "read values from the returned node after the call, or call the function without tg.jit."
     )
+
+
+def _record(kind: str, obj: Any, *details: Any) -> None:
+    """The engine's event hook while a trace runs: note this thread's backward passes and
+    optimizer steps, which the compiled code then replays in the same order."""
+    events = getattr(_tls, "events", None)
+    if events is None or not getattr(_tls, "depth", 0):
+        return
+    if kind == "backward" and (details[0] is not None or details[1]):
+        raise TracingError(
+            f"tg.jit: backward({'create_graph=True' if details[1] else 'grad'}) at "
+            f"{_user_site()[1]}; a compiled function replays backward() with its default seed "
+            "(1.0) and no recorded graph. Call it that way, or outside the compiled function.")
+    events.append((kind, obj))
+
+
+def _plan(events: list[tuple[str, Any]], t0: int, what: str) -> Node | None:
+    """Check the recorded events; return the backward root (None if there is none)."""
+    backs = [obj for kind, obj in events if kind == "backward"]
+    kinds = [kind for kind, _ in events]
+    first_step = kinds.index("step") if "step" in kinds else None
+    if (len(backs) > 1 or kinds.count("step") > 1
+            or (first_step is not None and "backward" not in kinds[:first_step])):
+        raise TracingError(
+            f"tg.jit: {what} calls {', '.join(k + '()' for k in kinds)}; a compiled step "
+            "replays one backward() and at most one optimizer step() after it (zero_grad() "
+            "before or after). Compile the loss alone and call the rest outside.")
+    if not backs:
+        return None
+    root = backs[0]
+    if root._prim is None or root._ctime <= t0:
+        raise TracingError(
+            f"tg.jit: {what} calls backward() on {root.describe()}, which was not computed "
+            "inside the function; a compiled step can only replay a pass over its own graph")
+    return root
 
 
 def _tracing() -> bool:
@@ -810,9 +851,19 @@ class _Builder:
         return t["sfwd"].count("{" + str(k) + "}") == 1
 
     # --- backward -----------------------------------------------------------------------------
-    def backward_src(self, k: int) -> str:
-        """backward(dL_d<output k>, *saved): the gradient leaves' gradients, None where none."""
+    def backward_src(self, k: int, sgd: tuple[list[Node], bool, bool] | None = None) -> str:
+        """backward(dL_d<output k>, *saved): the gradient leaves' gradients, None where none.
+
+        With sgd = (params, dead, has_wd): backward_step(dL_d<output k>, *saved, lr, wd, ws)
+        instead, which also returns each parameter's new value under plain SGD (None where no
+        gradient). When the gradients are dead after the step (zero_grad() follows it), they
+        are not materialized: an l2 term (lam·g·w) and the weight decay fold into
+        w·(1 - lr·(wd + …)), as a hand-written step does.
+        """
         need = self.need
+        self._scaled: dict[tuple[Node, str], str] = {}  # (param, l2 term's text) -> lam·g
+        upd = {} if sgd is None else {p: None for p in sgd[0]}
+        new_of: dict[Node, str] = {}
         root = self.outputs[k]
         seed = self.fresh("dL_d" + self.ref(root)[0] if root in self.var else "dL_dout")
         owned: set[str] = set()
@@ -851,7 +902,12 @@ class _Builder:
                     lines += self._softmax_ce_bwd(n, g, name)
                     contrib.setdefault(p, []).append((name, True, False))
                     continue
-                contrib.setdefault(p, []).append(self.vjp_text(n, i, g, t))
+                c = self.vjp_text(n, i, g, t)
+                if sgd is not None and t is not None and "vjpi" in t and n._prim.name == "l2":
+                    coef = f"{self.fields(n)['lam']} * {g}"
+                    if c[0] == f"{coef} * {self.name_of(p)}":
+                        self._scaled[p, c[0]] = coef
+                contrib.setdefault(p, []).append(c)
             shown = lines[start:]
             if n is root:
                 shown = [f"# {g}: given to backward() (1.0 by default)"] + shown
@@ -863,7 +919,8 @@ class _Builder:
                     left[p] -= 1
                     if not left[p]:
                         del left[p]
-                        done[p] = self._finish_leaf(p, contrib, lines, owned)
+                        done[p] = self._finish_leaf(p, contrib, lines, owned, upd, new_of,
+                                                    sgd)
         results = []
         fresh = []
         for leaf in self.grad_leaves:
@@ -872,23 +929,89 @@ class _Builder:
                 fresh.append(False)
                 continue
             if leaf not in done:
-                done[leaf] = self._finish_leaf(leaf, contrib, lines, owned)
+                done[leaf] = self._finish_leaf(leaf, contrib, lines, owned, upd, new_of, sgd)
             g, own = done[leaf]
             fresh.append(own and g not in results)
             results.append("None" if g is None else g)
+        if sgd is not None:
+            def tup(xs: list[str]) -> str:
+                return f"({', '.join(xs)}{',' if len(xs) == 1 else ''})"
+            ps = sgd[0]
+            lines.append(f"return {tup([upd[p] or 'None' for p in ps])}, "
+                         f"{tup([new_of.get(p, 'None') for p in ps])}")
+            # the parameters' values, for the update (the forward saves only what rules read)
+            gl = set(self.grad_leaves)
+            ws = [self.name_of(p) for p in ps if p in gl and p in new_of]
+            if ws:
+                lines.insert(0, f"{', '.join(ws)}{',' if len(ws) == 1 else ''} = ws")
+            self.step_ws = [p for p in ps if p in gl and p in new_of]
+            args = ", ".join([seed] + self.save_vars + ["lr", "wd", "ws"])
+            return (f"def backward_step({args}):\n"
+                    + "\n".join("    " + ln for ln in lines) + "\n")
         self.fresh_results[k] = tuple(f and results.count(r) == 1 for f, r in
                                       zip(fresh, results))
         lines.append(f"return ({', '.join(results)}{',' if len(results) == 1 else ''})")
         args = ", ".join([seed] + self.save_vars)
         return f"def backward({args}):\n" + "\n".join("    " + ln for ln in lines) + "\n"
 
-    def _finish_leaf(self, leaf: Node, contrib: dict, lines: list[str],
-                     owned: set[str]) -> tuple[str | None, bool]:
-        """(name, a new array nobody else holds) of a gradient leaf's finished gradient."""
+    def _finish_leaf(self, leaf: Node, contrib: dict, lines: list[str], owned: set[str],
+                     upd: dict | None = None, new_of: dict | None = None,
+                     sgd: tuple | None = None) -> tuple[str | None, bool]:
+        """(name, a new array nobody else holds) of a gradient leaf's finished gradient; for a
+        parameter of a compiled SGD step, its update too (see backward_src)."""
         start = len(lines)
-        g = self._finish(leaf, contrib.pop(leaf, None), lines, owned)
+        cs = contrib.pop(leaf, None)
+        if upd is not None and leaf in upd and cs:
+            g = self._sgd_update(leaf, cs, lines, owned, upd, new_of, contrib, sgd)
+        else:
+            g = self._finish(leaf, cs, lines, owned)
         self.bwd_lines.setdefault(leaf, []).extend(lines[start:])
         return g, g is not None and g in owned
+
+    def _sgd_update(self, w: Node, cs: list, lines: list[str], owned: set[str], upd: dict,
+                    new_of: dict, contrib: dict, sgd: tuple) -> str | None:
+        """Emit plain SGD's new value of parameter w, w - lr·(g + wd·w), with no more arrays
+        than a hand-written step makes; returns the gradient's name (None if not kept)."""
+        _, dead, has_wd = sgd
+        wv = self.name_of(w)
+        new = self.fresh("new_" + wv)
+        new_of[w] = new
+        ks = [self._scaled[w, c] for c, _, _ in cs if (w, c) in self._scaled] if dead else []
+        rest = [c for c in cs if not dead or (w, c[0]) not in self._scaled]
+        decay = " + ".join((["wd"] if has_wd else []) + ks)
+        if not rest:  # decay terms only (an l2 of a parameter nothing else uses)
+            lines.append(f"{new} = {wv} * (1.0 - lr * ({decay}))  # SGD step")
+            return None
+        g = self._finish(w, rest, lines, owned)
+        if not dead:
+            if g not in owned:  # .grad gets an array of its own (optimizers write into it)
+                lines.append(f"{g} = {g}.copy()")
+                owned.add(g)
+            upd[w] = g
+            if has_wd:
+                lines += [f"{new} = {wv} * (1.0 - lr * wd)  # SGD step: w - lr·(g + wd·w)",
+                          f"{new} -= lr * {g}"]
+            else:
+                lines += [f"{new} = {g} * -lr  # SGD step: w - lr·g", f"{new} += {wv}"]
+            return g
+        # the gradient is not kept: its array becomes the step (or the new value itself)
+        mine = g in owned and not _mentions(g, contrib)
+        if not decay:
+            if mine:
+                lines += [f"{g} *= -lr  # SGD step in the gradient's array: w - lr·g",
+                          f"{g} += {wv}"]
+                new_of[w] = g
+            else:
+                lines.append(f"{new} = {wv} - lr * {g}  # SGD step")
+            return None
+        if mine:
+            lines.append(f"{g} *= lr  # SGD step: w·(1 - lr·({decay})) - lr·g")
+        else:
+            step = self.fresh("step_" + wv)
+            lines.append(f"{step} = lr * {g}  # SGD step: w·(1 - lr·({decay})) - lr·g")
+            g = step
+        lines += [f"{new} = {wv} * (1.0 - lr * ({decay}))", f"{new} -= {g}"]
+        return None
 
     def _finish(self, n: Node, cs: list[tuple[str, bool, bool]] | None, lines: list[str],
                 owned: set[str]) -> str | None:
@@ -1082,12 +1205,51 @@ class _Entry:
         self.parents = (tuple(x for _, x in self.leaves)
                         if all(kind == "node" for kind, _ in self.leaves) else None)
         self.big = len(b.ops) > 200
+        self.script: list[tuple[str, Any]] | None = None  # backward/step/zero_grad to replay
+        self.fused: Callable | None = None
+        self.n_out = len(b.outputs)
+
+    def plan(self, events: list[tuple[str, Any]], root: Node | None, n_out: int) -> None:
+        """Replay these events after the forward pass: opt.zero_grad(), the root's backward()
+        and opt.step() as the traced call made them. The common training step, plain SGD
+        whose parameters are exactly the graph's gradient leaves, becomes generated code."""
+        from .optim import SGD
+
+        b = self.builder
+        self.n_out = n_out
+        k = next((i for i, o in enumerate(b.outputs) if o is root), None)
+        self.script = [(kind, k if kind == "backward" else obj) for kind, obj in events]
+        kinds = [kind for kind, _ in events]
+        opts = {id(obj): obj for kind, obj in events if kind != "backward"}
+        if "step" not in kinds or len(opts) != 1 or k is None or not self.out_need[k]:
+            return
+        opt = next(iter(opts.values()))
+        ps = list(opt.params)
+        ids = {id(p) for p in ps}
+        if (type(opt) is not SGD or opt.momentum or any(kind != "node" for kind, _ in self.leaves)
+                or any(id(x) not in ids for _, x in self.leaves)
+                or any(type(p._data) is float for p in ps)):
+            return
+        at = kinds.index("backward")
+        self.zb = "zero_grad" in kinds[:at]
+        self.za = "zero_grad" in kinds[kinds.index("step"):]
+        self.has_wd = bool(opt.weight_decay)
+        self.opt, self.step_params, self.root_k = opt, ps, k
+        src = b.backward_src(k, (ps, self.za, self.has_wd))
+        ns = dict(b.env)
+        exec(_compile(src, self.fn), ns)
+        self.fused = ns["backward_step"]
+        self.step_ws = b.step_ws
+        self._bwd_src[-1] = src
 
     @property
     def source(self) -> str:
         parts = [self.forward_src]
         for k, s in sorted(self._bwd_src.items()):
-            if len(self._bwd_src) > 1:
+            if k == -1:
+                parts.append("# the training step: the gradients and plain SGD's update "
+                             "(replaces backward() and step())")
+            elif len(self._bwd_src) > 1:
                 parts.append(f"# gradients for output {k}")
             parts.append(s)
         return "\n\n".join(parts)
@@ -1114,6 +1276,8 @@ class _Entry:
             for a in self.args:
                 x = _fetch(args, kwargs, a.path)
                 vals.append(x._data if a.kind == "node" else x)
+        if self.script is not None and not engine.is_grad_enabled():
+            return self.fn(*args, **kwargs)  # under no_grad its backward() raises, as eagerly
         off = self.big and gc.isenabled()
         if off:
             gc.disable()  # see _grads
@@ -1148,7 +1312,38 @@ class _Entry:
                 engine._make(n, None, o, None, None, None, None)
             n.name, n.scope = self.names[k]
             nodes.append(n)
+        if self.script is not None:
+            self._events(nodes, saved)
+            nodes = nodes[:self.n_out]
         return nodes[0] if self.struct is None else self.struct[0](nodes)
+
+    def _events(self, nodes: list[Node], saved: tuple) -> None:
+        """Replay the traced call's backward() and optimizer calls, in their order."""
+        fused = self.fused
+        if fused is not None:
+            opt = self.opt
+            ps = self.step_params
+            if (not opt.momentum and bool(opt.weight_decay) == self.has_wd and type(opt.lr) is float
+                    and (self.zb or all(p.grad is None for p in ps))):
+                grads, news = fused(1.0, *saved, opt.lr, opt.weight_decay,
+                                    [p._data for p in self.step_ws])
+                nodes[self.root_k].grad = 1.0
+                clock = engine._clock
+                for p, g, n in zip(ps, grads, news):
+                    p.grad = g  # zero_grad() came before (or every .grad was None)
+                    if n is not None:
+                        n.setflags(write=False)  # a new array of the parameter's dtype and shape
+                        p._data = n
+                        p._mtime = next(clock)
+                opt.t += 1
+                return
+        for kind, x in self.script:
+            if kind == "backward":
+                nodes[x].backward()
+            elif kind == "step":
+                x.step()
+            else:
+                x.zero_grad()
 
     def eager_grads(self, args: tuple, kwargs: dict, k: int, g: Any) -> tuple:
         """The gradients by an eager run (where Python floats raised and numpy gives inf/nan)."""
@@ -1232,6 +1427,14 @@ class Compiled:
             while len(self._cache) > self.cache_size:
                 self._cache.popitem(last=False)
         self._last = entry
+        if entry.script is not None:
+            # the tracing run did the step (parameters updated, gradients written): it was this
+            # call; node arguments receive what their tracers received
+            for t, a in entry.builder.tracer_nodes.items():
+                if a.kind == "node" and t.grad is not None:
+                    x = _fetch(args, kwargs, a.path)
+                    x.grad = t.grad if x.grad is None else x.grad + t.grad
+            return entry.graph
         res = entry.run(args, kwargs)
         # another thread changed a leaf since this trace read it: this call runs eagerly
         return self.fn(*args, **kwargs) if res is _RETRACE else res
@@ -1269,22 +1472,34 @@ class Compiled:
         with _guard_lock:
             _active += 1
             engine.set_value_hook(_guard)
+            engine.set_event_hook(_record)
         _tls.depth = getattr(_tls, "depth", 0) + 1
+        outer, _tls.events = getattr(_tls, "events", None), []
         try:
             res = self.fn(*targs, **tkw)
+            events = _tls.events
         finally:
             _tls.depth -= 1
+            _tls.events = outer
             with _guard_lock:
                 _active -= 1
                 if not _active:
                     engine.set_value_hook(None)
+                    engine.set_event_hook(None)
+        if outer is not None:
+            outer.extend(events)  # a compiled function called while tracing ran eagerly
         if _rng_states() != rng_before:
             raise TracingError(
                 f"tg.jit: {getattr(self.fn, '__qualname__', 'the function')} drew random numbers "
                 "from numpy's or Python's global generator while tracing; a compiled replay would "
                 "reuse that one draw on every call (the same dropout mask, the same noise). Draw "
                 "them outside and pass them as arguments, or do not compile the function.")
-        outs, struct = _flatten_out(res)
+        what = getattr(self.fn, "__qualname__", "the function")
+        root = _plan(events, t0, what)
+        if res is None and root is not None:
+            outs, struct = [], (lambda nodes: None, 0)  # a step that returns nothing
+        else:
+            outs, struct = _flatten_out(res)
         for k, o in enumerate(outs):
             if o._prim is None and o._ctime > t0 and not any(o is t for t, _, _ in tracers):
                 raise TracingError(
@@ -1299,8 +1514,11 @@ class Compiled:
         if off:
             gc.disable()
         try:
-            b = _Builder(outs, t0, tracers)
+            hidden = [root] if root is not None and not any(root is o for o in outs) else []
+            b = _Builder(outs + hidden, t0, tracers)
             entry = _Entry(self.fn, b, res, struct, trace_s)
+            if events:
+                entry.plan(events, root, len(outs))
         finally:
             if off:
                 gc.enable()

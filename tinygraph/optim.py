@@ -15,6 +15,7 @@ from typing import Any
 
 import numpy as np
 
+from . import engine
 from ._check import check_bool, check_float, show
 from .engine import Node, replace_data
 from .errors import ArgTypeError, GraphError, InputError, ShapeError
@@ -50,6 +51,7 @@ class Optimizer:
 
     def zero_grad(self) -> None:
         """Set every parameter's .grad to None."""
+        engine.notify("zero_grad", self)
         for p in self.params:
             p.grad = None
 
@@ -57,6 +59,7 @@ class Optimizer:
         """Update every parameter that has a gradient (those without one are left alone)."""
         # Gradients are checked before any state (step count, momenta) changes, and every new
         # value is computed before any is assigned, so a failure leaves no half-stepped model.
+        engine.notify("step", self)
         params = self.params
         # an update that changes no state (plain SGD) is computed in the checking pass itself
         update = self._update if self._stateless() else None
