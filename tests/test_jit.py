@@ -755,9 +755,12 @@ _OPTS = {
 @pytest.mark.parametrize("zero", ["before", "after", "none"])
 @pytest.mark.parametrize("dtype,tol", [(np.float64, 1e-12), (np.float32, 1e-5)])
 @pytest.mark.parametrize("l2", [0.0, 1e-3])
-def test_compiled_step_equals_eager(opt_name, zero, dtype, tol, l2):
+@pytest.mark.parametrize("in_place", [False, True])
+def test_compiled_step_equals_eager(opt_name, zero, dtype, tol, l2, in_place, monkeypatch):
     """Loss, parameters, gradients and optimizer state equal eager ones over several steps with
-    new batches; plain SGD runs as generated code, other optimizers through their own step()."""
+    new batches; plain SGD runs as generated code (parameters updated in place, or new arrays),
+    other optimizers through their own step()."""
+    monkeypatch.setattr(J, "_IN_PLACE_BYTES", 0 if in_place else 1 << 40)
     P, Q = _mlp_params(dtype), _mlp_params(dtype)
     opt, ref_opt = _OPTS[opt_name](P), _OPTS[opt_name](Q)
     step = tg.jit(_mlp_step(P, opt, zero, l2))
@@ -780,6 +783,7 @@ def test_compiled_step_equals_eager(opt_name, zero, dtype, tol, l2):
                 q.grad = None
     assert step.traces == 1
     assert (step._entry().fused is not None) == (opt_name in ("sgd", "sgd_wd"))
+    assert (step._entry().fused_inplace is not None) == (in_place and opt_name in ("sgd", "sgd_wd"))
     if zero == "after":
         assert all(p.grad is None for p in P)
 
@@ -893,3 +897,33 @@ def test_compiled_step_refusals():
         outside = tg.sum(w * w)
         with pytest.raises(TracingError, match=msg):
             tg.jit(fn)(np.ones(3))
+
+
+def test_compiled_step_never_writes_into_arrays_someone_holds(monkeypatch):
+    """The generated step updates a parameter's array in place only when nothing but its node
+    holds it: a view from .data, a detached node and an eager graph built before keep their
+    values, exactly as with optim.SGD's new arrays; and both ways give the same parameters."""
+    monkeypatch.setattr(J, "_IN_PLACE_BYTES", 0)  # every parameter is "big"
+    P, Q = _mlp_params(np.float64), _mlp_params(np.float64)
+    opt, ref_opt = tg.optim.SGD(P, lr=0.1), tg.optim.SGD(Q, lr=0.1)
+    step, ref = tg.jit(_mlp_step(P, opt, "after")), _mlp_step(Q, ref_opt, "after")
+    X, y = np.linspace(-1, 1, 30).reshape(6, 5), np.array([0, 1, 2, 0, 1, 2])
+    step(X, y), ref(X, y)
+    entry = step._entry()
+    for i in range(6):
+        held = [P[0].data, P[1].detach(), None]
+        copies = [np.array(held[0]), np.array(held[1].data)]
+        held[2] = tg.sum(P[2] * 2.0)  # an eager graph that read W2 before the step
+        if i % 2:
+            held = copies = []  # nothing held: the in-place version runs
+        inplace = entry._fused_now() is entry.fused_inplace
+        assert inplace == (not held)
+        step(X, y), ref(X, y)
+        for h, c in zip(held, copies):
+            np.testing.assert_array_equal(h.data if isinstance(h, tg.Node) else h, c)
+        if held:
+            with pytest.raises(tg.GraphError, match="stale"):
+                held[2].backward()
+        for p, q in zip(P, Q):
+            _close(p.data, q.data, 1e-12)
+            assert not p.data.flags.writeable

@@ -851,18 +851,21 @@ class _Builder:
         return t["sfwd"].count("{" + str(k) + "}") == 1
 
     # --- backward -----------------------------------------------------------------------------
-    def backward_src(self, k: int, sgd: tuple[list[Node], bool, bool] | None = None) -> str:
+    def backward_src(self, k: int, sgd: tuple[list[Node], bool, bool, set] | None = None
+                     ) -> str:
         """backward(dL_d<output k>, *saved): the gradient leaves' gradients, None where none.
 
-        With sgd = (params, dead, has_wd): backward_step(dL_d<output k>, *saved, lr, wd, ws)
-        instead, which also returns each parameter's new value under plain SGD (None where no
-        gradient). When the gradients are dead after the step (zero_grad() follows it), they
-        are not materialized: an l2 term (lam·g·w) and the weight decay fold into
-        w·(1 - lr·(wd + …)), as a hand-written step does.
+        With sgd = (params, dead, has_wd, in_place):
+        backward_step(dL_d<output k>, *saved, lr, wd, ws) instead, which also returns each
+        parameter's new value under plain SGD (None where no gradient). When the gradients
+        are dead after the step (zero_grad() follows it), they are not materialized: an l2
+        term (lam·g·w) and the weight decay fold into w·(1 - lr·(wd + …)), as a hand-written
+        step does. Parameters in in_place are updated in their own arrays.
         """
         need = self.need
         self._scaled: dict[tuple[Node, str], str] = {}  # (param, l2 term's text) -> lam·g
         upd = {} if sgd is None else {p: None for p in sgd[0]}
+        self._deferred: list[str] = []  # in-place updates waiting for the last read of w
         new_of: dict[Node, str] = {}
         root = self.outputs[k]
         seed = self.fresh("dL_d" + self.ref(root)[0] if root in self.var else "dL_dout")
@@ -934,6 +937,8 @@ class _Builder:
             fresh.append(own and g not in results)
             results.append("None" if g is None else g)
         if sgd is not None:
+            lines += self._deferred
+
             def tup(xs: list[str]) -> str:
                 return f"({', '.join(xs)}{',' if len(xs) == 1 else ''})"
             ps = sgd[0]
@@ -971,47 +976,57 @@ class _Builder:
     def _sgd_update(self, w: Node, cs: list, lines: list[str], owned: set[str], upd: dict,
                     new_of: dict, contrib: dict, sgd: tuple) -> str | None:
         """Emit plain SGD's new value of parameter w, w - lr·(g + wd·w), with no more arrays
-        than a hand-written step makes; returns the gradient's name (None if not kept)."""
-        _, dead, has_wd = sgd
+        than a hand-written step makes; returns the gradient's name (None if not kept).
+
+        In place (w in sgd[3]), w's own array is updated; while a pending gradient term still
+        reads w, that write waits for the end of the function (the step is computed now)."""
+        _, dead, has_wd, big = sgd
+        inplace = w in big
         wv = self.name_of(w)
-        new = self.fresh("new_" + wv)
-        new_of[w] = new
         ks = [self._scaled[w, c] for c, _, _ in cs if (w, c) in self._scaled] if dead else []
         rest = [c for c in cs if not dead or (w, c[0]) not in self._scaled]
         decay = " + ".join((["wd"] if has_wd else []) + ks)
-        if not rest:  # decay terms only (an l2 of a parameter nothing else uses)
-            lines.append(f"{new} = {wv} * (1.0 - lr * ({decay}))  # SGD step")
-            return None
-        g = self._finish(w, rest, lines, owned)
-        if not dead:
+        late = self._deferred if inplace and _mentions(wv, contrib) else lines
+        if inplace:
+            new_of[w] = wv
+        else:
+            new = new_of[w] = self.fresh("new_" + wv)
+        g = self._finish(w, rest, lines, owned) if rest else None
+        if not dead and g is not None:
             if g not in owned:  # .grad gets an array of its own (optimizers write into it)
                 lines.append(f"{g} = {g}.copy()")
-                owned.add(g)
+            owned.discard(g)  # kept as .grad: nothing writes into it from here on
             upd[w] = g
-            if has_wd:
-                lines += [f"{new} = {wv} * (1.0 - lr * wd)  # SGD step: w - lr·(g + wd·w)",
-                          f"{new} -= lr * {g}"]
+            decay = "wd" if has_wd else ""
+        # step: lr·g as an array nobody else reads (the gradient's own one when it is dead)
+        step = None
+        if g is not None:
+            if dead and g in owned and not _mentions(g, contrib):
+                owned.discard(g)
+                if not decay and not inplace:  # the gradient's array becomes the new value
+                    lines += [f"{g} *= -lr  # SGD step in the gradient's array: w - lr·g",
+                              f"{g} += {wv}"]
+                    new_of[w] = g
+                    return None
+                lines.append(f"{g} *= lr  # SGD step, the gradient not kept")
+                step = g
             else:
-                lines += [f"{new} = {g} * -lr  # SGD step: w - lr·g", f"{new} += {wv}"]
-            return g
-        # the gradient is not kept: its array becomes the step (or the new value itself)
-        mine = g in owned and not _mentions(g, contrib)
-        if not decay:
-            if mine:
-                lines += [f"{g} *= -lr  # SGD step in the gradient's array: w - lr·g",
-                          f"{g} += {wv}"]
-                new_of[w] = g
-            else:
-                lines.append(f"{new} = {wv} - lr * {g}  # SGD step")
-            return None
-        if mine:
-            lines.append(f"{g} *= lr  # SGD step: w·(1 - lr·({decay})) - lr·g")
+                step = self.fresh("step_" + wv)
+                lines.append(f"{step} = lr * {g}  # SGD step")
+        shrink = f"(1.0 - lr * ({decay}))" if decay else None
+        if inplace:
+            if shrink:
+                late.append(f"{wv} *= {shrink}  # in place: nothing else holds {wv}")
+            if step:
+                late.append(f"{wv} -= {step}" + ("" if shrink else
+                                                 f"  # in place: nothing else holds {wv}"))
+        elif shrink:
+            lines.append(f"{new} = {wv} * {shrink}")
+            if step:
+                lines.append(f"{new} -= {step}")
         else:
-            step = self.fresh("step_" + wv)
-            lines.append(f"{step} = lr * {g}  # SGD step: w·(1 - lr·({decay})) - lr·g")
-            g = step
-        lines += [f"{new} = {wv} * (1.0 - lr * ({decay}))", f"{new} -= {g}"]
-        return None
+            lines.append(f"{new} = {wv} - {step}")
+        return upd[w]
 
     def _finish(self, n: Node, cs: list[tuple[str, bool, bool]] | None, lines: list[str],
                 owned: set[str]) -> str | None:
@@ -1144,6 +1159,11 @@ def _no_forward(*xs: Any, **attrs: Any) -> Any:
 
 
 _RETRACE = object()  # _Entry.run's answer when the captured leaves changed since tracing
+# In-place parameter updates rest on exact reference counts (CPython's, before 3.14 changed how
+# some references are counted); elsewhere a compiled step always makes new arrays.
+_REFCOUNTS = sys.implementation.name == "cpython" and sys.version_info < (3, 14)
+_getrefcount = sys.getrefcount
+_IN_PLACE_BYTES = 1 << 18  # parameters this big are updated in place by a compiled SGD step
 
 
 class _Entry:
@@ -1207,6 +1227,8 @@ class _Entry:
         self.big = len(b.ops) > 200
         self.script: list[tuple[str, Any]] | None = None  # backward/step/zero_grad to replay
         self.fused: Callable | None = None
+        self.fused_inplace: Callable | None = None
+        self.step_big: list[Node] = []
         self.n_out = len(b.outputs)
 
     def plan(self, events: list[tuple[str, Any]], root: Node | None, n_out: int) -> None:
@@ -1235,12 +1257,21 @@ class _Entry:
         self.za = "zero_grad" in kinds[kinds.index("step"):]
         self.has_wd = bool(opt.weight_decay)
         self.opt, self.step_params, self.root_k = opt, ps, k
-        src = b.backward_src(k, (ps, self.za, self.has_wd))
-        ns = dict(b.env)
-        exec(_compile(src, self.fn), ns)
-        self.fused = ns["backward_step"]
-        self.step_ws = b.step_ws
-        self._bwd_src[-1] = src
+        # two versions: big parameters updated in place when nothing but their node holds
+        # their arrays (checked by reference count on each call), else new arrays as optim.SGD
+        # makes (for a small array a new one costs less than unlocking and locking it)
+        big = {p for p in ps if type(p._data) is np.ndarray and p._data.nbytes >= _IN_PLACE_BYTES}
+        for in_place in (set(), big) if _REFCOUNTS and big else (set(),):
+            src = b.backward_src(k, (ps, self.za, self.has_wd, in_place))
+            ns = dict(b.env)
+            exec(_compile(src, self.fn), ns)
+            if in_place:
+                self.fused_inplace = ns["backward_step"]
+            else:
+                self.fused = ns["backward_step"]
+            self.step_ws = b.step_ws
+            self._bwd_src[-1] = src
+        self.step_big = [p for p in self.step_ws if p in big]
 
     @property
     def source(self) -> str:
@@ -1260,6 +1291,9 @@ class _Entry:
     def run(self, args: tuple, kwargs: dict) -> Any:
         """Replay: the outputs as nodes, or _RETRACE if a captured leaf's requires_grad or
         dtype is no longer as traced (checked while reading the leaves' data)."""
+        fused = self.fused
+        if fused is not None:
+            fused = self._fused_now()
         vals = []
         for n, (needs_grad, dt) in zip(self.inputs, self.flags):
             d = n._data
@@ -1294,7 +1328,9 @@ class _Entry:
             if parents is None:
                 parents = tuple([_fetch(args, kwargs, x) if kind == "arg" else x
                                  for kind, x in self.leaves])
-            frame = (self, saved, args, kwargs)
+            # after a compiled step the outputs are stale (their backward() raises): no
+            # saved arrays kept for it
+            frame = None if fused is not None else (self, saved, args, kwargs)
         nodes = []
         for k, o in enumerate(outs):
             if type(o) is np.ndarray:
@@ -1313,30 +1349,52 @@ class _Entry:
             n.name, n.scope = self.names[k]
             nodes.append(n)
         if self.script is not None:
-            self._events(nodes, saved)
+            self._events(nodes, saved, fused)
             nodes = nodes[:self.n_out]
         return nodes[0] if self.struct is None else self.struct[0](nodes)
 
-    def _events(self, nodes: list[Node], saved: tuple) -> None:
+    def _fused_now(self) -> Callable | None:
+        """The generated step to run on this call (None: replay the events one by one): plain
+        SGD as traced, and gradients that come from this call's backward() only."""
+        opt = self.opt
+        ps = self.step_params
+        if (opt.momentum or bool(opt.weight_decay) != self.has_wd or type(opt.lr) is not float
+                or not (self.zb or all(p.grad is None for p in ps))):
+            return None
+        ip = self.fused_inplace
+        # 2: the node's own reference and getrefcount's argument. No view (p.data), detached
+        # node, saved tensor of another graph or user variable holds the array
+        if ip is not None:
+            for p in self.step_big:
+                if _getrefcount(p._data) != 2:
+                    return self.fused
+            return ip
+        return self.fused
+
+    def _events(self, nodes: list[Node], saved: tuple, fused: Callable | None) -> None:
         """Replay the traced call's backward() and optimizer calls, in their order."""
-        fused = self.fused
         if fused is not None:
             opt = self.opt
-            ps = self.step_params
-            if (not opt.momentum and bool(opt.weight_decay) == self.has_wd and type(opt.lr) is float
-                    and (self.zb or all(p.grad is None for p in ps))):
-                grads, news = fused(1.0, *saved, opt.lr, opt.weight_decay,
-                                    [p._data for p in self.step_ws])
-                nodes[self.root_k].grad = 1.0
-                clock = engine._clock
-                for p, g, n in zip(ps, grads, news):
-                    p.grad = g  # zero_grad() came before (or every .grad was None)
-                    if n is not None:
-                        n.setflags(write=False)  # a new array of the parameter's dtype and shape
+            ws = [p._data for p in self.step_ws]
+            big = [p._data for p in self.step_big] if fused is self.fused_inplace else ()
+            for w in big:
+                w.setflags(write=True)
+            try:
+                grads, news = fused(1.0, *saved, opt.lr, opt.weight_decay, ws)
+            finally:
+                for w in big:
+                    w.setflags(write=False)
+            nodes[self.root_k].grad = 1.0
+            clock = engine._clock
+            for p, g, n in zip(self.step_params, grads, news):
+                p.grad = g  # zero_grad() came before (or every .grad was None)
+                if n is not None:
+                    if n is not p._data:
+                        n.setflags(write=False)  # a new array of the parameter's dtype, shape
                         p._data = n
-                        p._mtime = next(clock)
-                opt.t += 1
-                return
+                    p._mtime = next(clock)  # graphs that used the old value are stale
+            opt.t += 1
+            return
         for kind, x in self.script:
             if kind == "backward":
                 nodes[x].backward()
