@@ -862,6 +862,20 @@ class _Builder:
         term (lam·g·w) and the weight decay fold into w·(1 - lr·(wd + …)), as a hand-written
         step does. Parameters in in_place are updated in their own arrays.
         """
+        # each backward is a function of its own: its local names start again from the
+        # forward's (globals bound on the way stay taken)
+        names = set(self.names)
+        bwd_lines = self.bwd_lines
+        if sgd is not None:
+            self.bwd_lines = {}  # explain() shows the plain backward
+        try:
+            return self._backward_src(k, sgd)
+        finally:
+            self.names = names | {n for n in self.names if n in self.env}
+            self.counter = {}
+            self.bwd_lines = bwd_lines
+
+    def _backward_src(self, k: int, sgd: tuple[list[Node], bool, bool, set] | None) -> str:
         need = self.need
         self._scaled: dict[tuple[Node, str], str] = {}  # (param, l2 term's text) -> lam·g
         upd = {} if sgd is None else {p: None for p in sgd[0]}
@@ -938,6 +952,9 @@ class _Builder:
             results.append("None" if g is None else g)
         if sgd is not None:
             lines += self._deferred
+            if sgd[1]:
+                lines.insert(0, f"# {seed} is lr: every gradient below is already lr·g (the "
+                             "gradients are not kept)")
 
             def tup(xs: list[str]) -> str:
                 return f"({', '.join(xs)}{',' if len(xs) == 1 else ''})"
@@ -976,57 +993,55 @@ class _Builder:
     def _sgd_update(self, w: Node, cs: list, lines: list[str], owned: set[str], upd: dict,
                     new_of: dict, contrib: dict, sgd: tuple) -> str | None:
         """Emit plain SGD's new value of parameter w, w - lr·(g + wd·w), with no more arrays
-        than a hand-written step makes; returns the gradient's name (None if not kept).
+        and passes than a hand-written step; returns the name of the gradient array it reads
+        (so that nothing writes into it afterwards).
 
+        Dead gradients (sgd[1]): the backward runs with lr as its seed (it is linear in it),
+        so every term is already lr·g: an l2 term lr·lam·w folds into a factor on w and the
+        rest is subtracted as it is. Kept gradients: seed 1, .grad gets g, the step is lr·g.
         In place (w in sgd[3]), w's own array is updated; while a pending gradient term still
-        reads w, that write waits for the end of the function (the step is computed now)."""
+        reads w, that write waits for the end of the function."""
         _, dead, has_wd, big = sgd
         inplace = w in big
         wv = self.name_of(w)
         ks = [self._scaled[w, c] for c, _, _ in cs if (w, c) in self._scaled] if dead else []
         rest = [c for c in cs if not dead or (w, c[0]) not in self._scaled]
-        decay = " + ".join((["wd"] if has_wd else []) + ks)
         late = self._deferred if inplace and _mentions(wv, contrib) else lines
-        if inplace:
-            new_of[w] = wv
-        else:
-            new = new_of[w] = self.fresh("new_" + wv)
+        new = wv if inplace else self.fresh("new_" + wv)
+        new_of[w] = new
         g = self._finish(w, rest, lines, owned) if rest else None
-        if not dead and g is not None:
+        if dead:
+            decay = " + ".join((["lr * wd"] if has_wd else []) + ks)
+            step = g
+            if g is not None and late is not lines:
+                owned.discard(g)  # read at the end: nothing may write into it before
+        else:
+            decay = "lr * wd" if has_wd else ""
             if g not in owned:  # .grad gets an array of its own (optimizers write into it)
                 lines.append(f"{g} = {g}.copy()")
             owned.discard(g)  # kept as .grad: nothing writes into it from here on
             upd[w] = g
-            decay = "wd" if has_wd else ""
-        # step: lr·g as an array nobody else reads (the gradient's own one when it is dead)
-        step = None
-        if g is not None:
-            if dead and g in owned and not _mentions(g, contrib):
-                owned.discard(g)
-                if not decay and not inplace:  # the gradient's array becomes the new value
-                    lines += [f"{g} *= -lr  # SGD step in the gradient's array: w - lr·g",
-                              f"{g} += {wv}"]
-                    new_of[w] = g
-                    return None
-                lines.append(f"{g} *= lr  # SGD step, the gradient not kept")
-                step = g
-            else:
-                step = self.fresh("step_" + wv)
-                lines.append(f"{step} = lr * {g}  # SGD step")
-        shrink = f"(1.0 - lr * ({decay}))" if decay else None
+            step = self.fresh("step_" + wv)
+            lines.append(f"{step} = lr * {g}  # SGD step")
+        shrink = f"(1.0 - ({decay}))" if decay else None
+        note = "  # SGD step" + (f", in place: nothing else holds {wv}" if inplace else "")
         if inplace:
             if shrink:
-                late.append(f"{wv} *= {shrink}  # in place: nothing else holds {wv}")
+                late.append(f"{wv} *= {shrink}{note}")
             if step:
-                late.append(f"{wv} -= {step}" + ("" if shrink else
-                                                 f"  # in place: nothing else holds {wv}"))
+                late.append(f"{wv} -= {step}" + ("" if shrink else note))
         elif shrink:
-            lines.append(f"{new} = {wv} * {shrink}")
+            lines.append(f"{new} = {wv} * {shrink}{note}")
             if step:
                 lines.append(f"{new} -= {step}")
+        elif dead and step in owned and not _mentions(step, contrib):
+            # the gradient's own array becomes the new value
+            owned.discard(step)
+            lines.append(f"np.subtract({wv}, {step}, out={step}){note}, in lr·g's array")
+            new_of[w] = step
         else:
-            lines.append(f"{new} = {wv} - {step}")
-        return upd[w]
+            lines.append(f"{new} = {wv} - {step}{note}")
+        return g if g is not None else wv
 
     def _finish(self, n: Node, cs: list[tuple[str, bool, bool]] | None, lines: list[str],
                 owned: set[str]) -> str | None:
@@ -1229,6 +1244,7 @@ class _Entry:
         self.fused: Callable | None = None
         self.fused_inplace: Callable | None = None
         self.step_big: list[Node] = []
+        self.fast: Callable | None = None
         self.n_out = len(b.outputs)
 
     def plan(self, events: list[tuple[str, Any]], root: Node | None, n_out: int) -> None:
@@ -1272,6 +1288,107 @@ class _Entry:
             self.step_ws = b.step_ws
             self._bwd_src[-1] = src
         self.step_big = [p for p in self.step_ws if p in big]
+        self.fast = self._fast_step()
+
+    def _fast_step(self) -> Callable | None:
+        """The whole replay of a compiled SGD step as one generated function of the call's
+        positional arguments (the common case: a scalar loss returned, parameters captured):
+        the checks, the forward, backward_step and the parameters' new values, without the
+        loops of run(). It returns None where run() must decide (and has changed nothing)."""
+        if (self.struct is not None or self.arg_pos is None or self.parents is None or self.big
+                or self.root_k != 0 or type(self.builder.outputs[0]._data) is not float):
+            return None
+        ins = self.inputs
+        idx = {id(n): i for i, n in enumerate(ins)}
+        if any(id(p) not in idx for p in self.step_ws):
+            return None
+        env: dict[str, Any] = {
+            "_forward": self.forward, "_bstep": self.fused, "_bstep_ip": self.fused_inplace,
+            "_opt": self.opt, "_make": engine._make, "_new": object.__new__, "_Out": _JitOutput,
+            "_prim": self.prim, "_clock": engine._clock, "_rc": _getrefcount,
+            "_grad_on": engine.is_grad_enabled, "_float": float, "_type": type,
+            "_split": engine._split(self.parents), "_names": self.names[0],
+        }
+        lines = []
+        for i, n in enumerate(ins):
+            env[f"_leaf{i}"] = n
+        # reference counts first: the local names below hold the arrays too
+        big = [f"_rc(_leaf{idx[id(p)]}._data) == 2" for p in self.step_big]
+        if big:
+            lines.append(f"ip = {' and '.join(big)}")
+        checks = []
+        for i, (needs_grad, dt) in enumerate(self.flags):
+            lines.append(f"d{i} = _leaf{i}._data")
+            checks.append(f"_leaf{i}.requires_grad is not {bool(needs_grad)}")
+            if dt is True:
+                checks.append(f"_type(d{i}) is not _float")
+            else:
+                env[f"_dt{i}"] = dt
+                checks.append(f"_type(d{i}) is _float or d{i}.dtype != _dt{i}")
+        opt = "_opt"
+        checks += [f"{opt}.momentum", f"_type({opt}.lr) is not _float",
+                   f"({opt}.weight_decay != 0) is not {self.has_wd}", "not _grad_on()"]
+        if not self.zb:
+            checks += [f"_leaf{idx[id(p)]}.grad is not None" for p in self.step_params
+                       if id(p) in idx]
+            if len(self.step_params) != len([p for p in self.step_params if id(p) in idx]):
+                return None
+        lines.append("if (" + "\n        or ".join(checks) + "):")
+        lines.append("    return None")
+        xs = []
+        for j, (i, is_node) in enumerate(self.arg_pos):
+            lines.append(f"x{j} = args[{i}]" + ("._data" if is_node else ""))
+            xs.append(f"x{j}")
+        fargs = ", ".join([f"d{i}" for i in range(len(ins))] + xs)
+        lines += [
+            "try:",
+            f"    outs, saved = _forward({fargs})",
+            "except (ArithmeticError, ValueError):",
+            "    return None",
+        ]
+        ws = "[" + ", ".join(f"d{idx[id(p)]}" for p in self.step_ws) + "]"
+        seed = f"{opt}.lr" if self.za else "1.0"  # dead gradients: the backward gives lr·g
+        call = f"({seed}, *saved, {opt}.lr, {opt}.weight_decay, {ws})"
+        if big:
+            bigd = [f"d{idx[id(p)]}" for p in self.step_big]
+            lines += ["if ip:"] + [f"    {d}.setflags(write=True)" for d in bigd] + [
+                "    try:", f"        grads, news = _bstep_ip{call}", "    finally:"] + [
+                f"        {d}.setflags(write=False)" for d in bigd] + [
+                "else:", f"    grads, news = _bstep{call}"]
+        else:
+            lines.append(f"grads, news = _bstep{call}")
+        lines += [
+            "out = _new(_Out)",
+            "a, b, more = _split",
+            "_make(out, _prim, outs[0], a, b, more,",
+            "      {'frame': None, 'k': 0, 'cache': [None, None]})",
+            "out.name, out.scope = _names",
+            "out.grad = 1.0",
+        ]
+        ws_ids = {id(p) for p in self.step_ws}
+        if self.zb:
+            lines += [f"_leaf{idx[id(p)]}.grad = None" for p in self.opt.params if id(p) in idx
+                      and id(p) not in ws_ids]
+            if any(id(p) not in idx for p in self.opt.params):
+                env["_params"] = self.opt.params
+                lines += ["for p in _params:", "    p.grad = None"]
+        for j, p in enumerate(self.step_params):
+            if id(p) not in ws_ids:
+                continue
+            i = idx[id(p)]
+            lines += [
+                f"_leaf{i}.grad = grads[{j}]",
+                f"n = news[{j}]",
+                f"if n is not d{i}:",
+                "    n.setflags(write=False)",
+                f"    _leaf{i}._data = n",
+                f"_leaf{i}._mtime = next(_clock)",
+            ]
+        lines += [f"{opt}.t += 1", "return out"]
+        src = "def replay(args):\n" + "\n".join("    " + ln for ln in lines) + "\n"
+        exec(_compile(src, self.fn), env)
+        self.fast_src = src
+        return env["replay"]
 
     @property
     def source(self) -> str:
@@ -1293,6 +1410,10 @@ class _Entry:
         dtype is no longer as traced (checked while reading the leaves' data)."""
         fused = self.fused
         if fused is not None:
+            if self.fast is not None and not kwargs:
+                out = self.fast(args)
+                if out is not None:
+                    return out
             fused = self._fused_now()
         vals = []
         for n, (needs_grad, dt) in zip(self.inputs, self.flags):
@@ -1380,7 +1501,9 @@ class _Entry:
             for w in big:
                 w.setflags(write=True)
             try:
-                grads, news = fused(1.0, *saved, opt.lr, opt.weight_decay, ws)
+                # dead gradients: the backward's seed is lr, so it gives lr·g directly
+                grads, news = fused(opt.lr if self.za else 1.0, *saved, opt.lr,
+                                    opt.weight_decay, ws)
             finally:
                 for w in big:
                     w.setflags(write=False)
