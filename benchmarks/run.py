@@ -53,6 +53,9 @@ def main() -> None:
                     + ", ".join(tensor_bench.ENGINES))
     ap.add_argument("--scalar-engines", default=",".join(scalar_bench.ENGINES))
     ap.add_argument("--budget", type=float, default=None, help="seconds of timed calls per cell")
+    ap.add_argument("--rounds", type=int, default=None,
+                    help="turns the MLP engines take within a cell (default 8; 2 with --quick): "
+                    "more, shorter turns let a slow spell of the machine hit every engine alike")
     ap.add_argument("--threads", type=int, default=None,
                     help="threads for numpy's BLAS and torch (default: numpy's BLAS default); "
                     "1 gives steadier numbers on a machine that other jobs share")
@@ -90,7 +93,8 @@ def main() -> None:
                               + [[k, f"not measured: {v}"] for k, v in skipped.items()])]
         if "mlp" in sections:
             rows = tensor_bench.run_mlp(live, args.configs.split(","), args.dtypes.split(","),
-                                        budget, gap, rounds=2 if args.quick else 3)
+                                        budget, gap, rounds=args.rounds
+                                        or (2 if args.quick else 8))
             out += ["", "## MLP training step: median per step (ratio to numpy-manual)", "",
                     "D-H-H-C, ReLU, softmax cross-entropy (mean) + 0.5·L2·Σ|W|², plain SGD; "
                     f"lr {tensor_bench.LR}, L2 {tensor_bench.L2}.", "",

@@ -514,7 +514,7 @@ def start(names: list[str], threads: int) -> tuple[list[Engine], dict[str, str],
 
 
 def run_mlp(live: list[Engine], configs: list[str], dtypes: list[str], budget: float,
-            gap: float, rounds: int = 3) -> list[dict[str, Any]]:
+            gap: float, rounds: int = 8) -> list[dict[str, Any]]:
     """Time every engine's training step on each (config, dtype); check it against numpy-manual.
 
     The engines take turns: `rounds` rounds, each giving every engine budget/rounds seconds, so

@@ -42,8 +42,10 @@ What replays and what is refused (see the README's "Compiled steps"):
   optimizer step(), with zero_grad() before or after, are recorded (through the engine's event
   hook) and replayed in order. Plain optim.SGD over exactly the graph's parameters becomes
   generated code (backward_step: gradients and update together; with zero_grad() after the step
-  the gradients are never assembled and an l2 term folds into the update); other optimizers run
-  their own step() after the generated backward. Other uses of backward() raise TracingError.
+  the gradients are never assembled, the backward's seed is lr and an l2 term folds into the
+  update; big parameters are updated in place when their reference count shows that nothing
+  else holds their arrays); other optimizers run their own step() after the generated
+  backward. Other uses of backward() raise TracingError.
 Thread-safe: changes to the signature cache are locked; a replay allocates its own arrays and
 shares no mutable state. The conversion guards and the event recording are engine hooks, set
 only while a trace runs (each checks that its own thread is the one tracing).
