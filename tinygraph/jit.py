@@ -1243,10 +1243,8 @@ class _Entry:
                         if all(kind == "node" for kind, _ in self.leaves) else None)
         self.big = len(b.ops) > 200
         self.script: list[tuple[str, Any]] | None = None  # backward/step/zero_grad to replay
-        self.fused: Callable | None = None
-        self.fused_inplace: Callable | None = None
         self.step_big: list[Node] = []
-        self.fast: Callable | None = None
+        self.fast: Callable | None = None  # the generated replay of a whole SGD step
         self.n_out = len(b.outputs)
 
     def plan(self, events: list[tuple[str, Any]], root: Node | None, n_out: int) -> None:
@@ -1268,7 +1266,10 @@ class _Entry:
         ids = {id(p) for p in ps}
         if (type(opt) is not SGD or opt.momentum or any(kind != "node" for kind, _ in self.leaves)
                 or any(id(x) not in ids for _, x in self.leaves)
-                or any(type(p._data) is float for p in ps)):
+                or any(type(p._data) is float for p in ps)
+                # the generated replay's case: one scalar loss returned, positional arguments
+                or self.struct is not None or self.arg_pos is None or self.big or k != 0
+                or type(b.outputs[0]._data) is not float):
             return
         at = kinds.index("backward")
         self.zb = "zero_grad" in kinds[:at]
@@ -1279,33 +1280,27 @@ class _Entry:
         # their arrays (checked by reference count on each call), else new arrays as optim.SGD
         # makes (for a small array a new one costs less than unlocking and locking it)
         big = {p for p in ps if type(p._data) is np.ndarray and p._data.nbytes >= _IN_PLACE_BYTES}
+        steps: dict[bool, Callable] = {}
         for in_place in (set(), big) if _REFCOUNTS and big else (set(),):
             src = b.backward_src(k, (ps, self.za, self.has_wd, in_place))
             ns = dict(b.env)
             exec(_compile(src, self.fn), ns)
-            if in_place:
-                self.fused_inplace = ns["backward_step"]
-            else:
-                self.fused = ns["backward_step"]
+            steps[bool(in_place)] = ns["backward_step"]
             self.step_ws = b.step_ws
             self._bwd_src[-1] = src
         self.step_big = [p for p in self.step_ws if p in big]
-        self.fast = self._fast_step()
+        self.fast = self._fast_step(steps[False], steps.get(True))
 
-    def _fast_step(self) -> Callable | None:
+    def _fast_step(self, bstep: Callable, bstep_ip: Callable | None) -> Callable:
         """The whole replay of a compiled SGD step as one generated function of the call's
-        positional arguments (the common case: a scalar loss returned, parameters captured):
-        the checks, the forward, backward_step and the parameters' new values, without the
-        loops of run(). It returns None where run() must decide (and has changed nothing)."""
-        if (self.struct is not None or self.arg_pos is None or self.parents is None or self.big
-                or self.root_k != 0 or type(self.builder.outputs[0]._data) is not float):
-            return None
+        positional arguments: the checks, the forward, backward_step (the in-place version
+        when the reference counts allow) and the parameters' new values. It returns None,
+        having changed nothing, where run() must replay the events one by one (the optimizer's
+        settings or the gradients are not as traced, no_grad() is on, a leaf changed)."""
         ins = self.inputs
         idx = {id(n): i for i, n in enumerate(ins)}
-        if any(id(p) not in idx for p in self.step_ws):
-            return None
         env: dict[str, Any] = {
-            "_forward": self.forward, "_bstep": self.fused, "_bstep_ip": self.fused_inplace,
+            "_forward": self.forward, "_bstep": bstep, "_bstep_ip": bstep_ip,
             "_opt": self.opt, "_make": engine._make, "_new": object.__new__, "_Out": _JitOutput,
             "_prim": self.prim, "_clock": engine._clock, "_rc": _getrefcount,
             "_grad_on": engine.is_grad_enabled, "_float": float, "_type": type,
@@ -1330,11 +1325,9 @@ class _Entry:
         opt = "_opt"
         checks += [f"{opt}.momentum", f"_type({opt}.lr) is not _float",
                    f"({opt}.weight_decay != 0) is not {self.has_wd}", "not _grad_on()"]
-        if not self.zb:
-            checks += [f"_leaf{idx[id(p)]}.grad is not None" for p in self.step_params
-                       if id(p) in idx]
-            if len(self.step_params) != len([p for p in self.step_params if id(p) in idx]):
-                return None
+        if not self.zb:  # what backward() adds to must be nothing, as zero_grad() leaves it
+            env["_params"] = self.step_params
+            checks.append("any([p.grad is not None for p in _params])")
         lines.append("if (" + "\n        or ".join(checks) + "):")
         lines.append("    return None")
         xs = []
@@ -1368,12 +1361,9 @@ class _Entry:
             "out.grad = 1.0",
         ]
         ws_ids = {id(p) for p in self.step_ws}
-        if self.zb:
-            lines += [f"_leaf{idx[id(p)]}.grad = None" for p in self.opt.params if id(p) in idx
-                      and id(p) not in ws_ids]
-            if any(id(p) not in idx for p in self.opt.params):
-                env["_params"] = self.opt.params
-                lines += ["for p in _params:", "    p.grad = None"]
+        if self.zb:  # zero_grad() before backward(): parameters no gradient reached have None
+            env["_params"] = self.step_params
+            lines += ["for p in _params:", "    p.grad = None"]
         for j, p in enumerate(self.step_params):
             if id(p) not in ws_ids:
                 continue
@@ -1399,6 +1389,9 @@ class _Entry:
             if k == -1:
                 parts.append("# the training step: the gradients and plain SGD's update "
                              "(replaces backward() and step())")
+            elif -1 in self._bwd_src:
+                parts.append("# backward() alone: replayed with the optimizer's own step() when "
+                             "its settings or the gradients are not as traced")
             elif len(self._bwd_src) > 1:
                 parts.append(f"# gradients for output {k}")
             parts.append(s)
@@ -1410,13 +1403,10 @@ class _Entry:
     def run(self, args: tuple, kwargs: dict) -> Any:
         """Replay: the outputs as nodes, or _RETRACE if a captured leaf's requires_grad or
         dtype is no longer as traced (checked while reading the leaves' data)."""
-        fused = self.fused
-        if fused is not None:
-            if self.fast is not None and not kwargs:
-                out = self.fast(args)
-                if out is not None:
-                    return out
-            fused = self._fused_now()
+        if self.fast is not None and not kwargs:
+            out = self.fast(args)
+            if out is not None:
+                return out
         vals = []
         for n, (needs_grad, dt) in zip(self.inputs, self.flags):
             d = n._data
@@ -1451,9 +1441,7 @@ class _Entry:
             if parents is None:
                 parents = tuple([_fetch(args, kwargs, x) if kind == "arg" else x
                                  for kind, x in self.leaves])
-            # after a compiled step the outputs are stale (their backward() raises): no
-            # saved arrays kept for it
-            frame = None if fused is not None else (self, saved, args, kwargs)
+            frame = (self, saved, args, kwargs)
         nodes = []
         for k, o in enumerate(outs):
             if type(o) is np.ndarray:
@@ -1472,54 +1460,12 @@ class _Entry:
             n.name, n.scope = self.names[k]
             nodes.append(n)
         if self.script is not None:
-            self._events(nodes, saved, fused)
+            self._events(nodes)
             nodes = nodes[:self.n_out]
         return nodes[0] if self.struct is None else self.struct[0](nodes)
 
-    def _fused_now(self) -> Callable | None:
-        """The generated step to run on this call (None: replay the events one by one): plain
-        SGD as traced, and gradients that come from this call's backward() only."""
-        opt = self.opt
-        ps = self.step_params
-        if (opt.momentum or bool(opt.weight_decay) != self.has_wd or type(opt.lr) is not float
-                or not (self.zb or all(p.grad is None for p in ps))):
-            return None
-        ip = self.fused_inplace
-        # 2: the node's own reference and getrefcount's argument. No view (p.data), detached
-        # node, saved tensor of another graph or user variable holds the array
-        if ip is not None:
-            for p in self.step_big:
-                if _getrefcount(p._data) != 2:
-                    return self.fused
-            return ip
-        return self.fused
-
-    def _events(self, nodes: list[Node], saved: tuple, fused: Callable | None) -> None:
+    def _events(self, nodes: list[Node]) -> None:
         """Replay the traced call's backward() and optimizer calls, in their order."""
-        if fused is not None:
-            opt = self.opt
-            ws = [p._data for p in self.step_ws]
-            big = [p._data for p in self.step_big] if fused is self.fused_inplace else ()
-            for w in big:
-                w.setflags(write=True)
-            try:
-                # dead gradients: the backward's seed is lr, so it gives lr·g directly
-                grads, news = fused(opt.lr if self.za else 1.0, *saved, opt.lr,
-                                    opt.weight_decay, ws)
-            finally:
-                for w in big:
-                    w.setflags(write=False)
-            nodes[self.root_k].grad = 1.0
-            clock = engine._clock
-            for p, g, n in zip(self.step_params, grads, news):
-                p.grad = g  # zero_grad() came before (or every .grad was None)
-                if n is not None:
-                    if n is not p._data:
-                        n.setflags(write=False)  # a new array of the parameter's dtype, shape
-                        p._data = n
-                    p._mtime = next(clock)  # graphs that used the old value are stale
-            opt.t += 1
-            return
         for kind, x in self.script:
             if kind == "backward":
                 nodes[x].backward()
