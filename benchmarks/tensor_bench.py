@@ -31,6 +31,7 @@ CONFIGS = {
 LR, L2 = 0.01, 1e-4
 CHAIN_OPS = 1000
 CHAIN_SHAPE = (4,)
+WARM = 0.03  # seconds of untimed steps at the start of each MLP turn
 
 
 def _sgd(params: list, replace: Any) -> None:
@@ -519,6 +520,7 @@ def run_mlp(live: list[Engine], configs: list[str], dtypes: list[str], budget: f
 
     The engines take turns: `rounds` rounds, each giving every engine budget/rounds seconds, so
     a burst of load from elsewhere on the machine hits all of them alike; medians over all steps.
+    Each turn starts, after the pause between engines, with WARM seconds of untimed steps.
     """
     rows = []
     for cfg in configs:
@@ -552,6 +554,12 @@ def run_mlp(live: list[Engine], configs: list[str], dtypes: list[str], budget: f
                         continue
                     settle(gap)  # let the last engine's BLAS/OpenMP threads stop spinning
                     try:
+                        # after the pause caches and branch predictors are cold: every engine
+                        # first runs untimed for WARM seconds (unless one step takes longer)
+                        t_warm = time.perf_counter() + WARM
+                        while (not row["times"] or min(row["times"]) < WARM) and (
+                                time.perf_counter() < t_warm):
+                            tr.step()
                         t_end = time.perf_counter() + slot
                         while True:  # at least one step per round
                             t = time.perf_counter()
