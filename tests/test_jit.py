@@ -897,8 +897,12 @@ def test_compiled_step_refusals():
     for fn, msg in [(twice, "one backward"), (step_first, "one backward"),
                     (seeded, "create_graph"), (foreign, "not computed inside")]:
         outside = tg.sum(w * w)
+        w.grad = np.ones(3)
+        before = np.array(w.data)
         with pytest.raises(TracingError, match=msg):
             tg.jit(fn)(np.ones(3))
+        if fn is step_first:  # refused before the step changed anything
+            np.testing.assert_array_equal(w.data, before)
 
 
 def test_compiled_step_never_writes_into_arrays_someone_holds(monkeypatch):

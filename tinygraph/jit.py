@@ -239,37 +239,30 @@ def _guard(node: Node, what: str) -> None:
 
 def _record(kind: str, obj: Any, *details: Any) -> None:
     """The engine's event hook while a trace runs: note this thread's backward passes and
-    optimizer steps, which the compiled code then replays in the same order."""
+    optimizer steps, which the compiled code then replays in the same order. What cannot be
+    replayed raises here, before the pass or the step changes anything."""
     events = getattr(_tls, "events", None)
     if events is None or not getattr(_tls, "depth", 0):
         return
+    kinds = [k for k, _ in events] + [kind]
     if kind == "backward" and (details[0] is not None or details[1]):
         raise TracingError(
             f"tg.jit: backward({'create_graph=True' if details[1] else 'grad'}) at "
             f"{_user_site()[1]}; a compiled function replays backward() with its default seed "
             "(1.0) and no recorded graph. Call it that way, or outside the compiled function.")
+    if kinds.count("backward") > 1 or kinds.count("step") > 1 or (
+            kind == "step" and "backward" not in kinds):
+        raise TracingError(
+            f"tg.jit: the function calls {', '.join(k + '()' for k in kinds)} (the last at "
+            f"{_user_site()[1]}); a compiled step replays one backward() and at most one "
+            "optimizer step() after it (zero_grad() before or after). Compile the loss alone "
+            "and call the rest outside.")
+    if kind == "backward" and (obj._prim is None or obj._ctime <= _tls.t0):
+        raise TracingError(
+            f"tg.jit: backward() on {obj.describe()} at {_user_site()[1]}, which was not "
+            "computed inside the function; a compiled step can only replay a pass over its own "
+            "graph")
     events.append((kind, obj))
-
-
-def _plan(events: list[tuple[str, Any]], t0: int, what: str) -> Node | None:
-    """Check the recorded events; return the backward root (None if there is none)."""
-    backs = [obj for kind, obj in events if kind == "backward"]
-    kinds = [kind for kind, _ in events]
-    first_step = kinds.index("step") if "step" in kinds else None
-    if (len(backs) > 1 or kinds.count("step") > 1
-            or (first_step is not None and "backward" not in kinds[:first_step])):
-        raise TracingError(
-            f"tg.jit: {what} calls {', '.join(k + '()' for k in kinds)}; a compiled step "
-            "replays one backward() and at most one optimizer step() after it (zero_grad() "
-            "before or after). Compile the loss alone and call the rest outside.")
-    if not backs:
-        return None
-    root = backs[0]
-    if root._prim is None or root._ctime <= t0:
-        raise TracingError(
-            f"tg.jit: {what} calls backward() on {root.describe()}, which was not computed "
-            "inside the function; a compiled step can only replay a pass over its own graph")
-    return root
 
 
 def _tracing() -> bool:
@@ -1604,12 +1597,13 @@ class Compiled:
             engine.set_event_hook(_record)
         _tls.depth = getattr(_tls, "depth", 0) + 1
         outer, _tls.events = getattr(_tls, "events", None), []
+        outer_t0, _tls.t0 = getattr(_tls, "t0", 0), t0
         try:
             res = self.fn(*targs, **tkw)
             events = _tls.events
         finally:
             _tls.depth -= 1
-            _tls.events = outer
+            _tls.events, _tls.t0 = outer, outer_t0
             with _guard_lock:
                 _active -= 1
                 if not _active:
@@ -1623,8 +1617,7 @@ class Compiled:
                 "from numpy's or Python's global generator while tracing; a compiled replay would "
                 "reuse that one draw on every call (the same dropout mask, the same noise). Draw "
                 "them outside and pass them as arguments, or do not compile the function.")
-        what = getattr(self.fn, "__qualname__", "the function")
-        root = _plan(events, t0, what)
+        root = next((obj for kind, obj in events if kind == "backward"), None)
         if res is None and root is not None:
             outs, struct = [], (lambda nodes: None, 0)  # a step that returns nothing
         else:
