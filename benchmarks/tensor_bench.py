@@ -557,9 +557,9 @@ def run_mlp(live: list[Engine], configs: list[str], dtypes: list[str], budget: f
                         # after the pause caches and branch predictors are cold: every engine
                         # first runs untimed for WARM seconds (unless one step takes longer)
                         t_warm = time.perf_counter() + WARM
-                        while (not row["times"] or min(row["times"]) < WARM) and (
-                                time.perf_counter() < t_warm):
-                            tr.step()
+                        if not row["times"] or min(row["times"]) < WARM:
+                            while time.perf_counter() < t_warm:
+                                tr.step()
                         t_end = time.perf_counter() + slot
                         while True:  # at least one step per round
                             t = time.perf_counter()

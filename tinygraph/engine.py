@@ -1233,7 +1233,7 @@ def _root_grad(root: Node, grad: Any) -> Data:
 def backward(root: Node, grad: Any = None, create_graph: bool = False) -> None:
     """Reverse pass from root; see Node.backward."""
     if _event_hook is not None:
-        _event_hook("backward", root, grad, create_graph)
+        notify("backward", root, grad, create_graph)
     if create_graph:
         _store_graph(graph_cotangents(root, grad))
         return

@@ -1596,21 +1596,18 @@ class Compiled:
             engine.set_value_hook(_guard)
             engine.set_event_hook(_record)
         _tls.depth = getattr(_tls, "depth", 0) + 1
-        outer, _tls.events = getattr(_tls, "events", None), []
-        outer_t0, _tls.t0 = getattr(_tls, "t0", 0), t0
+        _tls.events, _tls.t0 = [], t0  # (no trace nests: a call while tracing runs eagerly)
         try:
             res = self.fn(*targs, **tkw)
             events = _tls.events
         finally:
             _tls.depth -= 1
-            _tls.events, _tls.t0 = outer, outer_t0
+            _tls.events = None
             with _guard_lock:
                 _active -= 1
                 if not _active:
                     engine.set_value_hook(None)
                     engine.set_event_hook(None)
-        if outer is not None:
-            outer.extend(events)  # a compiled function called while tracing ran eagerly
         if _rng_states() != rng_before:
             raise TracingError(
                 f"tg.jit: {getattr(self.fn, '__qualname__', 'the function')} drew random numbers "
