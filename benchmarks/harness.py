@@ -8,27 +8,8 @@ import platform
 import statistics
 import sys
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from typing import Any
-
-
-def timeit(fn: Callable[[], Any], budget_s: float, *, min_n: int = 5, max_n: int = 2000,
-           warm_s: float = 0.2, min_warm: int = 2) -> tuple[Any, float, list[float]]:
-    """(first result, first-call seconds, timed call seconds): first call, warm-up, timed calls."""
-    t0 = time.perf_counter()
-    out = fn()
-    first = time.perf_counter() - t0
-    n, tw = 0, time.perf_counter()
-    while n < min_warm or time.perf_counter() - tw < warm_s:
-        fn()
-        n += 1
-    times: list[float] = []
-    tb = time.perf_counter()
-    while len(times) < min_n or (len(times) < max_n and time.perf_counter() - tb < budget_s):
-        t = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - t)
-    return out, first, times
 
 
 def median(xs: Sequence[float]) -> float:
@@ -88,6 +69,9 @@ def machine() -> dict[str, str]:
         info["blas"] = ", ".join(libs) or "none found"
     except ImportError:
         info["blas"] = "? (pip install threadpoolctl to see it)"
+    pinned = os.environ.get("TINYGRAPH_BENCH_PINNED")
+    if pinned is not None:
+        info["cores used"] = f"1 (the run is pinned to CPU {pinned}: --threads 1)"
     dropped = os.environ.get("TINYGRAPH_BENCH_DROPPED_ENV")
     if dropped:
         info["environment"] = f"unset for this run: {dropped}"

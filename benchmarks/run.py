@@ -32,6 +32,12 @@ _pre.add_argument("--threads", type=int, default=None)
 if _pre.parse_known_args()[0].threads == 1:  # JAX reads its thread settings once, at import
     os.environ["XLA_FLAGS"] = (os.environ.get("XLA_FLAGS", "") + " --xla_cpu_multi_thread_eigen"
                                "=false intra_op_parallelism_threads=1").strip()
+    # XLA's CPU runtime still runs a matmul on two threads with these flags: one core for the
+    # whole process (and the fresh processes it starts) makes "one thread" true for every engine
+    if hasattr(os, "sched_setaffinity"):
+        _cpu = min(os.sched_getaffinity(0))
+        os.sched_setaffinity(0, {_cpu})
+        os.environ["TINYGRAPH_BENCH_PINNED"] = str(_cpu)
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 import harness  # noqa: E402
@@ -54,11 +60,13 @@ def main() -> None:
     ap.add_argument("--scalar-engines", default=",".join(scalar_bench.ENGINES))
     ap.add_argument("--budget", type=float, default=None, help="seconds of timed calls per cell")
     ap.add_argument("--rounds", type=int, default=None,
-                    help="turns the MLP engines take within a cell (default 8; 2 with --quick): "
+                    help="turns the engines take within an MLP cell and in the chain (default 8; "
+                    "2 with --quick): "
                     "more, shorter turns let a slow spell of the machine hit every engine alike")
     ap.add_argument("--threads", type=int, default=None,
                     help="threads for numpy's BLAS and torch (default: numpy's BLAS default); "
-                    "1 gives steadier numbers on a machine that other jobs share")
+                    "1 also pins the run to one core, and gives steadier numbers on a machine "
+                    "that other jobs share")
     ap.add_argument("--keep-openblas-env", action="store_true",
                     help="do not unset OPENBLAS_CORETYPE / OPENBLAS_L2_SIZE")
     args = ap.parse_args()
@@ -91,16 +99,16 @@ def main() -> None:
         out += ["", "## Engines", "",
                 harness.table(["engine", "version"], [[k, v] for k, v in versions.items()]
                               + [[k, f"not measured: {v}"] for k, v in skipped.items()])]
+        rounds = args.rounds or (2 if args.quick else 8)
         if "mlp" in sections:
             rows = tensor_bench.run_mlp(live, args.configs.split(","), args.dtypes.split(","),
-                                        budget, gap, rounds=args.rounds
-                                        or (2 if args.quick else 8))
+                                        budget, gap, rounds=rounds)
             out += ["", "## MLP training step: median per step (ratio to numpy-manual)", "",
                     "D-H-H-C, ReLU, softmax cross-entropy (mean) + 0.5·L2·Σ|W|², plain SGD; "
                     f"lr {tensor_bench.LR}, L2 {tensor_bench.L2}.", "",
                     tensor_bench.mlp_table(rows)]
         if "ops" in sections:
-            rows = tensor_bench.run_chain(live, budget, gap)
+            rows = tensor_bench.run_chain(live, budget, gap, rounds=rounds)
             out += ["", "## Per-op overhead: 1,000-op elementwise chain on a (4,) array, "
                     "float64, forward + backward", "", tensor_bench.chain_table(rows)]
 

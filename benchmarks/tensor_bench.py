@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
-from harness import log, median, settle, table, timeit
+from harness import log, median, settle, table
 
 CONFIGS = {
     "digits": (64, 128, 10, 64),
@@ -514,13 +514,41 @@ def start(names: list[str], threads: int) -> tuple[list[Engine], dict[str, str],
     return live, versions, skipped
 
 
+def take_turns(cell: list[tuple[dict[str, Any], Callable[[], Any]]], budget: float,
+               rounds: int, gap: float) -> None:
+    """Time each engine's call in turns: `rounds` rounds, each giving every engine budget/rounds
+    seconds, so that a slow spell of the machine hits all of them alike. Each turn starts,
+    after the pause between engines, with WARM seconds of untimed calls (caches and branch
+    predictors are cold after the pause). Times go to row["times"]; a failure to row["error"].
+    """
+    slot = budget / rounds
+    for _ in range(rounds):
+        for row, call in cell:
+            if "error" in row:
+                continue
+            settle(gap)  # let the last engine's BLAS/OpenMP threads stop spinning
+            try:
+                t_warm = time.perf_counter() + WARM
+                if not row["times"] or min(row["times"]) < WARM:
+                    while time.perf_counter() < t_warm:
+                        call()
+                t_end = time.perf_counter() + slot
+                while True:  # at least one call per turn
+                    t = time.perf_counter()
+                    call()
+                    done = time.perf_counter()
+                    row["times"].append(done - t)
+                    if done >= t_end:
+                        break
+            except Exception as ex:  # noqa: BLE001 - report the engine's failure, go on
+                row["error"] = f"{type(ex).__name__}: {ex}".splitlines()[0][:160]
+
+
 def run_mlp(live: list[Engine], configs: list[str], dtypes: list[str], budget: float,
             gap: float, rounds: int = 8) -> list[dict[str, Any]]:
     """Time every engine's training step on each (config, dtype); check it against numpy-manual.
 
-    The engines take turns: `rounds` rounds, each giving every engine budget/rounds seconds, so
-    a burst of load from elsewhere on the machine hits all of them alike; medians over all steps.
-    Each turn starts, after the pause between engines, with WARM seconds of untimed steps.
+    The engines take turns (take_turns); medians over all steps.
     """
     rows = []
     for cfg in configs:
@@ -543,33 +571,11 @@ def run_mlp(live: list[Engine], configs: list[str], dtypes: list[str], budget: f
                     row["param_err"] = max(relerr(a - c, b - c)
                                            for a, b, c in zip(P1, ref[1], p0, strict=True))
                     tr.step()  # warm-up
-                    cell.append((row, tr))
+                    cell.append((row, tr.step))
                 except Exception as ex:  # noqa: BLE001 - report the engine's failure, go on
                     row["error"] = f"{type(ex).__name__}: {ex}".splitlines()[0][:160]
                 rows.append(row)
-            slot = budget * (2 if cfg == "cifar" else 1) / rounds
-            for _ in range(rounds):
-                for row, tr in cell:
-                    if "error" in row:
-                        continue
-                    settle(gap)  # let the last engine's BLAS/OpenMP threads stop spinning
-                    try:
-                        # after the pause caches and branch predictors are cold: every engine
-                        # first runs untimed for WARM seconds (unless one step takes longer)
-                        t_warm = time.perf_counter() + WARM
-                        if not row["times"] or min(row["times"]) < WARM:
-                            while time.perf_counter() < t_warm:
-                                tr.step()
-                        t_end = time.perf_counter() + slot
-                        while True:  # at least one step per round
-                            t = time.perf_counter()
-                            tr.step()
-                            done = time.perf_counter()
-                            row["times"].append(done - t)
-                            if done >= t_end:
-                                break
-                    except Exception as ex:  # noqa: BLE001
-                        row["error"] = f"{type(ex).__name__}: {ex}".splitlines()[0][:160]
+            take_turns(cell, budget * (2 if cfg == "cifar" else 1), rounds, gap)
             for row, _ in cell:
                 if row["times"] and "error" not in row:
                     row["s"], row["n"] = median(row["times"]), len(row["times"])
@@ -581,27 +587,35 @@ def run_mlp(live: list[Engine], configs: list[str], dtypes: list[str], budget: f
     return rows
 
 
-def run_chain(live: list[Engine], budget: float, gap: float) -> list[dict[str, Any]]:
-    """µs per op of the 1,000-op chain, float64."""
+def run_chain(live: list[Engine], budget: float, gap: float, rounds: int = 8
+              ) -> list[dict[str, Any]]:
+    """µs per op of the 1,000-op chain, float64; the engines take turns (take_turns)."""
     x0 = np.linspace(-0.5, 0.5, int(np.prod(CHAIN_SHAPE))).reshape(CHAIN_SHAPE)
-    rows, ref = [], None
+    rows, cell, ref = [], [], None
     for e in live:
-        row: dict[str, Any] = {"engine": e.name}
+        row: dict[str, Any] = {"engine": e.name, "times": []}
         try:
             run = e.chain(x0.copy())
         except ImportError:
             continue
         try:
-            g, first, times = timeit(run, budget, min_n=5, max_n=500)
-            g = np.asarray(g)
+            t = time.perf_counter()
+            g = np.asarray(run())
+            row["first_ms"] = (time.perf_counter() - t) * 1e3
             ref = g if ref is None else ref
-            row.update(grad_err=relerr(g, ref), us=median(times) * 1e6 / CHAIN_OPS,
-                       first_ms=first * 1e3, n=len(times))
+            row["grad_err"] = relerr(g, ref)
+            run()  # warm-up
+            cell.append((row, run))
         except Exception as ex:  # noqa: BLE001
             row["error"] = f"{type(ex).__name__}: {ex}".splitlines()[0][:160]
         rows.append(row)
-        log(f"  chain {e.name:20s} " + (f"{row['us']:8.2f} µs/op" if "us" in row else row["error"]))
-        settle(gap)
+    take_turns(cell, budget, rounds, gap)
+    for row in rows:
+        if row["times"] and "error" not in row:
+            row.update(us=median(row["times"]) * 1e6 / CHAIN_OPS, n=len(row["times"]))
+        log(f"  chain {row['engine']:20s} " + (f"{row['us']:8.2f} µs/op" if "us" in row
+                                               else row.get("error", "?")))
+    settle(gap)
     return rows
 
 

@@ -688,6 +688,50 @@ def test_broadcast_gradients_summed_back_compiled_equal_eager(bshape: tuple, dty
         assert "ones_3 @ " in f.source
 
 
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_numbers_in_array_ops_give_exactly_eager_results(dtype: type) -> None:
+    """Numbers combined with arrays (x * 1.001, the 1 of tanh's and sigmoid's gradients, relu's
+    0) become 0-d arrays of the array's dtype in the generated code: numpy rounds a Python
+    float to that dtype anyway, so values, gradients and dtypes equal eager ones exactly
+    (elementwise ops only: a broadcast's sum may add in another order). A number the dtype
+    cannot hold stays a literal."""
+    rng = np.random.default_rng(5)
+    W = tg.Node(rng.normal(size=(4, 3)).astype(dtype), name="W")
+
+    def loss(x):
+        h = tg.tanh(x * 1.001 + 0.1) - 0.3
+        h = tg.sigmoid(h * W) / 0.7 + tg.relu(0.25 - h) + tg.sqrt(h * h + 1.0)
+        return tg.sum(h * 3.0)
+
+    f = tg.jit(loss)
+    for _ in range(3):
+        x = tg.Node(rng.normal(size=(4, 3)).astype(dtype))
+        W.data = rng.normal(size=(4, 3)).astype(dtype)
+        got = f(x)
+        got.backward()
+        g = (x.grad, W.grad)
+        x.grad = W.grad = None
+        want = loss(x)
+        want.backward()
+        assert got.data == want.data
+        for a, w in zip(g, (x.grad, W.grad)):
+            assert a.dtype == w.dtype == dtype
+            np.testing.assert_array_equal(a, w)
+        x.grad = W.grad = None
+    suffix = "" if dtype is np.float64 else f"_f{np.dtype(dtype).itemsize * 8}"
+    assert f"x * _1_001{suffix}" in f.source and f"one{suffix} - " in f.source
+    assert "1.001" not in f.source.split("def forward")[1]
+
+    big = tg.jit(lambda x: tg.sum(x * 1e39))  # not a float32
+    x = tg.Node(np.ones(2, dtype))
+    with np.errstate(over="ignore"):
+        for _ in range(2):
+            out = big(x)
+        assert out.data == tg.sum(x * 1e39).data
+    assert ("* 1e+39" in big.source) == (dtype is not np.float64)
+    assert ("* _1e39" in big.source) == (dtype is np.float64)
+
+
 @pytest.mark.parametrize("combine", ["add", "mul"])
 def test_relu_gradient_is_not_made_in_place_where_another_input_still_reads_it(combine) -> None:
     """relu(x·W) + b: the add hands one gradient array to relu and to b; relu's mask must not

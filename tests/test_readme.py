@@ -17,6 +17,8 @@ Conventions (for whoever writes a README snippet):
   its message containing that text ("..." for any text).
 - `<!-- readme-test: skip -->` on the line before a block marks a fragment that cannot run
   alone (it is then not run).
+- `<!-- readme-test: output -->` on the line before a fence (of any language, for highlighting)
+  makes it the whole output of the python block before it, as an output fence.
 """
 
 from __future__ import annotations
@@ -34,6 +36,7 @@ import pytest
 ROOT = Path(__file__).resolve().parents[1]
 FILES = ("README.md", "viz/README.md")
 SKIP = "<!-- readme-test: skip -->"
+OUTPUT = "<!-- readme-test: output -->"
 
 
 @dataclass
@@ -53,6 +56,14 @@ def blocks(name: str) -> list[Block]:
     out: list[Block] = []
     i = 0
     while i < len(lines):
+        if i > 0 and lines[i - 1].strip() == OUTPUT and lines[i].startswith("```"):
+            assert out and out[-1].output is None, f"{name} line {i + 1}: output of no block"
+            m = i + 1
+            while lines[m].strip() != "```":
+                m += 1
+            out[-1].output = "\n".join(lines[i + 1:m])
+            i = m + 1
+            continue
         if lines[i].strip() != "```python":
             i += 1
             continue
@@ -191,5 +202,7 @@ def test_the_conventions_can_fail() -> None:
     assert says("L1: 4/4 units; ...", "L1: 4/4 units; gradient\nmore")
     assert not says("L1: 3/4 units; ...", "L1: 4/4 units; gradient")
     assert same_output("a  \nb ... c", "a\nb 42 c\n") and not same_output("a\nb", "a\nc")
+    marked = [blk for blk in blocks("README.md") if blk.output and "def backward" in blk.output]
+    assert marked, "the marked output fence (the compiled source) is read as an output"
     b = blocks("README.md")
     assert b and all(blk.code for blk in b)

@@ -366,12 +366,16 @@ def _top_level_add(s: str) -> bool:
     return False
 
 
-# Elementwise ops that can write into a dead input's buffer: {0} the inputs, {1} the buffer.
-_UFUNCS = {"add": "np.add({0}, out={1})", "sub": "np.subtract({0}, out={1})",
-           "mul": "np.multiply({0}, out={1})", "div": "np.divide({0}, out={1})",
-           "neg": "np.negative({0}, out={1})", "exp": "np.exp({0}, out={1})",
-           "log": "np.log({0}, out={1})", "sqrt": "np.sqrt({0}, out={1})",
-           "tanh": "np.tanh({0}, out={1})", "relu": "np.maximum({0}, 0, out={1})"}
+# Elementwise ops that can write into a dead input's buffer: {0} the inputs, {1} the buffer,
+# given as the ufunc's last argument (numpy parses that faster than the `out` keyword, which
+# np.maximum requires); relu's second operand, 0, is added to the inputs.
+_UFUNCS = {"add": "np.add({0}, {1})", "sub": "np.subtract({0}, {1})",
+           "mul": "np.multiply({0}, {1})", "div": "np.divide({0}, {1})",
+           "neg": "np.negative({0}, {1})", "exp": "np.exp({0}, {1})", "log": "np.log({0}, {1})",
+           "sqrt": "np.sqrt({0}, {1})", "tanh": "np.tanh({0}, {1})",
+           "relu": "np.maximum({0}, out={1})"}
+# A number in a template (not a {field}): in an array op it becomes a 0-d array constant.
+_NUMBER = re.compile(r"(?<![\w.{])\d+(?:\.\d+)?(?![\w.}])")
 
 
 def _base_name(n: Node) -> str:
@@ -417,6 +421,7 @@ class _Builder:
         self.extra_saved: dict[Node, list[str]] = {}  # arrays an emitted op keeps for backward
         self._ce_div: dict[Node, tuple[str, int]] = {}
         self._ones: dict[tuple[int, Any], str] = {}  # batch-sum vectors by length and dtype
+        self.nums: dict[tuple[float, str], str] = {}  # numbers as 0-d arrays, see num()
         self._collect(t0, tracers)
         self._forward()
 
@@ -443,6 +448,50 @@ class _Builder:
             name = self._bound[key] = self.fresh(base)
             self.env[name] = value
         return name
+
+    def num(self, v: float, dtype: np.dtype) -> str | None:
+        """A name for the number v as a 0-d array of dtype, or None where v must stay a
+        literal. numpy applies a 0-d array of an array's own dtype to it faster than a Python
+        number (which it converts on every call), with the same result: the number is
+        rounded to that dtype either way."""
+        v = float(v)
+        with np.errstate(all="ignore"):
+            a = np.array(v, dtype)
+        if not (math.isfinite(v) and np.isfinite(a)):
+            return None
+        key = (v, dtype.str)
+        name = self.nums.get(key)
+        if name is None:
+            text = {0.0: "zero", 1.0: "one"}.get(v)
+            if text is None:
+                text = str(int(v)) if v.is_integer() and abs(v) < 1e15 else repr(v)
+                text = "_" + text.replace("-", "m").replace("+", "").replace(".", "_")
+            suffix = "" if dtype == np.float64 else f"_{dtype.kind}{dtype.itemsize * 8}"
+            name = self.nums[key] = self.fresh(text + suffix)
+            self.env[name] = a
+        return name
+
+    def array_dtype(self, n: Node) -> np.dtype | None:
+        """The float dtype of an array op whose array operands all share it (then its numbers
+        may become 0-d arrays of that dtype), else None."""
+        if type(n._data) is not np.ndarray or n.dtype.kind != "f" or self._mixed(n):
+            return None
+        return n.dtype
+
+    def numbers(self, n: Node, names: list[str], text: str | None = None
+                ) -> tuple[list[str], str | None]:
+        """names (n's operands as written) and a template text with the numbers of an array
+        op as 0-d arrays of its dtype (see num)."""
+        dt = self.array_dtype(n)
+        if dt is None:
+            return names, text
+        out = list(names)
+        for i, p in enumerate(self.par[n]):
+            if p in self.literal:
+                out[i] = self.num(p._data, dt) or out[i]
+        if text is not None:
+            text = _NUMBER.sub(lambda m: self.num(float(m.group(0)), dt) or m.group(0), text)
+        return out, text
 
     # --- the graph ------------------------------------------------------------------------
     def _collect(self, t0: int, tracers: list[tuple[Node, str, _Arg]]) -> None:
@@ -613,6 +662,9 @@ class _Builder:
             return call, 0, depth
         text = t["sfwd"] if scalar else t["afwd"]
         prec = t.get("prec", 9) if scalar or _is_infix(text) or text.startswith("-") else 0
+        if not scalar:
+            names, text = self.numbers(n, [r[0] for r in refs], text)
+            refs = [(m, 0, r[2]) if m != r[0] else r for m, r in zip(names, refs)]
         if _is_infix(text):
             args = [self.wrap(r[0], r[1], prec, right=i == 1) for i, r in enumerate(refs)]
         else:
@@ -638,7 +690,8 @@ class _Builder:
         out = self.var.get(n, "")
         if t is not None:
             v = self.vjp_strings(n, t)[i]
-            raw = v.format(*names, g=g, out=out, **self.fields(n))
+            names, text = self.numbers(n, names, v)
+            raw = text.format(*names, g=g, out=out, **self.fields(n))
             gshape = t["gshape"][min(i, len(t["gshape"]) - 1)]
             fresh = v != "{g}" and not t.get("view")  # a view may share g's memory
             text, fresh = self._unbroadcast(raw, fresh, n, p, gshape)
@@ -762,9 +815,11 @@ class _Builder:
                   and not self.scalar_op(n)
                   and (buf := self._dead_buffer(n, owned, saved, outs)) is not None):
                 s_ = self.var[buf]
-                args = ", ".join(self.name_of(q) for q in self.par[n])
-                emitted = [f"{name} = {_UFUNCS[pname].format(args, s_)}  # in place: {s_} is "
-                           "not needed again"]
+                args, _ = self.numbers(n, [self.name_of(q) for q in self.par[n]])
+                if pname == "relu":
+                    args.append(self.num(0.0, n.dtype) or "0")
+                emitted = [f"{name} = {_UFUNCS[pname].format(', '.join(args), s_)}  # in place: "
+                           f"{s_} is not needed again"]
                 owned.add(n)
             elif n.attrs and "saved" in n.attrs:
                 emitted = [f"{name}, {name}_saved = {text}"]
@@ -904,8 +959,9 @@ class _Builder:
                 if (t is not None and n._prim.name == "relu" and type(n._data) is not float
                         and g in owned and not _mentions(g, contrib)
                         and all(r != g for r, _ in done.values())):
-                    lines.append(f"{g} *= {self.var[n]} > 0  # dL_d{self.var.get(p, 'x')}: "
-                                 "relu's gradient, in place")
+                    zero = self.num(0.0, n.dtype) or "0"
+                    lines.append(f"{g} *= {self.var[n]} > {zero}  # dL_d{self.var.get(p, 'x')}"
+                                 ": relu's gradient, in place")
                     owned.discard(g)
                     contrib.setdefault(p, []).append((g, True, False))
                     continue
@@ -1032,7 +1088,7 @@ class _Builder:
         elif dead and step in owned and not _mentions(step, contrib):
             # the gradient's own array becomes the new value
             owned.discard(step)
-            lines.append(f"np.subtract({wv}, {step}, out={step}){note}, in lr·g's array")
+            lines.append(f"np.subtract({wv}, {step}, {step}){note}, in lr·g's array")
             new_of[w] = step
         else:
             lines.append(f"{new} = {wv} - {step}{note}")
@@ -1173,7 +1229,7 @@ _RETRACE = object()  # _Entry.run's answer when the captured leaves changed sinc
 # some references are counted); elsewhere a compiled step always makes new arrays.
 _REFCOUNTS = sys.implementation.name == "cpython" and sys.version_info < (3, 14)
 _getrefcount = sys.getrefcount
-_IN_PLACE_BYTES = 1 << 18  # parameters this big are updated in place by a compiled SGD step
+_IN_PLACE_BYTES = 1 << 14  # parameters this big are updated in place by a compiled SGD step
 
 
 class _Entry:
@@ -1210,6 +1266,12 @@ class _Entry:
         consts = [(k, v) for k, v in b.env.items() if k not in _BASE_ENV and not callable(v)]
         if rules:
             head += f"# {', '.join(rules)}: the op table's own functions\n"
+        nums = set(b.nums.values())
+        for dts in sorted({dt for _, dt in b.nums}):
+            shown = sorted((v, k[0]) for k, v in b.nums.items() if k[1] == dts)
+            head += (f"# numbers as 0-d {np.dtype(dts).name} arrays (numpy is faster with these "
+                     f"than with Python floats): {', '.join(f'{v} = {x!r}' for v, x in shown)}\n")
+        consts = [(k, v) for k, v in consts if k not in nums]
         for k, v in consts[:20]:
             what = (f"{v.dtype} array of shape {v.shape}" if isinstance(v, np.ndarray)
                     else type(v).__name__)
