@@ -31,7 +31,8 @@ CONFIGS = {
 LR, L2 = 0.01, 1e-4
 CHAIN_OPS = 1000
 CHAIN_SHAPE = (4,)
-WARM = 0.03  # seconds of untimed steps at the start of each MLP turn
+WARM = 0.03  # seconds of untimed calls at the start of a turn (see take_turns)
+TURN = 0.005  # seconds per turn when the engines run one thread each
 
 
 def _sgd(params: list, replace: Any) -> None:
@@ -516,32 +517,44 @@ def start(names: list[str], threads: int) -> tuple[list[Engine], dict[str, str],
 
 def take_turns(cell: list[tuple[dict[str, Any], Callable[[], Any]]], budget: float,
                rounds: int, gap: float) -> None:
-    """Time each engine's call in turns: `rounds` rounds, each giving every engine budget/rounds
-    seconds, so that a slow spell of the machine hits all of them alike. Each turn starts,
-    after the pause between engines, with WARM seconds of untimed calls (caches and branch
-    predictors are cold after the pause). Times go to row["times"]; a failure to row["error"].
+    """Time each engine's call in turns, so that a slow spell of the machine hits all of them
+    alike; each engine takes turns until it has run `budget` seconds of timed calls.
+
+    gap > 0 (engines with several threads): `rounds` turns of budget/rounds seconds, each after
+    a pause of gap seconds (the last engine's BLAS/OpenMP threads stop spinning) and WARM
+    seconds of untimed calls (caches and branch predictors are cold after the pause).
+    gap == 0 (one thread each: nothing to wait for): turns of TURN seconds, so that the engines
+    alternate many times; an engine's first turn starts with WARM seconds of untimed calls.
+    Every turn makes at least one call. Times go to row["times"]; a failure to row["error"].
     """
-    slot = budget / rounds
-    for _ in range(rounds):
-        for row, call in cell:
-            if "error" in row:
+    slot = budget / rounds if gap else min(budget / rounds, TURN)
+    used = [0.0] * len(cell)
+    while True:
+        went = False
+        for k, (row, call) in enumerate(cell):
+            if "error" in row or used[k] >= budget:
                 continue
-            settle(gap)  # let the last engine's BLAS/OpenMP threads stop spinning
+            went = True
+            if gap:
+                settle(gap)
             try:
                 t_warm = time.perf_counter() + WARM
-                if not row["times"] or min(row["times"]) < WARM:
+                if (gap or not row["times"]) and (not row["times"] or min(row["times"]) < WARM):
                     while time.perf_counter() < t_warm:
                         call()
                 t_end = time.perf_counter() + slot
-                while True:  # at least one call per turn
+                while True:
                     t = time.perf_counter()
                     call()
                     done = time.perf_counter()
                     row["times"].append(done - t)
+                    used[k] += done - t
                     if done >= t_end:
                         break
             except Exception as ex:  # noqa: BLE001 - report the engine's failure, go on
                 row["error"] = f"{type(ex).__name__}: {ex}".splitlines()[0][:160]
+        if not went:
+            return
 
 
 def run_mlp(live: list[Engine], configs: list[str], dtypes: list[str], budget: float,
