@@ -470,6 +470,9 @@ class Jax(Engine):
 
         def step() -> float:
             state["P"], loss = f(state["P"], Xj, yj)
+            # JAX dispatches eagerly run ops asynchronously: the loss is ready before the new
+            # parameters are, whose work would otherwise run into the next engine's time
+            jax.block_until_ready(state["P"])
             return float(loss)
 
         return Trainer(step, lambda: [np.asarray(p) for p in state["P"]])
