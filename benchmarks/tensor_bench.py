@@ -527,8 +527,10 @@ def take_turns(cell: list[tuple[dict[str, Any], Callable[[], Any]]], budget: flo
     a pause of gap seconds (the last engine's BLAS/OpenMP threads stop spinning) and WARM
     seconds of untimed calls (caches and branch predictors are cold after the pause).
     gap == 0 (one thread each: nothing to wait for): turns of TURN seconds, so that the engines
-    alternate many times; an engine's first turn starts with WARM seconds of untimed calls.
-    Every turn makes at least one call. Times go to row["times"]; a failure to row["error"].
+    alternate many times. An engine's first turn starts with WARM seconds of untimed calls, every
+    later one with one untimed call: the other engines' turns have evicted its arrays from the
+    caches, where a training loop running step after step finds them.
+    Every turn makes at least one timed call. Times go to row["times"]; a failure to row["error"].
     """
     slot = budget / rounds if gap else min(budget / rounds, TURN)
     used = [0.0] * len(cell)
@@ -545,6 +547,8 @@ def take_turns(cell: list[tuple[dict[str, Any], Callable[[], Any]]], budget: flo
                 if (gap or not row["times"]) and (not row["times"] or min(row["times"]) < WARM):
                     while time.perf_counter() < t_warm:
                         call()
+                elif not gap:
+                    call()
                 t_end = time.perf_counter() + slot
                 while True:
                     t = time.perf_counter()
