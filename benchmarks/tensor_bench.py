@@ -543,12 +543,12 @@ def take_turns(cell: list[tuple[dict[str, Any], Callable[[], Any]]], budget: flo
             if gap:
                 settle(gap)
             try:
-                t_warm = time.perf_counter() + WARM
-                if (gap or not row["times"]) and (not row["times"] or min(row["times"]) < WARM):
+                if not gap and row["times"]:
+                    call()
+                elif not row["times"] or min(row["times"]) < WARM:
+                    t_warm = time.perf_counter() + WARM
                     while time.perf_counter() < t_warm:
                         call()
-                elif not gap:
-                    call()
                 t_end = time.perf_counter() + slot
                 while True:
                     t = time.perf_counter()

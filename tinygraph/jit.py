@@ -468,6 +468,7 @@ class _Builder:
                 text = "_" + text.replace("-", "m").replace("+", "").replace(".", "_")
             suffix = "" if dtype == np.float64 else f"_{dtype.kind}{dtype.itemsize * 8}"
             name = self.nums[key] = self.fresh(text + suffix)
+            a.setflags(write=False)  # shared by every call (and thread): an operand, never out
             self.env[name] = a
         return name
 
