@@ -368,12 +368,12 @@ def _top_level_add(s: str) -> bool:
 
 # Elementwise ops that can write into a dead input's buffer: {0} the inputs, {1} the buffer,
 # given as the ufunc's last argument (numpy parses that faster than the `out` keyword, which
-# np.maximum requires); relu's second operand, 0, is added to the inputs.
+# np.maximum requires).
 _UFUNCS = {"add": "np.add({0}, {1})", "sub": "np.subtract({0}, {1})",
            "mul": "np.multiply({0}, {1})", "div": "np.divide({0}, {1})",
            "neg": "np.negative({0}, {1})", "exp": "np.exp({0}, {1})", "log": "np.log({0}, {1})",
            "sqrt": "np.sqrt({0}, {1})", "tanh": "np.tanh({0}, {1})",
-           "relu": "np.maximum({0}, out={1})"}
+           "relu": "np.maximum({0}, 0, out={1})"}
 # A number in a template (not a {field}): in an array op it becomes a 0-d array constant.
 _NUMBER = re.compile(r"(?<![\w.{])\d+(?:\.\d+)?(?![\w.}])")
 
@@ -816,11 +816,9 @@ class _Builder:
                   and not self.scalar_op(n)
                   and (buf := self._dead_buffer(n, owned, saved, outs)) is not None):
                 s_ = self.var[buf]
-                args, _ = self.numbers(n, [self.name_of(q) for q in self.par[n]])
-                if pname == "relu":
-                    args.append(self.num(0.0, n.dtype) or "0")
-                emitted = [f"{name} = {_UFUNCS[pname].format(', '.join(args), s_)}  # in place: "
-                           f"{s_} is not needed again"]
+                args, uf = self.numbers(n, [self.name_of(q) for q in self.par[n]], _UFUNCS[pname])
+                emitted = [f"{name} = {uf.format(', '.join(args), s_)}  # in place: {s_} is not "
+                           "needed again"]
                 owned.add(n)
             elif n.attrs and "saved" in n.attrs:
                 emitted = [f"{name}, {name}_saved = {text}"]
