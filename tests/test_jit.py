@@ -432,15 +432,242 @@ def test_outside_tracing_conversions_still_work() -> None:
     assert float(out) == 6.0 and out.item() == 6.0 and out.data == 6.0
 
 
-def test_constant_output_from_no_grad_inside_is_refused() -> None:
-    w = tg.Node(np.array([1.0, 2.0]), name="w")
+def test_no_grad_detach_and_captured_constants_replay_from_current_values() -> None:
+    # ops with no gradient (on a captured constant node, under no_grad(), after detach() or
+    # Node(node)) are recorded, not frozen: replay recomputes them from the current data
+    rng = np.random.default_rng(3)
+    W = tg.Node(rng.normal(size=(3, 3)), name="W")
+    T = tg.Node(2.0, name="T", requires_grad=False)  # an annealed temperature
+    E = tg.Node(np.eye(3), name="E", requires_grad=False)
 
-    def f():
+    def f(x):
+        z = x @ W
+        target = z.detach() * 0.5
         with tg.no_grad():
-            return tg.sum(w * 2.0)
+            c = tg.sum(z * 2.0)
+        xn = tg.Node(x)  # torch.tensor(x) habit
+        return (tg.sum((z - target) ** 2) * (1.0 / T) + tg.sum(xn @ E.T * z) * c,
+                tg.sum(z * 3.0).detach())
 
+    jf = tg.jit(f)
+    for _ in range(3):
+        x = rng.normal(size=(2, 3))
+        W.grad = None
+        e, ec = f(x)
+        e.backward()
+        ge = W.grad
+        W.grad = None
+        j, jc = jf(x)
+        j.backward()
+        _close(j.data, e.data, 1e-12)
+        _close(W.grad, ge, 1e-12)
+        _close(jc.data, ec.data, 1e-12)
+        assert not jc.requires_grad
+        W.data = W.data * 1.1
+        T.data = T.data * 2.0
+        E.data = E.data * 3.0
+    assert jf.traces == 1
+
+
+def test_constant_output_made_from_numbers_is_refused() -> None:
     with pytest.raises(TracingError, match="constant"):
-        tg.jit(f)()
+        tg.jit(lambda x: tg.Node(np.ones(2)))(np.ones(2))
+
+
+def test_a_constant_equal_to_an_argument_stays_a_constant() -> None:
+    # a zero initial state must not be read from an argument that was zero when tracing
+    W = tg.Node(np.arange(4.0).reshape(2, 2) / 4, name="W")
+
+    def f(x0):
+        h = tg.Node(np.zeros((1, 2)), requires_grad=False)
+        return tg.sum(tg.tanh(x0 @ W + h @ W + h))
+
+    jf = tg.jit(f)
+    jf(np.zeros((1, 2)))
+    x = np.array([[0.3, -0.7]])
+    _close(jf(x).data, f(x).data, 1e-12)
+
+
+@pytest.mark.parametrize("name", ["lr", "wd", "ws"])
+def test_names_of_the_generated_step_do_not_clash_with_the_users(name) -> None:
+    W = tg.Node(np.linspace(-1, 1, 6).reshape(3, 2), name=name)
+    W2 = tg.Node(np.linspace(-1, 1, 6).reshape(3, 2), name=name)
+    X = np.linspace(-1, 1, 15).reshape(5, 3)
+    runs = []
+    for P, compiled in ((W, False), (W2, True)):
+        opt = tg.optim.SGD([P], lr=0.1, weight_decay=0.01)
+
+        def step(ws, P=P, opt=opt):
+            loss = tg.sum((ws @ P) ** 2)
+            opt.zero_grad()
+            loss.backward()
+            opt.step()
+            return loss
+
+        f = tg.jit(step) if compiled else step
+        runs.append([f(X).item() for _ in range(3)] + list(P.data.ravel()))
+    _close(np.array(runs[1]), np.array(runs[0]), 1e-12)
+
+
+def test_compiled_gradients_are_arrays_of_their_own() -> None:
+    a = tg.Node(np.ones(2), name="a")
+    b = tg.Node(np.ones(2), name="b")
+    for f in (tg.jit(lambda x: tg.sum((a + b) * x)), tg.jit(lambda x: tg.sum(a + x))):
+        for _ in range(2):  # the tracing call and a replay
+            a.grad = b.grad = None
+            f(np.ones(2)).backward()
+            assert a.grad.flags.writeable and a.grad.base is None
+            a.grad *= 10  # gradient clipping in place, as users do
+            assert b.grad is None or np.all(b.grad == 1.0)
+
+
+def test_numpy_masks_and_data_assignments_are_refused_while_tracing() -> None:
+    W = tg.Node(np.array([-1.0, 2.0, -3.0]), name="W")
+    for body, match in ((lambda x: tg.sum(W * x * np.greater(W * x, 0)), "np.greater"),
+                        (lambda x: tg.sum(W * np.sign(W * x)), "np.sign"),
+                        (lambda x: tg.sum(np.where(W * x > 0, W, x)), "comparison"),
+                        (lambda x: tg.sum(tg.where(W > 0, W * x, x)), "relu")):
+        with pytest.raises(TracingError, match=match):
+            tg.jit(body)(np.ones(3))
+
+    def assign(x):
+        W.data = np.zeros(3)
+        return tg.sum(W * x)
+
+    with pytest.raises(TracingError, match="assigning .data"):
+        tg.jit(assign)(np.ones(3))
+    assert np.array_equal(W.data, [-1.0, 2.0, -3.0])
+
+
+def _model_and_step(clip: bool = False, after=None):
+    rng = np.random.default_rng(5)
+    W = tg.Node(rng.normal(size=(4, 3)), name="W")
+    opt = tg.optim.Adam([W], lr=0.1)
+    X = rng.normal(size=(6, 4))
+
+    def step(X):
+        loss = tg.sum(tg.tanh(X @ W) ** 2)
+        opt.zero_grad()
+        loss.backward()
+        if clip:
+            W.grad *= 0.5
+        opt.step()
+        if after is not None:
+            after(loss)
+        return loss
+
+    return W, opt, X, step
+
+
+def test_gradient_clipping_inside_a_compiled_step_is_refused_and_changes_nothing() -> None:
+    W, opt, X, step = _model_and_step(clip=True)
+    w0 = W.data.copy()
+    with pytest.raises(TracingError, match="changed between backward"):
+        tg.jit(step)(X)
+    assert np.array_equal(W.data, w0) and W.grad is None and opt.t == 0
+    assert step(X).item() > 0 and opt.t == 1  # and eager still works
+
+
+@pytest.mark.parametrize("after", ["item", "random", "return"])
+def test_a_trace_refused_after_the_step_puts_everything_back(after) -> None:
+    how = {"item": lambda loss: loss.item(), "random": lambda loss: np.random.rand(),
+           "return": None}[after]
+    W, opt, X, step = _model_and_step(after=how)
+    f = (lambda X: (step(X), 3.0)[1]) if after == "return" else step
+    w0, m0 = W.data.copy(), list(opt.m)
+    with pytest.raises(TracingError):
+        tg.jit(f)(X)
+    assert np.array_equal(W.data, w0) and W.grad is None and opt.t == 0 and opt.m == m0
+
+
+def test_a_compiled_step_hands_gradients_back_through_node_arguments() -> None:
+    # embeddings looked up outside, the step compiled: the first (tracing) call must update
+    # E as eager does, not only later replays
+    def run(compiled):
+        E = tg.Node(np.arange(6.0).reshape(3, 2), name="E")
+        W = tg.Node(np.array([[1.0], [-1.0]]), name="W")
+        opt = tg.optim.SGD([E, W], lr=0.05)
+
+        def step(h):
+            loss = tg.sum((h @ W) ** 2)
+            opt.zero_grad()
+            loss.backward()
+            opt.step()
+            return loss
+
+        f = tg.jit(step) if compiled else step
+        out = []
+        for idx in ([0, 2], [0, 2], [1, 0]):
+            out.append(f(E[np.array(idx)]).item())
+        return out + list(E.data.ravel()) + list(W.data.ravel())
+
+    _close(np.array(run(True)), np.array(run(False)), 1e-12)
+
+
+def test_a_compiled_scalar_step_falls_back_to_eager_where_python_refuses() -> None:
+    def run(compiled):
+        a = tg.Node(2.0, name="a")
+        b = tg.Node(1.0, name="b")
+        opt = tg.optim.SGD([a, b], lr=0.1)
+
+        def step():
+            loss = tg.sqrt(a * b - 2.0) + a
+            opt.zero_grad()
+            loss.backward()
+            opt.step()
+            return loss
+
+        f = tg.jit(step) if compiled else step
+        with np.errstate(all="ignore"):
+            return [f().item() for _ in range(2)], a.data, b.data
+
+    e, j = run(False), run(True)
+    assert str(e) == str(j)  # nan included
+
+
+def test_second_derivatives_through_a_compiled_function_raise() -> None:
+    f = tg.jit(lambda w: tg.sum(tg.tanh(w) ** 3))
+    w = tg.Node(np.array([0.1, -0.4, 0.8]), name="w")
+    f(w)
+    with pytest.raises(tg.GraphError, match="no derivative of its own"):
+        tg.hessian(f)(np.array([0.1, -0.4, 0.8]))
+    with pytest.raises(tg.GraphError, match="no derivative of its own"):
+        f(w).backward(create_graph=True)
+
+
+def test_other_threads_drawing_random_numbers_do_not_refuse_a_trace() -> None:
+    stop = threading.Event()
+
+    def loader():
+        while not stop.is_set():
+            np.random.permutation(100)
+
+    t = threading.Thread(target=loader)
+    t.start()
+    try:
+        W = tg.Node(np.ones(3), name="W")
+        for i in range(20):
+            f = tg.jit(lambda x: tg.sum(W * x * float(i + 1)))
+            assert f(np.ones(3)).item() == 3.0 * (i + 1)
+    finally:
+        stop.set()
+        t.join()
+    with pytest.raises(TracingError, match=r"numpy\.random\.rand\(\) at .*test_jit"):
+        tg.jit(lambda x: x * np.random.rand())(np.ones(2))
+
+
+@pytest.mark.filterwarnings("ignore::PendingDeprecationWarning")  # np.matrix's own
+@pytest.mark.parametrize("kind", ["0-d", "0-d float32", "np.matrix"])
+def test_zero_d_and_matrix_arguments_replay_as_they_trace(kind) -> None:
+    x = {"0-d": lambda: np.array(1.5), "0-d float32": lambda: np.array(0.25, np.float32),
+         "np.matrix": lambda: np.matrix([[1.0, 2.0], [3.0, 4.0]])}[kind]()
+    W = tg.Node(np.array([[1.0, -2.0], [0.5, 3.0]]), name="W")
+    f = lambda x: tg.sum(W * x * x)
+    jf = tg.jit(f)
+    for _ in range(2):
+        r = jf(x)
+        assert type(r.data) is type(f(x).data)
+        _close(r.data, f(x).data, 1e-6)
 
 
 def test_non_node_results_are_refused() -> None:

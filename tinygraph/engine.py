@@ -72,8 +72,10 @@ def set_value_hook(hook: Callable[[Any, str], None] | None) -> None:
 
 
 # Called as _event_hook(kind, obj, *details) when a reverse pass ("backward", root, grad,
-# create_graph) or an optimizer's "step" / "zero_grad" starts; tg.jit's tracing sets it to
-# record them, so that a compiled training step replays them. None when no trace runs.
+# create_graph) or an optimizer's "step" / "zero_grad" starts, when a pass has stored its
+# gradients ("backward_done", root), when an op makes a constant ("constant", node, prim, attrs,
+# a, b, more) and when a node is copied into a new leaf ("copy", new, source). tg.jit's tracing
+# sets it to record them, so that a compiled function replays them. None when no trace runs.
 _event_hook: Callable[..., None] | None = None
 
 
@@ -274,12 +276,15 @@ class Node:
             name = label
         check_str("Node", "name", name, optional=True)
         check_bool("Node", "requires_grad", requires_grad)
-        if isinstance(data, Node):
-            data = data._data
+        src = data if isinstance(data, Node) else None
+        if src is not None:
+            data = src._data
         _make(self, None, as_data(data, f"Node({name!r})" if name else "Node"), None, None,
               None, None)
         self.requires_grad = bool(requires_grad)
         self.name = name
+        if src is not None and _event_hook is not None:
+            _event_hook("copy", self, src)  # tg.jit's trace: a copy of a value it recomputes
 
     # --- data, with a modification time so that backward can spot a stale graph --------------
     @property
@@ -304,6 +309,8 @@ class Node:
     def data(self, value: Any) -> None:
         if self._mtime < 0:
             raise _frozen(self)
+        if _value_hook is not None:
+            _value_hook(self, "assigning .data")
         if type(value) is DataView and value._owner is self and value.base is self._data:
             return  # p.data -= v: DataView's operator has already replaced the data
         new = as_data(value, f"{self.describe()}.data")
@@ -647,6 +654,8 @@ class Node:
         n = Node.__new__(Node)
         _make(n, None, self._data, None, None, None, None)
         n.name = self.name
+        if _event_hook is not None:
+            _event_hook("copy", n, self)  # tg.jit's trace: a copy of a value it recomputes
         return n
 
     def zero_grad(self) -> None:
@@ -1033,6 +1042,8 @@ def _make(n: Node, prim: Primitive | None, out: Data, a: Node | None, b: Node | 
     else:  # a constant result: no parents kept, so the graph behind it can be freed
         n.requires_grad = False
         n._prim = n.attrs = n._a = n._b = n._more = None
+        if _event_hook is not None and prim is not None:
+            _event_hook("constant", n, prim, attrs, a, b, more)  # tg.jit's trace keeps the op
     if anomaly:  # _site is left unset otherwise: an unset slot costs the collector nothing
         n._site = _site()
         if prim is not None:
@@ -1239,14 +1250,17 @@ def backward(root: Node, grad: Any = None, create_graph: bool = False) -> None:
         return
     if not gc.isenabled():
         _backward(root, grad)
-        return
-    # The pass allocates two small tuples per node and makes no reference cycles, so the cyclic
-    # collector has nothing to find in it; on a 65k-node graph its runs cost a fifth of the pass.
-    gc.disable()
-    try:
-        _backward(root, grad)
-    finally:
-        gc.enable()
+    else:
+        # The pass allocates two small tuples per node and makes no reference cycles, so the
+        # cyclic collector has nothing to find in it; on a 65k-node graph its runs cost a fifth
+        # of the pass.
+        gc.disable()
+        try:
+            _backward(root, grad)
+        finally:
+            gc.enable()
+    if _event_hook is not None:
+        notify("backward_done", root)
 
 
 def _backward(root: Node, grad: Any) -> None:

@@ -117,6 +117,16 @@ def _nodes_in(args: Any) -> list[Node]:
     return out
 
 
+def _read(x: Any, what: str) -> Any:
+    """_values(x) for a result computed outside the graph: the engine's value hook sees each
+    node first (tg.jit's tracing refuses values that would be frozen into compiled code)."""
+    hook = engine._value_hook
+    if hook is not None:
+        for n in _nodes_in(x if isinstance(x, (list, tuple)) else (x,)):
+            hook(n, what)
+    return _values(x)
+
+
 def _values(x: Any) -> Any:
     """x with every node replaced by its data (lists and tuples looked into)."""
     if isinstance(x, Node):
@@ -136,7 +146,7 @@ def array_ufunc(ufunc: Any, method: str, inputs: tuple, kwargs: dict) -> Any:
     if ufunc in DATA_UFUNCS and method == "__call__":
         if "out" in kwargs:
             _refuse(name, out=kwargs["out"])
-        return getattr(ufunc, method)(*_values(inputs), **kwargs)
+        return getattr(ufunc, method)(*_read(inputs, f"np.{name}"), **kwargs)
     if method == "__call__":
         f = UFUNCS.get(ufunc)
         if f is None:
@@ -193,7 +203,7 @@ def _where(condition: Any, x: Any = None, y: Any = None) -> Node:
     if x is None or y is None:
         raise DTypeError("np.where(condition) on a Node: gives indices, not values; use "
                          "np.nonzero(node.data)")
-    return ops.where(np.asarray(_values(condition)), x, y)
+    return ops.where(np.asarray(_read(condition, "np.where's condition")), x, y)
 
 
 def _number_or_none(v: Any) -> bool:
@@ -286,6 +296,7 @@ for _alias in ("amax", "amin"):  # the same functions as np.max / np.min where t
 # numpy functions whose result has no gradient (shapes, indices, booleans): run on the data
 DATA_FUNCTIONS = {np.shape, np.ndim, np.size, np.argmax, np.argmin, np.argsort, np.allclose,
                   np.isclose, np.array_equal, np.any, np.all, np.count_nonzero, np.nonzero}
+SHAPE_FUNCTIONS = {np.shape, np.ndim, np.size}  # of these, the ones that read no values
 
 
 def array_function(func: Any, types: Any, args: tuple, kwargs: dict) -> Any:
@@ -294,7 +305,11 @@ def array_function(func: Any, types: Any, args: tuple, kwargs: dict) -> Any:
     if f is not None:
         return f(*args, **kwargs)
     if func in DATA_FUNCTIONS:
-        return func(*_values(args), **{k: _values(v) for k, v in kwargs.items()})
+        what = f"np.{func.__name__}"
+        if func in SHAPE_FUNCTIONS:  # a node's shape is fixed in a compiled function
+            what = None
+        return func(*(_read(args, what) if what else _values(args)),
+                    **{k: _values(v) for k, v in kwargs.items()})
     mod = getattr(func, "__module__", "") or ""
     name = func.__name__ if not mod.startswith("numpy.linalg") else f"linalg.{func.__name__}"
     raise _no_op(name, args)
@@ -313,6 +328,9 @@ def to_array(node: Node, dtype: Any = None, copy: Any = None) -> np.ndarray:
             "node.numpy() (a copy) or node.detach(); for a list of nodes, tg.stack(nodes) makes "
             "one node and the builtin sum(nodes) adds them."
         )
+    hook = engine._value_hook
+    if hook is not None:
+        hook(node, "np.asarray")
     d = node._data
     if copy is False:
         return np.asarray(d, dtype=dtype)

@@ -25,19 +25,26 @@ Each compiled function keeps the `cache_size` (default 8) most recently used sig
 
 What replays and what is refused (see the README's "Compiled steps"):
 - converting a traced value to Python (float(), bool(), .item(), format(), comparisons such as
-  `node > 0`, reading .data) raises TracingError during tracing, naming the line: replay would
-  silently reuse the value seen when tracing;
+  `node > 0` and numpy's np.greater / np.sign / np.where on nodes, reading .data) raises
+  TracingError during tracing, naming the line: replay would silently reuse the value seen when
+  tracing. So does assigning .data inside (replay runs the recorded ops, not the statement);
 - numbers and numpy arrays the function captures or creates are constants frozen at trace
-  time; so are results computed under no_grad() inside it (an output that is such a constant
-  raises). Pass changing data as an argument. Drawing from numpy's or Python's global random
-  generator while tracing raises TracingError (replay would reuse the one draw); a Generator
-  object's draws cannot be seen and are frozen like any other array;
+  time (an output that is such a constant raises). Pass changing data as an argument. Ops on
+  captured nodes replay from their current values even when no gradient flows (1 / T of a
+  captured temperature node), and so do results computed under no_grad(), detach() and
+  Node(node) inside: they are recorded as ops with no gradient. Drawing from numpy's or
+  Python's global random generator while tracing raises TracingError naming the line (replay
+  would reuse the one draw); a Generator object's draws cannot be seen and are frozen like any
+  other array;
 - custom primitives (tg.primitive) replay by calling their own forward and VJP functions;
 - under tg.detect_anomaly() a compiled function runs eagerly, so anomalies name their line;
 - scalar code that Python refuses (1/0, log(0), exp(1000)) falls back to an eager run, which
-  gives numpy's inf/nan exactly as eager tinygraph does;
+  gives numpy's inf/nan exactly as eager tinygraph does (a compiled training step: the whole
+  step runs eagerly);
 - replay writes .grad of leaves (parameters, node arguments) and of the returned node; the
-  graph's intermediates exist only as local variables of the generated code;
+  graph's intermediates exist only as local variables of the generated code. A compiled
+  gradient is not a graph: backward(create_graph=True), tg.grad and tg.hessian through a
+  compiled function raise;
 - a training step compiles whole: backward() on a scalar made inside, then at most one
   optimizer step(), with zero_grad() before or after, are recorded (through the engine's event
   hook) and replayed in order. Plain optim.SGD over exactly the graph's parameters becomes
@@ -45,10 +52,14 @@ What replays and what is refused (see the README's "Compiled steps"):
   the gradients are never assembled, the backward's seed is lr and an l2 term folds into the
   update; big parameters are updated in place when their reference count shows that nothing
   else holds their arrays); other optimizers run their own step() after the generated
-  backward. Other uses of backward() raise TracingError.
+  backward. Other uses of backward() raise TracingError, and so does changing a gradient
+  between backward() and step() (clipping written in Python would not replay). A node argument
+  made outside the function passes its gradient on to the nodes behind it before the step;
+- a refused trace leaves nothing changed: gradients, parameters and optimizer state that its
+  tracing run had already changed are put back.
 Thread-safe: changes to the signature cache are locked; a replay allocates its own arrays and
-shares no mutable state. The conversion guards and the event recording are engine hooks, set
-only while a trace runs (each checks that its own thread is the one tracing).
+shares no mutable state. The conversion guards, the event recording and the random-draw watch
+are set only while a trace runs (each checks that its own thread is the one tracing).
 TracingError, Compiled and TEMPLATES are also reachable as tg.jit.TracingError and so on.
 """
 
@@ -228,6 +239,20 @@ def _guard(node: Node, what: str) -> None:
     user, site = _user_site()
     if not user:
         return
+    if what.startswith("assigning"):
+        raise TracingError(
+            f"tg.jit: {what} of {node.describe()} at {site}. A compiled replay runs the recorded "
+            "ops, not the function's Python statements, so the assignment would happen once, "
+            "while tracing. Change parameters outside the compiled function, or with an "
+            "optimizer's step() inside it.")
+    if what.startswith(("comparison", "np.greater", "np.less", "np.equal", "np.not_equal",
+                         "np.sign", "np.where")):
+        raise TracingError(
+            f"tg.jit: {what} of a traced value ({node.describe()}) at {site}. A mask computed "
+            "from traced values while tracing would be frozen into the compiled code, and "
+            "later calls with new data would silently reuse it. Write it with ops that "
+            "choose by value themselves (tg.relu, tg.leaky_relu, tg.maximum, tg.minimum, "
+            "tg.abs, tg.clip), or call the function without tg.jit.")
     raise TracingError(
         f"tg.jit: {what} of a traced value ({node.describe()}) at {site}. While tracing, "
         "tinygraph records the ops once; a Python value taken from a node would be frozen into "
@@ -240,9 +265,20 @@ def _guard(node: Node, what: str) -> None:
 def _record(kind: str, obj: Any, *details: Any) -> None:
     """The engine's event hook while a trace runs: note this thread's backward passes and
     optimizer steps, which the compiled code then replays in the same order. What cannot be
-    replayed raises here, before the pass or the step changes anything."""
+    replayed raises here, before the pass or the step changes anything; what they change is
+    noted first (_tls.undo), so that a trace refused later leaves no trace of them."""
     events = getattr(_tls, "events", None)
     if events is None or not getattr(_tls, "depth", 0):
+        return
+    if kind == "constant":  # an op with no gradient (its inputs need none, or no_grad is on):
+        # kept as an op of the trace, so that replay computes it from the current values
+        obj._prim, obj.attrs, obj._a, obj._b, obj._more = details
+        return
+    if kind == "copy":  # detach(), Node(node): a leaf to the engine, a copy op to the trace
+        obj._prim, obj.attrs = _DETACH, {"src": details[0]}
+        return
+    if kind == "backward_done":  # the gradients as the pass left them, to compare at step()
+        _tls.after = {p: (p.grad, _copy(p.grad)) for p in _tls.outside}
         return
     kinds = [k for k, _ in events] + [kind]
     if kind == "backward" and (details[0] is not None or details[1]):
@@ -262,7 +298,92 @@ def _record(kind: str, obj: Any, *details: Any) -> None:
             f"tg.jit: backward() on {obj.describe()} at {_user_site()[1]}, which was not "
             "computed inside the function; a compiled step can only replay a pass over its own "
             "graph")
+    if kind == "backward":
+        # every node made outside the function that the pass writes a gradient into
+        _tls.outside = [n for n in engine.toposort(obj) if n._ctime <= _tls.t0]
+        _keep_grads(_tls.outside)
+    elif kind == "zero_grad":
+        _keep_grads(obj.params)
+        after = getattr(_tls, "after", None)
+        if after is not None:
+            after.update({p: (None, None) for p in obj.params})
+    else:  # step
+        after = getattr(_tls, "after", {})
+        for p in obj.params:
+            g, copy = after.get(p, (p.grad, None))
+            if p.grad is not g or (copy is not None and not np.array_equal(g, copy)):
+                raise TracingError(
+                    f"tg.jit: the gradient of {p.describe()} changed between backward() and "
+                    f"step() (at {_user_site()[1]}): gradient clipping or scaling written in "
+                    "Python runs once, while tracing, and a compiled replay would step with "
+                    "the unclipped gradient. Compile the loss and backward() alone, then clip "
+                    "and step outside the compiled function.")
+        _hand_back()
+        _keep_step(obj)
     events.append((kind, obj))
+
+
+def _detach_fwd(x: Any) -> Any:
+    return x.copy() if type(x) is np.ndarray else x
+
+
+# detach() and Node(node) while tracing: the engine sees a leaf (no parents: no gradient flows
+# through it), the builder an op whose input is attrs["src"] (see _Builder.parents_of)
+_DETACH = Primitive("detach", _detach_fwd, (lambda g, out, x: None,), symbol="detach")
+_DETACH_T = dict(sfwd="{0}", afwd="{0}.copy()", vjps=("None",), gshape=("out",))
+
+
+def _copy(g: Any) -> Any:
+    return g.copy() if isinstance(g, np.ndarray) else g
+
+
+def _keep_grads(nodes: Any) -> None:
+    saved = [(n, _copy(n.grad)) for n in nodes]
+
+    def undo() -> None:
+        for n, g in saved:
+            n.grad = g
+    _tls.undo.append(undo)
+
+
+def _keep_step(opt: Any) -> None:
+    """Note what opt.step() changes: its parameters' data and its own state (optimizers
+    replace arrays rather than write into them, so copying the containers is enough)."""
+    data = [(p, p._data, p._mtime) for p in opt.params]
+    state = {k: (v.copy() if isinstance(v, (list, dict)) else v)
+             for k, v in vars(opt).items() if k != "params"}
+
+    def undo() -> None:
+        for p, d, mt in data:
+            p._data, p._mtime = d, mt
+        vars(opt).update(state)
+    _tls.undo.append(undo)
+
+
+def _hand_back() -> None:
+    """Give the gradients that reached the node arguments' tracers to the arguments, as eager
+    backward would have: a node made outside the function carries its gradient further back
+    (to the parameters behind it, before an optimizer step inside the function reads them)."""
+    pairs, _tls.hand_back = getattr(_tls, "hand_back", []), []
+    depth, _tls.depth = _tls.depth, 0  # the engine's own passes here are not the function's
+    try:
+        for t, x in pairs:
+            g = t.grad
+            if g is None:
+                continue
+            if x._prim is not None and x.requires_grad:
+                _keep_grads(engine.toposort(x))
+                engine.backward(x, g)
+            else:
+                _keep_grads([x])
+                x.grad = g if x.grad is None else x.grad + g
+    finally:
+        _tls.depth = depth
+
+
+def _parents_of(n: Node) -> tuple:
+    """A traced node's inputs as the builder sees them (a copy's: its source)."""
+    return (n.attrs["src"],) if n._prim is _DETACH else n.parents
 
 
 def _tracing() -> bool:
@@ -305,7 +426,9 @@ class _Arg:
 
     def __init__(self, path: tuple, kind: str, orig_rg: bool) -> None:
         self.path = path
-        self.kind = kind  # "node" (read ._data) or "array" (the argument itself)
+        # "node" (read ._data), "array" (the argument itself) or "convert" (a 0-d array or an
+        # ndarray subclass such as np.matrix: made a float or a plain array, as when tracing)
+        self.kind = kind
         self.orig_rg = orig_rg
 
 
@@ -406,7 +529,8 @@ class _Builder:
         self.env: dict[str, Any] = dict(_BASE_ENV)
         # builtins the generated code calls, and Python's keywords, are never variable names
         self.names: set[str] = (set(self.env) | set(keyword.kwlist)
-                                | {"forward", "backward", "float", "slice", "None"})
+                                | {"forward", "backward", "backward_step", "float", "slice",
+                                   "None", "lr", "wd", "ws"})  # backward_step's own arguments
         self.var: dict[Node, str] = {}
         self.expr: dict[Node, tuple[str, int, int]] = {}  # inlined nodes: (text, prec, depth)
         self.literal: dict[Node, str] = {}
@@ -508,21 +632,18 @@ class _Builder:
             seen.add(n)
             nodes.append(n)
             if n._prim is not None and n._ctime > t0 and n not in tr:
-                stack.extend(n.parents)
+                stack.extend(_parents_of(n))
         nodes.sort(key=lambda n: n._ctime)
         self.order = nodes
-        self.par = {n: n.parents for n in nodes}  # asked many times per node
+        self.par = {n: _parents_of(n) for n in nodes}  # asked many times per node
         self.ops = [n for n in nodes if n._prim is not None and n._ctime > t0 and n not in tr]
         self.inputs: list[tuple[str, Node]] = []  # (var, node): read node._data at replay
         self.arg_inputs: list[tuple[str, _Arg]] = []  # (var, where): arguments
         grad_leaves: list[Node] = []
-        arrays = []
         for n, v, a in tracers:  # every argument is a parameter of forward(), used or not
             var = self.fresh(v)
             self.var[n] = var
             self.arg_inputs.append((var, a))
-            if type(n._data) is not float:
-                arrays.append((var, n._data))
         self.tracer_nodes = {n: a for n, _, a in tracers}
         for n in nodes:
             if n in self.var or (n._prim is not None and n._ctime > t0):
@@ -530,14 +651,8 @@ class _Builder:
                     grad_leaves.append(n)
                 continue
             d = n._data
-            if n._ctime > t0:  # made inside the function: a constant, unless it copies an arg
-                match = next((v for v, a in arrays if type(d) is np.ndarray
-                              and a.shape == d.shape and a.dtype == d.dtype
-                              and np.array_equal(a, d)), None)
-                if match is not None:
-                    self.var[n] = match
-                else:
-                    self._constant(n)
+            if n._ctime > t0:  # made inside the function from numbers: a constant
+                self._constant(n)
                 continue
             if not n.requires_grad and type(d) is float and engine._CONSTS.get(d) is n:
                 self._constant(n)  # a shared number constant: immutable
@@ -549,8 +664,8 @@ class _Builder:
                 grad_leaves.append(n)
         self.grad_leaves = grad_leaves
         need = set(grad_leaves)  # nodes on a path from a gradient leaf
-        for n in self.ops:
-            if any(p in need for p in self.par[n]):
+        for n in self.ops:  # (not through an op with no gradient: no_grad(), detach())
+            if n.requires_grad and n._prim is not _DETACH and any(p in need for p in self.par[n]):
                 need.add(n)
         self.need = need
         users: dict[Node, list[Node]] = {}
@@ -571,14 +686,15 @@ class _Builder:
     def fields(self, n: Node) -> dict[str, str]:
         out = self._fields.get(n)
         if out is None:
-            out = {k: self._attr_value(k, v) for k, v in (n.attrs or {}).items() if k != "saved"}
+            out = {k: self._attr_value(k, v) for k, v in (n.attrs or {}).items()
+                   if k not in ("saved", "src")}
             out["in0_shape"] = repr(self.par[n][0].shape)
             self._fields[n] = out
         return out
 
     def kwargs(self, n: Node) -> str:
         return "".join(f", {k}={self._attr_value(k, v)}" for k, v in (n.attrs or {}).items()
-                       if k != "saved")
+                       if k not in ("saved", "src"))
 
     def _attr_value(self, k: str, v: Any) -> str:
         if isinstance(v, tuple):
@@ -611,6 +727,8 @@ class _Builder:
 
     def template(self, n: Node) -> dict[str, Any] | None:
         prim = n._prim
+        if prim is _DETACH:
+            return _DETACH_T
         t = TEMPLATES.get(prim.name) if prim.builtin else None
         if t is None:
             return None
@@ -1144,7 +1262,9 @@ class _JitOutput(Node):
 
     __slots__ = ()
 
-    def backward(self, grad: Any = None) -> None:
+    def backward(self, grad: Any = None, create_graph: bool = False) -> None:
+        if create_graph:
+            raise _no_second(self)
         attrs = self.attrs
         frame = attrs.get("frame") if attrs else None
         if frame is None or not self.requires_grad:
@@ -1167,8 +1287,7 @@ class _JitOutput(Node):
         grads = _grads(frame, k, g0)
         old = self.grad
         self.grad = g0 if old is None else old + g0
-        fresh = frame[0].fresh[k]
-        if fresh is not None:  # every result a new array nobody else holds (the common case)
+        if frame[0].fresh[k] is None:  # every result a new array nobody else holds (common)
             for p, gi in zip(parents, grads):
                 if gi is not None:
                     old = p.grad
@@ -1200,15 +1319,27 @@ def _grads(frame: tuple, k: int, g: Any) -> tuple:
     try:
         return entry._bwd[k](g, *saved)
     except (ArithmeticError, ValueError):
+        if entry.script is not None:
+            raise _Fallback from None  # the whole step runs eagerly instead (see _Entry.run)
         return entry.eager_grads(args, kwargs, k, g)
     finally:
         if off:
             gc.enable()
 
 
+def _no_second(node: Node) -> GraphError:
+    return GraphError(
+        f"backward(create_graph=True) through {node.describe()}: a compiled function's "
+        "gradient is generated numpy code, not recorded ops, so it has no derivative of its "
+        "own. Differentiate the uncompiled function (tg.grad, tg.hessian), or compile the "
+        "function that computes the derivatives.")
+
+
 def _jit_vjp(i: int, g: Any, out: Any, xs: tuple, frame: tuple, k: int, cache: list) -> Any:
     """Eager backward through a compiled output: every leaf's gradient at once, kept for the
     other parents of the same pass (the engine asks parent by parent, with the same g)."""
+    if isinstance(g, Node):  # backward(create_graph=True), tg.grad, tg.hessian
+        raise _no_second(out if isinstance(out, Node) else frame[0].graph)
     if cache[0] is not g:
         cache[1] = _grads(frame, k, g)
         cache[0] = g
@@ -1224,6 +1355,10 @@ def _no_forward(*xs: Any, **attrs: Any) -> Any:
 
 
 _RETRACE = object()  # _Entry.run's answer when the captured leaves changed since tracing
+
+
+class _Fallback(Exception):
+    """A compiled step's backward could not run on Python floats: replay the step eagerly."""
 # In-place parameter updates rest on exact reference counts (CPython's, before 3.14 changed how
 # some references are counted); elsewhere a compiled step always makes new arrays.
 _REFCOUNTS = sys.implementation.name == "cpython" and sys.version_info < (3, 14)
@@ -1290,7 +1425,7 @@ class _Entry:
         self.compile_s = time.perf_counter() - t
         # what replay needs, worked out once: positional arguments read directly, the parents
         # tuple of the outputs when it holds captured leaves only, gc toggled for big graphs
-        self.arg_pos = ([(a.path[1], a.kind == "node") for a in self.args]
+        self.arg_pos = ([(a.path[1], a.kind) for a in self.args]
                         if all(len(a.path) == 2 and a.path[0] == "args" for a in self.args)
                         else None)
         self.parents = (tuple(x for _, x in self.leaves)
@@ -1385,8 +1520,10 @@ class _Entry:
         lines.append("if (" + "\n        or ".join(checks) + "):")
         lines.append("    return None")
         xs = []
-        for j, (i, is_node) in enumerate(self.arg_pos):
-            lines.append(f"x{j} = args[{i}]" + ("._data" if is_node else ""))
+        env["_as_data"] = engine.as_data
+        for j, (i, kind) in enumerate(self.arg_pos):
+            lines.append(f"x{j} = args[{i}]._data" if kind == "node" else f"x{j} = args[{i}]"
+                         if kind == "array" else f"x{j} = _as_data(args[{i}])")
             xs.append(f"x{j}")
         fargs = ", ".join([f"d{i}" for i in range(len(ins))] + xs)
         lines += [
@@ -1470,13 +1607,15 @@ class _Entry:
             vals.append(d)
         pos = self.arg_pos
         if pos is not None:
-            for i, is_node in pos:
+            for i, kind in pos:
                 x = args[i]
-                vals.append(x._data if is_node else x)
+                vals.append(x._data if kind == "node" else x if kind == "array"
+                            else engine.as_data(x))
         else:
             for a in self.args:
                 x = _fetch(args, kwargs, a.path)
-                vals.append(x._data if a.kind == "node" else x)
+                vals.append(x._data if a.kind == "node" else x if a.kind == "array"
+                            else engine.as_data(x))
         if self.script is not None and not engine.is_grad_enabled():
             return self.fn(*args, **kwargs)  # under no_grad its backward() raises, as eagerly
         off = self.big and gc.isenabled()
@@ -1514,7 +1653,12 @@ class _Entry:
             n.name, n.scope = self.names[k]
             nodes.append(n)
         if self.script is not None:
-            self._events(nodes)
+            try:
+                self._events(nodes)
+            except _Fallback:
+                # the generated backward met what Python floats refuse (x/0, sqrt'(0)) before
+                # writing any gradient: the whole step runs eagerly, numpy's inf/nan included
+                return self.fn(*args, **kwargs)
             nodes = nodes[:self.n_out]
         return nodes[0] if self.struct is None else self.struct[0](nodes)
 
@@ -1611,12 +1755,8 @@ class Compiled:
                 self._cache.popitem(last=False)
         self._last = entry
         if entry.script is not None:
-            # the tracing run did the step (parameters updated, gradients written): it was this
-            # call; node arguments receive what their tracers received
-            for t, a in entry.builder.tracer_nodes.items():
-                if a.kind == "node" and t.grad is not None:
-                    x = _fetch(args, kwargs, a.path)
-                    x.grad = t.grad if x.grad is None else x.grad + t.grad
+            # the tracing run did the step (parameters updated, gradients written, node
+            # arguments given theirs by _hand_back): it was this call
             return entry.graph
         res = entry.run(args, kwargs)
         # another thread changed a leaf since this trace read it: this call runs eagerly
@@ -1627,7 +1767,6 @@ class Compiled:
         return self if obj is None else types.MethodType(self, obj)
 
     def _trace(self, args: tuple, kwargs: dict) -> _Entry:
-        global _active
         tracers: list[tuple[Node, str, _Arg]] = []
 
         def sub(x: Any, path: tuple, name: str) -> Any:
@@ -1638,7 +1777,8 @@ class Compiled:
             if isinstance(x, np.ndarray) and x.dtype.kind == "f":
                 t = _tracer(engine.as_data(x, name), name)
                 t.requires_grad = True
-                tracers.append((t, name, _Arg(path, "array", False)))
+                plain = type(x) is np.ndarray and x.ndim > 0
+                tracers.append((t, name, _Arg(path, "array" if plain else "convert", False)))
                 return t
             if isinstance(x, (list, tuple)):
                 return type(x)(sub(v, path + (i,), f"{name}_{i}") for i, v in enumerate(x))
@@ -1652,24 +1792,49 @@ class Compiled:
         t_start = time.perf_counter()
         rng_before = _rng_states()
         t0 = next(engine._clock)
+        undo: list[Callable[[], None]] = []
+        try:
+            return self._trace_run(args, kwargs, targs, tkw, tracers, t0, t_start, rng_before,
+                                   undo)
+        except BaseException:
+            # a refused trace changes nothing: gradients and optimizer steps the function's
+            # tracing run made are taken back, newest first
+            for u in reversed(undo):
+                u()
+            raise
+
+    def _trace_run(self, args: tuple, kwargs: dict, targs: list, tkw: dict,
+                   tracers: list[tuple[Node, str, _Arg]], t0: int, t_start: float,
+                   rng_before: tuple, undo: list[Callable[[], None]]) -> _Entry:
+        global _active
         with _guard_lock:
             _active += 1
             engine.set_value_hook(_guard)
             engine.set_event_hook(_record)
+            if _active == 1:
+                _watch_draws(True)
         _tls.depth = getattr(_tls, "depth", 0) + 1
         _tls.events, _tls.t0 = [], t0  # (no trace nests: a call while tracing runs eagerly)
+        _tls.undo, _tls.after = undo, None
+        _tls.hand_back = [(t, _fetch(args, kwargs, a.path)) for t, _, a in tracers
+                          if a.kind == "node" and a.orig_rg]
         try:
             res = self.fn(*targs, **tkw)
             events = _tls.events
+            _hand_back()  # what a step inside has not already handed back
         finally:
             _tls.depth -= 1
-            _tls.events = None
+            _tls.events = _tls.after = _tls.outside = None
+            _tls.hand_back = []
             with _guard_lock:
                 _active -= 1
                 if not _active:
                     engine.set_value_hook(None)
                     engine.set_event_hook(None)
-        if _rng_states() != rng_before:
+                    _watch_draws(False)
+        # a draw the watch did not see (a function imported by name before the trace); only
+        # when no other thread runs, since another thread's draws change the same state
+        if threading.active_count() == 1 and _rng_states() != rng_before:
             raise TracingError(
                 f"tg.jit: {getattr(self.fn, '__qualname__', 'the function')} drew random numbers "
                 "from numpy's or Python's global generator while tracing; a compiled replay would "
@@ -1684,9 +1849,9 @@ class Compiled:
             if o._prim is None and o._ctime > t0 and not any(o is t for t, _, _ in tracers):
                 raise TracingError(
                     f"tg.jit: output {k} ({o.describe()}) is a constant made inside the "
-                    "function (under no_grad(), by detach(), or from raw numbers), so a "
-                    "compiled replay would return its traced value forever; compute it from "
-                    "the arguments and parameters with recorded ops, or do not compile it")
+                    "function from numbers and arrays, so a compiled replay would return its "
+                    "traced value forever; compute it from the arguments and parameters with "
+                    "tinygraph ops, or do not compile it")
         trace_s = time.perf_counter() - t_start
         # Code generation makes millions of short-lived objects and no cycles; the collector's
         # full passes over them and over a big traced graph would triple its time.
@@ -1769,6 +1934,41 @@ class Compiled:
     def __repr__(self) -> str:
         name = getattr(self.fn, "__qualname__", self.fn)
         return f"<tg.jit {name}, {len(self._cache)} signatures>"
+
+
+_DRAWS: dict[tuple[Any, str], Any] = {}  # (module, name) -> its own function, while watched
+
+
+def _watch_draws(on: bool) -> None:
+    """While any trace runs, numpy's and Python's module-level random functions are wrapped:
+    a draw by a thread that is tracing raises, naming its line; other threads draw as usual.
+    (Called under _guard_lock.)"""
+    if not on:
+        for (mod, name), f in _DRAWS.items():
+            setattr(mod, name, f)
+        _DRAWS.clear()
+        return
+    for mod, owner in ((np.random, np.random.mtrand._rand), (random, random._inst)):
+        for name in dir(mod):
+            f = getattr(mod, name, None)
+            if getattr(f, "__self__", None) is owner and callable(f) and not name.startswith(
+                    ("get", "set", "seed")):
+                _DRAWS[(mod, name)] = f
+                setattr(mod, name, _draw_guard(f, f"{mod.__name__}.{name}"))
+
+
+def _draw_guard(f: Callable, where: str) -> Callable:
+    def draw(*args: Any, **kwargs: Any) -> Any:
+        if getattr(_tls, "depth", 0) and getattr(_tls, "events", None) is not None:
+            raise TracingError(
+                f"tg.jit: {where}() at {_user_site()[1]} draws from the global random "
+                "generator while tracing; a compiled replay would reuse this one draw on every "
+                "call (the same dropout mask, the same noise). Draw outside and pass the result "
+                "as an argument, or do not compile the function.")
+        return f(*args, **kwargs)
+    draw.__wrapped__ = f  # type: ignore[attr-defined]
+    draw.__name__ = getattr(f, "__name__", "draw")
+    return draw
 
 
 def _rng_states() -> tuple:
