@@ -101,15 +101,16 @@ def main() -> None:
                 harness.table(["engine", "version"], [[k, v] for k, v in versions.items()]
                               + [[k, f"not measured: {v}"] for k, v in skipped.items()])]
         rounds = args.rounds or (2 if args.quick else 8)
+        min_calls = 3 if args.quick else tensor_bench.MIN_CALLS
         if "mlp" in sections:
             rows = tensor_bench.run_mlp(live, args.configs.split(","), args.dtypes.split(","),
-                                        budget, gap, rounds=rounds)
+                                        budget, gap, rounds=rounds, min_calls=min_calls)
             out += ["", "## MLP training step: median per step (ratio to numpy-manual)", "",
                     "D-H-H-C, ReLU, softmax cross-entropy (mean) + 0.5·L2·Σ|W|², plain SGD; "
                     f"lr {tensor_bench.LR}, L2 {tensor_bench.L2}.", "",
                     tensor_bench.mlp_table(rows)]
         if "ops" in sections:
-            rows = tensor_bench.run_chain(live, budget, gap, rounds=rounds)
+            rows = tensor_bench.run_chain(live, budget, gap, rounds=rounds, min_calls=min_calls)
             out += ["", "## Per-op overhead: 1,000-op elementwise chain on a (4,) array, "
                     "float64, forward + backward", "", tensor_bench.chain_table(rows)]
 

@@ -33,6 +33,7 @@ CHAIN_OPS = 1000
 CHAIN_SHAPE = (4,)
 WARM = 0.03  # seconds of untimed calls at the start of a turn (see take_turns)
 TURN = 0.005  # seconds per turn when the engines run one thread each
+MIN_CALLS = 30  # timed calls per engine and cell at least: a median of fewer moves by several %
 
 
 def _sgd(params: list, replace: Any) -> None:
@@ -519,9 +520,10 @@ def start(names: list[str], threads: int) -> tuple[list[Engine], dict[str, str],
 
 
 def take_turns(cell: list[tuple[dict[str, Any], Callable[[], Any]]], budget: float,
-               rounds: int, gap: float) -> None:
+               rounds: int, gap: float, min_calls: int = MIN_CALLS) -> None:
     """Time each engine's call in turns, so that a slow spell of the machine hits all of them
-    alike; each engine takes turns until it has run `budget` seconds of timed calls.
+    alike; each engine takes turns until it has run `budget` seconds and `min_calls` timed calls
+    (a slow call, such as a cifar step, would otherwise be timed only a few times).
 
     gap > 0 (engines with several threads): `rounds` turns of budget/rounds seconds, each after
     a pause of gap seconds (the last engine's BLAS/OpenMP threads stop spinning) and WARM
@@ -537,7 +539,7 @@ def take_turns(cell: list[tuple[dict[str, Any], Callable[[], Any]]], budget: flo
     while True:
         went = False
         for k, (row, call) in enumerate(cell):
-            if "error" in row or used[k] >= budget:
+            if "error" in row or (used[k] >= budget and len(row["times"]) >= min_calls):
                 continue
             went = True
             if gap:
@@ -565,7 +567,7 @@ def take_turns(cell: list[tuple[dict[str, Any], Callable[[], Any]]], budget: flo
 
 
 def run_mlp(live: list[Engine], configs: list[str], dtypes: list[str], budget: float,
-            gap: float, rounds: int = 8) -> list[dict[str, Any]]:
+            gap: float, rounds: int = 8, min_calls: int = MIN_CALLS) -> list[dict[str, Any]]:
     """Time every engine's training step on each (config, dtype); check it against numpy-manual.
 
     The engines take turns (take_turns); medians over all steps.
@@ -595,7 +597,7 @@ def run_mlp(live: list[Engine], configs: list[str], dtypes: list[str], budget: f
                 except Exception as ex:  # noqa: BLE001 - report the engine's failure, go on
                     row["error"] = f"{type(ex).__name__}: {ex}".splitlines()[0][:160]
                 rows.append(row)
-            take_turns(cell, budget * (2 if cfg == "cifar" else 1), rounds, gap)
+            take_turns(cell, budget, rounds, gap, min_calls)
             for row, _ in cell:
                 if row["times"] and "error" not in row:
                     row["s"], row["n"] = median(row["times"]), len(row["times"])
@@ -607,8 +609,8 @@ def run_mlp(live: list[Engine], configs: list[str], dtypes: list[str], budget: f
     return rows
 
 
-def run_chain(live: list[Engine], budget: float, gap: float, rounds: int = 8
-              ) -> list[dict[str, Any]]:
+def run_chain(live: list[Engine], budget: float, gap: float, rounds: int = 8,
+              min_calls: int = MIN_CALLS) -> list[dict[str, Any]]:
     """µs per op of the 1,000-op chain, float64; the engines take turns (take_turns)."""
     x0 = np.linspace(-0.5, 0.5, int(np.prod(CHAIN_SHAPE))).reshape(CHAIN_SHAPE)
     rows, cell, ref = [], [], None
@@ -629,7 +631,7 @@ def run_chain(live: list[Engine], budget: float, gap: float, rounds: int = 8
         except Exception as ex:  # noqa: BLE001
             row["error"] = f"{type(ex).__name__}: {ex}".splitlines()[0][:160]
         rows.append(row)
-    take_turns(cell, budget, rounds, gap)
+    take_turns(cell, budget, rounds, gap, min_calls)
     for row in rows:
         if row["times"] and "error" not in row:
             row.update(us=median(row["times"]) * 1e6 / CHAIN_OPS, n=len(row["times"]))
