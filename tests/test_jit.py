@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import importlib
 import math
+import random
 import threading
 import weakref
 
@@ -635,7 +636,78 @@ def test_second_derivatives_through_a_compiled_function_raise() -> None:
         f(w).backward(create_graph=True)
 
 
+@pytest.mark.parametrize("how", ["module", "tg.zero_grad", "module zeros"])
+def test_zero_grad_of_a_module_or_of_nodes_replays(how) -> None:
+    X, y = tg.data.make_spiral(30, classes=3, seed=0)
+
+    def run(compiled):
+        model = nn.TensorMLP(2, [8, 3], "tanh", seed=0)
+        opt = tg.optim.SGD(model.parameters(), lr=0.5)
+
+        def step(X, y):
+            if how == "module":
+                model.zero_grad()
+            elif how == "tg.zero_grad":
+                tg.zero_grad(model.parameters())
+            else:
+                model.zero_grad(set_to_none=False)
+            loss = losses.softmax_cross_entropy(model(X), y)
+            loss.backward()
+            opt.step()
+            return loss
+
+        f = tg.jit(step) if compiled else step
+        return [f(X, y).item() for _ in range(4)]
+
+    _close(np.array(run(True)), np.array(run(False)), 1e-12)
+
+
+def test_library_conversions_and_tg_grad_at_a_detached_point_inside() -> None:
+    X, y = tg.data.make_spiral(30, classes=3, seed=0)
+    model = nn.TensorMLP(2, [8, 3], "tanh", seed=0)
+    with pytest.raises(TracingError, match="losses.accuracy"):
+        tg.jit(lambda X, y: (losses.softmax_cross_entropy(model(X), y),
+                             losses.accuracy(model(X), y))[0])(X, y)
+    W = tg.Node(np.array([0.5, -1.0, 2.0]), name="W")
+    g = tg.grad(lambda h: tg.sum(tg.tanh(h) ** 2))
+
+    def f(x):
+        h = (W * x).detach()
+        return tg.sum(g(h) * W)
+
+    jf = tg.jit(f)
+    for _ in range(3):
+        _close(jf(np.ones(3)).data, f(np.ones(3)).data, 1e-12)
+        W.data = W.data * 1.3
+
+
+def test_a_refused_trace_puts_back_an_optimizers_own_buffers() -> None:
+    class Heavy(tg.optim.Optimizer):  # updates its buffers in place
+        def __init__(self, params):
+            super().__init__(params, lr=0.1)
+            self.buf = [np.zeros(p.shape) for p in self.params]
+
+        def _update(self, i, w, g):
+            self.buf[i] *= 0.9
+            self.buf[i] += g
+            return w - self.lr * self.buf[i]
+
+    w = tg.Node(np.array([1.0, 2.0]), name="w")
+    opt = Heavy([w])
+
+    def step(x):
+        loss = tg.sum(w * x)
+        loss.backward()
+        opt.step()
+        return loss.item()  # refused, after the step
+
+    with pytest.raises(TracingError):
+        tg.jit(step)(np.ones(2))
+    assert np.array_equal(opt.buf[0], [0.0, 0.0]) and np.array_equal(w.data, [1.0, 2.0])
+
+
 def test_other_threads_drawing_random_numbers_do_not_refuse_a_trace() -> None:
+    rand0, random0 = np.random.rand, random.random
     stop = threading.Event()
 
     def loader():
@@ -654,6 +726,11 @@ def test_other_threads_drawing_random_numbers_do_not_refuse_a_trace() -> None:
         t.join()
     with pytest.raises(TracingError, match=r"numpy\.random\.rand\(\) at .*test_jit"):
         tg.jit(lambda x: x * np.random.rand())(np.ones(2))
+    with pytest.raises(TracingError, match=r"numpy\.random\.sample\(\) at .*test_jit"):
+        tg.jit(lambda x: x * np.random.sample(2))(np.ones(2))
+    with pytest.raises(TracingError, match=r"random\.getrandbits\(\) at .*test_jit"):
+        tg.jit(lambda x: x * float(random.getrandbits(3)))(np.ones(2))
+    assert np.random.rand is rand0 and random.random is random0  # put back after the traces
 
 
 @pytest.mark.filterwarnings("ignore::PendingDeprecationWarning")  # np.matrix's own

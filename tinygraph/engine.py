@@ -65,7 +65,14 @@ def _count_mode(k: int) -> None:
 _value_hook: Callable[[Any, str], None] | None = None
 
 
-def set_value_hook(hook: Callable[[Any, str], None] | None) -> None:
+def value_out(node: Any, what: str) -> None:
+    """Tell the value hook that tinygraph is handing node's value to the user as a Python value
+    (an accuracy, a report): refused while tracing, like float(node) in user code."""
+    if _value_hook is not None:
+        _value_hook(node, what, True)
+
+
+def set_value_hook(hook: Callable[..., None] | None) -> None:
     """Install (or with None remove) the function called before a node's value is read out."""
     global _value_hook
     _value_hook = hook
@@ -1586,8 +1593,24 @@ def zero_grad(*nodes: Node | Iterable[Node]) -> None:
                 raise ArgTypeError(f"zero_grad: expected nodes or iterables of nodes, got "
                                    f"{show(m)}")
         flat += ms
+    if _event_hook is not None:
+        notify("zero_grad", _Nodes(flat))
     for m in flat:
         m.grad = None
+
+
+class _Nodes:
+    """Nodes whose gradients tg.zero_grad or a module's zero_grad() clears, as tg.jit's trace
+    records and replays it (zeros: set to zeros instead of None)."""
+
+    def __init__(self, nodes: Iterable[Node], zeros: bool = False) -> None:
+        self.params = list(nodes)
+        self.zeros = zeros
+
+    def zero_grad(self) -> None:
+        for m in self.params:
+            m.grad = None if not self.zeros else (
+                0.0 if type(m._data) is float else np.zeros(m._data.shape, m._data.dtype))
 
 
 def replace_data(node: Node, new: Any) -> None:

@@ -89,7 +89,7 @@ class _Call:
             if isinstance(a, Node) and a.requires_grad:
                 v = a  # an outer transform's variable: differentiate through it
             else:
-                v = Node(a.data if isinstance(a, Node) else a, name=f"x{i}")
+                v = Node(a, name=f"x{i}")  # a copy of a node's value (tg.jit records it)
             self.wrt.append(v)
             new[i] = v
         token = _DEPTH.set(_DEPTH.get() + 1)

@@ -29,9 +29,9 @@ What replays and what is refused (see the README's "Compiled steps"):
   TracingError during tracing, naming the line: replay would silently reuse the value seen when
   tracing. So does assigning .data inside (replay runs the recorded ops, not the statement);
 - numbers and numpy arrays the function captures or creates are constants frozen at trace
-  time (an output that is such a constant raises). Pass changing data as an argument. Ops on
-  captured nodes replay from their current values even when no gradient flows (1 / T of a
-  captured temperature node), and so do results computed under no_grad(), detach() and
+  time (an output that is such a constant node itself raises). Pass changing data as an
+  argument. Ops on captured nodes replay from their current values even when no gradient flows
+  (1 / T of a captured temperature node), and so do results computed under no_grad(), detach() and
   Node(node) inside: they are recorded as ops with no gradient. Drawing from numpy's or
   Python's global random generator while tracing raises TracingError naming the line (replay
   would reuse the one draw); a Generator object's draws cannot be seen and are frozen like any
@@ -53,7 +53,8 @@ What replays and what is refused (see the README's "Compiled steps"):
   update; big parameters are updated in place when their reference count shows that nothing
   else holds their arrays); other optimizers run their own step() after the generated
   backward. Other uses of backward() raise TracingError, and so does changing a gradient
-  between backward() and step() (clipping written in Python would not replay). A node argument
+  between backward() and step() (clipping written in Python would not replay; a clip that does
+  not happen while tracing, `if norm > 1`, cannot be seen: clip outside). A node argument
   made outside the function passes its gradient on to the nodes behind it before the step;
 - a refused trace leaves nothing changed: gradients, parameters and optimizer state that its
   tracing run had already changed are put back.
@@ -80,6 +81,7 @@ import textwrap
 import threading
 import time
 import types
+import warnings
 from collections import OrderedDict
 from collections.abc import Callable
 from typing import Any
@@ -231,13 +233,14 @@ def _user_site() -> tuple[bool, str]:
     return False, "<unknown>"
 
 
-def _guard(node: Node, what: str) -> None:
+def _guard(node: Node, what: str, out: bool = False) -> None:
     """The engine's value hook while a trace runs: refuse a traced value leaving the graph, if
-    this thread is tracing and user code asked for it (tinygraph's own reads are fine)."""
+    this thread is tracing and user code asked for it (tinygraph's own reads are fine, except
+    where it hands the value out itself: out, from engine.value_out)."""
     if not getattr(_tls, "depth", 0):
         return  # another thread's trace is running, not ours
     user, site = _user_site()
-    if not user:
+    if not user and not out:
         return
     if what.startswith("assigning"):
         raise TracingError(
@@ -308,7 +311,7 @@ def _record(kind: str, obj: Any, *details: Any) -> None:
         if after is not None:
             after.update({p: (None, None) for p in obj.params})
     else:  # step
-        after = getattr(_tls, "after", {})
+        after = getattr(_tls, "after", None) or {}
         for p in obj.params:
             g, copy = after.get(p, (p.grad, None))
             if p.grad is not g or (copy is not None and not np.array_equal(g, copy)):
@@ -328,7 +331,7 @@ def _detach_fwd(x: Any) -> Any:
 
 
 # detach() and Node(node) while tracing: the engine sees a leaf (no parents: no gradient flows
-# through it), the builder an op whose input is attrs["src"] (see _Builder.parents_of)
+# through it), the builder an op whose input is attrs["src"] (see _parents_of)
 _DETACH = Primitive("detach", _detach_fwd, (lambda g, out, x: None,), symbol="detach")
 _DETACH_T = dict(sfwd="{0}", afwd="{0}.copy()", vjps=("None",), gshape=("out",))
 
@@ -346,12 +349,22 @@ def _keep_grads(nodes: Any) -> None:
     _tls.undo.append(undo)
 
 
+def _snapshot(v: Any) -> Any:
+    """A copy of an optimizer's state value: arrays copied (an optimizer of your own may update
+    its buffers in place), lists, tuples and dicts looked into, anything else kept as it is."""
+    if isinstance(v, np.ndarray):
+        return v.copy()
+    if type(v) in (list, tuple):
+        return type(v)(_snapshot(x) for x in v)
+    if type(v) is dict:
+        return {k: _snapshot(x) for k, x in v.items()}
+    return v
+
+
 def _keep_step(opt: Any) -> None:
-    """Note what opt.step() changes: its parameters' data and its own state (optimizers
-    replace arrays rather than write into them, so copying the containers is enough)."""
+    """Note what opt.step() changes: its parameters' data and its own state."""
     data = [(p, p._data, p._mtime) for p in opt.params]
-    state = {k: (v.copy() if isinstance(v, (list, dict)) else v)
-             for k, v in vars(opt).items() if k != "params"}
+    state = {k: _snapshot(v) for k, v in vars(opt).items() if k != "params"}
 
     def undo() -> None:
         for p, d, mt in data:
@@ -1832,9 +1845,16 @@ class Compiled:
                     engine.set_value_hook(None)
                     engine.set_event_hook(None)
                     _watch_draws(False)
-        # a draw the watch did not see (a function imported by name before the trace); only
-        # when no other thread runs, since another thread's draws change the same state
-        if threading.active_count() == 1 and _rng_states() != rng_before:
+        # a draw the watch did not see (a function imported by name before the trace): an
+        # error when no other thread runs; else a warning, since another thread's draws change
+        # the same state
+        if _rng_states() != rng_before and threading.active_count() > 1:
+            warnings.warn(
+                f"tg.jit: the global random state changed while tracing "
+                f"{getattr(self.fn, '__qualname__', 'the function')}: another thread drew from "
+                "it, or the function did through a name tinygraph could not watch (then replay "
+                "reuses that one draw on every call)", RuntimeWarning, stacklevel=3)
+        elif _rng_states() != rng_before:
             raise TracingError(
                 f"tg.jit: {getattr(self.fn, '__qualname__', 'the function')} drew random numbers "
                 "from numpy's or Python's global generator while tracing; a compiled replay would "
@@ -1948,13 +1968,20 @@ def _watch_draws(on: bool) -> None:
             setattr(mod, name, f)
         _DRAWS.clear()
         return
-    for mod, owner in ((np.random, np.random.mtrand._rand), (random, random._inst)):
+    for mod, owner in ((np.random, np.random.mtrand._rand), (np.random.mtrand,
+                                                             np.random.mtrand._rand),
+                       (random, random._inst)):
         for name in dir(mod):
             f = getattr(mod, name, None)
-            if getattr(f, "__self__", None) is owner and callable(f) and not name.startswith(
-                    ("get", "set", "seed")):
-                _DRAWS[(mod, name)] = f
-                setattr(mod, name, _draw_guard(f, f"{mod.__name__}.{name}"))
+            if name in _NOT_DRAWS or not callable(f) or (
+                    getattr(f, "__self__", None) is not owner and name not in _DRAW_FUNCTIONS):
+                continue
+            _DRAWS[(mod, name)] = f
+            setattr(mod, name, _draw_guard(f, f"{mod.__name__}.{name}"))
+
+
+_NOT_DRAWS = {"get_state", "set_state", "seed", "getstate", "setstate"}
+_DRAW_FUNCTIONS = {"ranf", "sample"}  # numpy's aliases that are functions, not methods
 
 
 def _draw_guard(f: Callable, where: str) -> Callable:

@@ -21,7 +21,7 @@ from typing import Any, NamedTuple, TypeVar
 
 import numpy as np
 
-from . import ops
+from . import engine, ops
 from ._check import check_dtype, check_float, check_int, check_str, show
 from .analysis import ACT, BIAS, PREACT, SLOPE, WEIGHT, param_role
 from .analysis import layer_of as layer_of  # re-exported: scopes' layers were looked up here
@@ -408,6 +408,8 @@ class Module:
 
     def zero_grad(self, set_to_none: bool = True) -> None:
         """Forget every parameter's gradient (set_to_none=False: set it to zeros instead)."""
+        if engine._event_hook is not None:  # tg.jit's trace records it, to replay it
+            engine.notify("zero_grad", engine._Nodes(self.parameters(), zeros=not set_to_none))
         for p in self.parameters():
             p.grad = None if set_to_none else (0.0 if p.is_scalar else np.zeros(p.shape,
                                                                                  p.dtype))
