@@ -489,6 +489,17 @@ def test_a_constant_equal_to_an_argument_stays_a_constant() -> None:
     _close(jf(x).data, f(x).data, 1e-12)
 
 
+def _sgd_step(opt, loss_of):
+    """A training step as users write it: the loss, zero_grad(), backward(), step()."""
+    def step(*args):
+        loss = loss_of(*args)
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+        return loss
+    return step
+
+
 @pytest.mark.parametrize("name", ["lr", "wd", "ws"])
 def test_names_of_the_generated_step_do_not_clash_with_the_users(name) -> None:
     W = tg.Node(np.linspace(-1, 1, 6).reshape(3, 2), name=name)
@@ -496,15 +507,8 @@ def test_names_of_the_generated_step_do_not_clash_with_the_users(name) -> None:
     X = np.linspace(-1, 1, 15).reshape(5, 3)
     runs = []
     for P, compiled in ((W, False), (W2, True)):
-        opt = tg.optim.SGD([P], lr=0.1, weight_decay=0.01)
-
-        def step(ws, P=P, opt=opt):
-            loss = tg.sum((ws @ P) ** 2)
-            opt.zero_grad()
-            loss.backward()
-            opt.step()
-            return loss
-
+        step = _sgd_step(tg.optim.SGD([P], lr=0.1, weight_decay=0.01),
+                         lambda ws, P=P: tg.sum((ws @ P) ** 2))
         f = tg.jit(step) if compiled else step
         runs.append([f(X).item() for _ in range(3)] + list(P.data.ravel()))
     _close(np.array(runs[1]), np.array(runs[0]), 1e-12)
@@ -587,15 +591,7 @@ def test_a_compiled_step_hands_gradients_back_through_node_arguments() -> None:
     def run(compiled):
         E = tg.Node(np.arange(6.0).reshape(3, 2), name="E")
         W = tg.Node(np.array([[1.0], [-1.0]]), name="W")
-        opt = tg.optim.SGD([E, W], lr=0.05)
-
-        def step(h):
-            loss = tg.sum((h @ W) ** 2)
-            opt.zero_grad()
-            loss.backward()
-            opt.step()
-            return loss
-
+        step = _sgd_step(tg.optim.SGD([E, W], lr=0.05), lambda h: tg.sum((h @ W) ** 2))
         f = tg.jit(step) if compiled else step
         out = []
         for idx in ([0, 2], [0, 2], [1, 0]):
