@@ -702,6 +702,7 @@ def test_a_refused_trace_puts_back_an_optimizers_own_buffers() -> None:
     assert np.array_equal(opt.buf[0], [0.0, 0.0]) and np.array_equal(w.data, [1.0, 2.0])
 
 
+@pytest.mark.filterwarnings("ignore:tg.jit. the global random state changed")  # the loader's
 def test_other_threads_drawing_random_numbers_do_not_refuse_a_trace() -> None:
     rand0, random0 = np.random.rand, random.random
     stop = threading.Event()

@@ -1848,13 +1848,14 @@ class Compiled:
         # a draw the watch did not see (a function imported by name before the trace): an
         # error when no other thread runs; else a warning, since another thread's draws change
         # the same state
-        if _rng_states() != rng_before and threading.active_count() > 1:
+        drew = _rng_states() != rng_before  # read once: another thread may draw meanwhile
+        if drew and threading.active_count() > 1:
             warnings.warn(
                 f"tg.jit: the global random state changed while tracing "
                 f"{getattr(self.fn, '__qualname__', 'the function')}: another thread drew from "
                 "it, or the function did through a name tinygraph could not watch (then replay "
                 "reuses that one draw on every call)", RuntimeWarning, stacklevel=3)
-        elif _rng_states() != rng_before:
+        elif drew:
             raise TracingError(
                 f"tg.jit: {getattr(self.fn, '__qualname__', 'the function')} drew random numbers "
                 "from numpy's or Python's global generator while tracing; a compiled replay would "
