@@ -475,6 +475,16 @@ def test_constant_output_made_from_numbers_is_refused() -> None:
         tg.jit(lambda x: tg.Node(np.ones(2)))(np.ones(2))
 
 
+def test_explain_names_ops_written_into_their_users_line() -> None:
+    a = tg.Node(1.5, name="a")
+    b = tg.Node(-0.5, name="b")
+    f = tg.jit(lambda x: (a * x + b) * 0.8)
+    f(2.0)
+    text = f.explain()
+    assert "= mul(a, 2.0) scalar" in text and "written into the line that uses it" in text
+    assert "leaf" not in text.replace("a: leaf", "").replace("b: leaf", "")
+
+
 def test_a_constant_equal_to_an_argument_stays_a_constant() -> None:
     # a zero initial state must not be read from an argument that was zero when tracing
     W = tg.Node(np.arange(4.0).reshape(2, 2) / 4, name="W")

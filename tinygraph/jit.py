@@ -1929,13 +1929,14 @@ class Compiled:
                 continue
             who = b.var.get(n) or b.ref(n)[0]
             shape = str(n.shape) if n.shape else "scalar"
-            if n in b.fwd_lines:
+            fwd = "\n".join(b.fwd_lines.get(n, []))
+            if n._prim is not None:
                 ins = ", ".join(b.ref(p)[0][:20] for p in b.par[n])
                 desc = f"{who} = {n._prim.name}({ins}) {shape}"
+                fwd = fwd or "(written into the line that uses it)"
             else:
                 desc = f"{who}: leaf {shape}"
-            rows.append((desc, "\n".join(b.fwd_lines.get(n, [])),
-                         "\n".join(b.bwd_lines.get(n, []))))
+            rows.append((desc, fwd, "\n".join(b.bwd_lines.get(n, []))))
         out = []
         for cells in rows:
             cols = [[piece for line in c.split("\n")
