@@ -1593,10 +1593,9 @@ def zero_grad(*nodes: Node | Iterable[Node]) -> None:
                 raise ArgTypeError(f"zero_grad: expected nodes or iterables of nodes, got "
                                    f"{show(m)}")
         flat += ms
-    if _event_hook is not None:
-        notify("zero_grad", _Nodes(flat))
-    for m in flat:
-        m.grad = None
+    clear = _Nodes(flat)
+    notify("zero_grad", clear)  # tg.jit's trace records it, to replay it
+    clear.zero_grad()
 
 
 class _Nodes:

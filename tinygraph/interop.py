@@ -305,11 +305,9 @@ def array_function(func: Any, types: Any, args: tuple, kwargs: dict) -> Any:
     if f is not None:
         return f(*args, **kwargs)
     if func in DATA_FUNCTIONS:
-        what = f"np.{func.__name__}"
-        if func in SHAPE_FUNCTIONS:  # a node's shape is fixed in a compiled function
-            what = None
-        return func(*(_read(args, what) if what else _values(args)),
-                    **{k: _values(v) for k, v in kwargs.items()})
+        # a node's shape is fixed in a compiled function: only values go through the hook
+        vals = _values(args) if func in SHAPE_FUNCTIONS else _read(args, f"np.{func.__name__}")
+        return func(*vals, **{k: _values(v) for k, v in kwargs.items()})
     mod = getattr(func, "__module__", "") or ""
     name = func.__name__ if not mod.startswith("numpy.linalg") else f"linalg.{func.__name__}"
     raise _no_op(name, args)
@@ -328,10 +326,7 @@ def to_array(node: Node, dtype: Any = None, copy: Any = None) -> np.ndarray:
             "node.numpy() (a copy) or node.detach(); for a list of nodes, tg.stack(nodes) makes "
             "one node and the builtin sum(nodes) adds them."
         )
-    hook = engine._value_hook
-    if hook is not None:
-        hook(node, "np.asarray")
-    d = node._data
+    d = _read(node, "np.asarray")
     if copy is False:
         return np.asarray(d, dtype=dtype)
     return np.array(d, dtype=dtype if dtype is not None else node.dtype)

@@ -281,7 +281,7 @@ def _record(kind: str, obj: Any, *details: Any) -> None:
         obj._prim, obj.attrs = _DETACH, {"src": details[0]}
         return
     if kind == "backward_done":  # the gradients as the pass left them, to compare at step()
-        _tls.after = {p: (p.grad, _copy(p.grad)) for p in _tls.outside}
+        _tls.after = {p: (p.grad, _snapshot(p.grad)) for p in _tls.outside}
         return
     kinds = [k for k, _ in events] + [kind]
     if kind == "backward" and (details[0] is not None or details[1]):
@@ -336,12 +336,8 @@ _DETACH = Primitive("detach", _detach_fwd, (lambda g, out, x: None,), symbol="de
 _DETACH_T = dict(sfwd="{0}", afwd="{0}.copy()", vjps=("None",), gshape=("out",))
 
 
-def _copy(g: Any) -> Any:
-    return g.copy() if isinstance(g, np.ndarray) else g
-
-
 def _keep_grads(nodes: Any) -> None:
-    saved = [(n, _copy(n.grad)) for n in nodes]
+    saved = [(n, _snapshot(n.grad)) for n in nodes]
 
     def undo() -> None:
         for n, g in saved:
@@ -350,8 +346,9 @@ def _keep_grads(nodes: Any) -> None:
 
 
 def _snapshot(v: Any) -> Any:
-    """A copy of an optimizer's state value: arrays copied (an optimizer of your own may update
-    its buffers in place), lists, tuples and dicts looked into, anything else kept as it is."""
+    """A copy of a gradient or of an optimizer's state value: arrays copied (an optimizer of your
+    own may update its buffers in place), lists, tuples and dicts looked into, anything else
+    kept as it is."""
     if isinstance(v, np.ndarray):
         return v.copy()
     if type(v) in (list, tuple):

@@ -195,10 +195,10 @@ def l2(params: Iterable[Node], lam: float) -> Node:
 
 def accuracy(scores: Any, y: Any) -> float:
     """Fraction of samples classified right: sign of (N,)/(N, 1) scores, else argmax of (N, C)."""
-    for n in [scores] if isinstance(scores, Node) else scores if isinstance(scores,
-                                                                             Sequence) else ():
+    nodes = [scores] if isinstance(scores, Node) else scores if isinstance(scores, Sequence) else []
+    for n in nodes:  # a Python number made of them: refused while tracing
         if isinstance(n, Node):
-            engine.value_out(n, "losses.accuracy")  # a Python number: refused while tracing
+            engine.value_out(n, "losses.accuracy")
     s = np.asarray(scores.data if isinstance(scores, Node) else
                    [x.data for x in scores] if isinstance(scores, Sequence) else scores)
     if s.ndim == 2 and s.shape[1] == 1:

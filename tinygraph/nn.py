@@ -408,11 +408,9 @@ class Module:
 
     def zero_grad(self, set_to_none: bool = True) -> None:
         """Forget every parameter's gradient (set_to_none=False: set it to zeros instead)."""
-        if engine._event_hook is not None:  # tg.jit's trace records it, to replay it
-            engine.notify("zero_grad", engine._Nodes(self.parameters(), zeros=not set_to_none))
-        for p in self.parameters():
-            p.grad = None if set_to_none else (0.0 if p.is_scalar else np.zeros(p.shape,
-                                                                                 p.dtype))
+        clear = engine._Nodes(self.parameters(), zeros=not set_to_none)
+        engine.notify("zero_grad", clear)  # tg.jit's trace records it, to replay it
+        clear.zero_grad()
 
     def state_dict(self) -> dict[str, np.ndarray]:
         """Copies of the parameters as float arrays (scalars as 0-d float64 arrays), by name."""
