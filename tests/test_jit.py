@@ -14,7 +14,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import tinygraph as tg
-from tinygraph import losses, nn
+from tinygraph import _blas, losses, nn
 from tinygraph.engine import PRIMITIVES
 from tinygraph.testing import strategies as tgs
 
@@ -1111,12 +1111,15 @@ _OPTS = {
 @pytest.mark.parametrize("zero", ["before", "after", "none"])
 @pytest.mark.parametrize("dtype,tol", [(np.float64, 1e-12), (np.float32, 1e-5)])
 @pytest.mark.parametrize("l2", [0.0, 1e-3])
-@pytest.mark.parametrize("in_place", [False, True])
-def test_compiled_step_equals_eager(opt_name, zero, dtype, tol, l2, in_place, monkeypatch):
+@pytest.mark.parametrize("update", ["new arrays", "in place", "fused"])
+def test_compiled_step_equals_eager(opt_name, zero, dtype, tol, l2, update, monkeypatch):
     """Loss, parameters, gradients and optimizer state equal eager ones over several steps with
-    new batches; plain SGD runs as generated code (parameters updated in place, or new arrays),
-    other optimizers through their own step()."""
+    new batches; plain SGD runs as generated code (parameters updated in place, or new arrays;
+    with the gradients dead after the step, a weight's update fused into its gradient's
+    product), other optimizers through their own step()."""
+    in_place = update != "new arrays"
     monkeypatch.setattr(J, "_IN_PLACE_BYTES", 0 if in_place else 1 << 40)
+    monkeypatch.setattr(J, "_GEMM_MIN", 0 if update == "fused" else 1 << 62)
     P, Q = _mlp_params(dtype), _mlp_params(dtype)
     opt, ref_opt = _OPTS[opt_name](P), _OPTS[opt_name](Q)
     step = tg.jit(_mlp_step(P, opt, zero, l2))
@@ -1140,7 +1143,9 @@ def test_compiled_step_equals_eager(opt_name, zero, dtype, tol, l2, in_place, mo
     assert step.traces == 1
     sgd = opt_name in ("sgd", "sgd_wd")
     assert (step._entry().fast is not None) == sgd == ("backward_step" in step.source)
+    fused = update == "fused" and sgd and zero == "after" and _blas.available()
     assert ("nothing else holds" in step.source) == (in_place and sgd)
+    assert ("_sgd_gemm(" in step.source) == fused
     if zero == "after":
         assert all(p.grad is None for p in P)
 
@@ -1265,6 +1270,7 @@ def test_compiled_step_never_writes_into_arrays_someone_holds(monkeypatch):
     holds it: a view from .data, a detached node and an eager graph built before keep their
     values, exactly as with optim.SGD's new arrays; and both ways give the same parameters."""
     monkeypatch.setattr(J, "_IN_PLACE_BYTES", 0)  # every parameter is "big"
+    monkeypatch.setattr(J, "_GEMM_MIN", 0)  # and its update fused into its gradient's product
     P, Q = _mlp_params(np.float64), _mlp_params(np.float64)
     opt, ref_opt = tg.optim.SGD(P, lr=0.1), tg.optim.SGD(Q, lr=0.1)
     step, ref = tg.jit(_mlp_step(P, opt, "after")), _mlp_step(Q, ref_opt, "after")

@@ -51,11 +51,13 @@ What replays and what is refused (see the README's "Compiled steps"):
   generated code (backward_step: gradients and update together; with zero_grad() after the step
   the gradients are never assembled, the backward's seed is lr and an l2 term folds into the
   update; big parameters are updated in place when their reference count shows that nothing
-  else holds their arrays); other optimizers run their own step() after the generated
-  backward. Other uses of backward() raise TracingError, and so does changing a gradient
-  between backward() and step() (clipping written in Python would not replay; a clip that does
-  not happen while tracing, `if norm > 1`, cannot be seen: clip outside). A node argument
-  made outside the function passes its gradient on to the nodes behind it before the step;
+  else holds their arrays, and a big weight matrix's update w·decay - aᵀ·(lr·dz) is fused into
+  its gradient's product, one call to numpy's own BLAS: see tinygraph._blas); other optimizers
+  run their own step() after the generated backward. Other uses of backward() raise
+  TracingError, and so does changing a gradient between backward() and step() (clipping
+  written in Python would not replay; a clip that does not happen while tracing,
+  `if norm > 1`, cannot be seen: clip outside). A node argument made outside the function
+  passes its gradient on to the nodes behind it before the step;
 - a refused trace leaves nothing changed: gradients, parameters and optimizer state that its
   tracing run had already changed are put back.
 Thread-safe: changes to the signature cache are locked; a replay allocates its own arrays and
@@ -88,7 +90,7 @@ from typing import Any
 
 import numpy as np
 
-from . import engine, ops
+from . import _blas, engine, ops
 from .engine import Node, Primitive
 from .errors import GraphError
 
@@ -161,7 +163,11 @@ _BASE_ENV: dict[str, Any] = {
     "np": np, "_math": math, "_spow": ops._spow,
     "_sigmoid": ops._sigmoid, "_mm_a": ops._matmul_vjp_a, "_mm_b": ops._matmul_vjp_b,
     "_expand": ops._expand, "_getitem_vjp": ops._getitem_vjp, "inf": math.inf, "nan": math.nan,
+    "_sgd_gemm": _blas.sgd_gemm,
 }
+# a weight's SGD update is fused into its gradient's product when the product has this many
+# multiply-adds (below it, the call's setup costs more than the pass it saves)
+_GEMM_MIN = 1 << 22
 
 
 def _softmax_ce(s: Any, flat: Any, n: int) -> tuple[float, Any, Any]:
@@ -555,6 +561,7 @@ class _Builder:
         self.extra_saved: dict[Node, list[str]] = {}  # arrays an emitted op keeps for backward
         self._ce_div: dict[Node, tuple[str, int]] = {}
         self._ones: dict[tuple[int, Any], str] = {}  # batch-sum vectors by length and dtype
+        self._wgrads: dict[str, tuple[str, str, int]] = {}  # "a.T @ g" -> (a, g, a's rows)
         self.nums: dict[tuple[float, str], str] = {}  # numbers as 0-d arrays, see num()
         self._collect(t0, tracers)
         self._forward()
@@ -824,6 +831,9 @@ class _Builder:
             gshape = t["gshape"][min(i, len(t["gshape"]) - 1)]
             fresh = v != "{g}" and not t.get("view")  # a view may share g's memory
             text, fresh = self._unbroadcast(raw, fresh, n, p, gshape)
+            if v == "{0}.T @ {g}" and text is raw and names[0].isidentifier():
+                # a weight's gradient: see _sgd_update
+                self._wgrads[text] = (names[0], g, parents[0].shape[0])
             return text, fresh, text is raw and _top_level_add(v)
         prim = n._prim
         kw = self.kwargs(n)
@@ -1187,6 +1197,17 @@ class _Builder:
         late = self._deferred if inplace and _mentions(wv, contrib) else lines
         new = wv if inplace else self.fresh("new_" + wv)
         new_of[w] = new
+        if (dead and inplace and len(rest) == 1 and rest[0][0] in self._wgrads
+                and w.size * self._wgrads[rest[0][0]][2] >= _GEMM_MIN and _blas.available()):
+            # w·decay - aᵀ·(lr·dz) in one BLAS call writing into w: no gradient array, one
+            # pass over w fewer (numpy's matmul has no beta; see tinygraph._blas)
+            a, dz, _ = self._wgrads[rest[0][0]]
+            decay = " + ".join((["lr * wd"] if has_wd else []) + ks)
+            owned.discard(dz)  # read when w is updated, which may wait for the end
+            late.append(f"_sgd_gemm({wv}, {a}, {dz}, {f'1.0 - ({decay})' if decay else '1.0'})"
+                        f"  # SGD step in place, fused into the gradient's product: "
+                        f"{wv}·decay - {a}.T @ {dz} (one BLAS call)")
+            return dz
         g = self._finish(w, rest, lines, owned) if rest else None
         if dead:
             decay = " + ".join((["lr * wd"] if has_wd else []) + ks)
