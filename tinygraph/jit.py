@@ -1065,6 +1065,7 @@ class _Builder:
     def _backward_src(self, k: int, sgd: tuple[list[Node], bool, bool, set] | None) -> str:
         need = self.need
         self._scaled: dict[tuple[Node, str], str] = {}  # (param, l2 term's text) -> lam·g
+        self._wgrads = {}  # this function's own names
         upd = {} if sgd is None else {p: None for p in sgd[0]}
         self._deferred: list[str] = []  # in-place updates waiting for the last read of w
         new_of: dict[Node, str] = {}
