@@ -109,9 +109,10 @@ def sgd_gemm(w: np.ndarray, a: np.ndarray, g: np.ndarray, decay: Any) -> None:
     arrays fit (2-D, one float dtype, w C-contiguous and writable, no overlap), else numpy's
     step = a.T @ g; w *= decay; w -= step."""
     f = _gemms().get(w.dtype)  # a byte-swapped dtype is not a key: numpy does those
-    if (f is None or type(decay) is not float or w.ndim != 2 or a.ndim != 2 or g.ndim != 2
-            or a.dtype != w.dtype or g.dtype != w.dtype or not w.flags.c_contiguous
-            or not w.flags.writeable or not _gemm(f, w, a, g, decay)):
+    # decay 0: BLAS would not read w at all, where numpy's 0·w keeps w's nan and inf as nan
+    if (f is None or type(decay) is not float or not decay or w.ndim != 2 or a.ndim != 2
+            or g.ndim != 2 or a.dtype != w.dtype or g.dtype != w.dtype
+            or not w.flags.c_contiguous or not w.flags.writeable or not _gemm(f, w, a, g, decay)):
         step = a.T @ g  # first: a or g may be (a view of) w
         if type(decay) is not float or decay != 1.0:
             w *= decay
