@@ -1293,3 +1293,34 @@ def test_compiled_step_never_writes_into_arrays_someone_holds(monkeypatch):
         for p, q in zip(P, Q):
             _close(p.data, q.data, 1e-12)
             assert not p.data.flags.writeable
+
+
+def test_fused_steps_in_several_threads_equal_eager(monkeypatch):
+    """Threads training models of their own with a compiled step whose weight updates run in
+    numpy's BLAS (released GIL included) end with eager's parameters."""
+    monkeypatch.setattr(J, "_IN_PLACE_BYTES", 0)
+    monkeypatch.setattr(J, "_GEMM_MIN", 0)
+    X, y = np.linspace(-1, 1, 30).reshape(6, 5), np.array([0, 1, 2, 0, 1, 2])
+    results: dict[int, list] = {}
+
+    def train(seed: int, compiled: bool) -> list:
+        P = _mlp_params(np.float64, seed)
+        opt = tg.optim.SGD(P, lr=0.1, weight_decay=0.01)
+        step = _mlp_step(P, opt, "after")
+        step = tg.jit(step) if compiled else step
+        for _ in range(30):
+            step(X, y)
+        assert not compiled or "_sgd_gemm(" in step.source or not _blas.available()
+        return [np.array(p.data) for p in P]
+
+    def work(seed: int) -> None:
+        results[seed] = train(seed, True)
+
+    ts = [threading.Thread(target=work, args=(s,)) for s in range(4)]
+    for t in ts:
+        t.start()
+    for t in ts:
+        t.join()
+    for s in range(4):
+        for got, want in zip(results[s], train(s, False)):
+            _close(got, want, 1e-12)
