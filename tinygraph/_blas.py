@@ -86,22 +86,21 @@ def _gemm(f: Any, w: np.ndarray, a: np.ndarray, g: np.ndarray, beta: float) -> b
     n = g.shape[1]
     if not (k and m and n) or g.shape[0] != k or w.shape != (m, n):
         return False
-    if a.flags.c_contiguous:
-        ta, lda = _TRANS, m
-    elif a.flags.f_contiguous:
-        ta, lda = _NO_TRANS, k
-    else:
+    ta, tb = _layout(a, True), _layout(g, False)
+    if ta is None or tb is None or np.may_share_memory(w, a) or np.may_share_memory(w, g):
         return False
-    if g.flags.c_contiguous:
-        tb, ldb = _NO_TRANS, n
-    elif g.flags.f_contiguous:
-        tb, ldb = _TRANS, k
-    else:
-        return False
-    if np.may_share_memory(w, a) or np.may_share_memory(w, g):
-        return False
-    f(_ROW_MAJOR, ta, tb, m, n, k, -1.0, _addr(a), lda, _addr(g), ldb, beta, _addr(w), n)
+    f(_ROW_MAJOR, ta[0], tb[0], m, n, k, -1.0, _addr(a), ta[1], _addr(g), tb[1], beta, _addr(w), n)
     return True
+
+
+def _layout(x: np.ndarray, transposed: bool) -> tuple[int, int] | None:
+    """(BLAS transpose flag, leading dimension) of a row-major operand x (or xᵀ); None if x is
+    neither C- nor Fortran-contiguous. A Fortran array is its transpose in C order."""
+    if x.flags.c_contiguous:
+        return (_TRANS if transposed else _NO_TRANS), x.shape[1]
+    if x.flags.f_contiguous:
+        return (_NO_TRANS if transposed else _TRANS), x.shape[0]
+    return None
 
 
 def sgd_gemm(w: np.ndarray, a: np.ndarray, g: np.ndarray, decay: Any) -> None:
