@@ -1198,32 +1198,30 @@ class _Builder:
         late = self._deferred if inplace and _mentions(wv, contrib) else lines
         new = wv if inplace else self.fresh("new_" + wv)
         new_of[w] = new
+        decay = " + ".join((["lr * wd"] if has_wd else []) + ks)
+        shrink = f"(1.0 - ({decay}))" if decay else None
         if (dead and inplace and len(rest) == 1 and rest[0][0] in self._wgrads
                 and w.size * self._wgrads[rest[0][0]][2] >= _GEMM_MIN and _blas.available()):
             # w·decay - aᵀ·(lr·dz) in one BLAS call writing into w: no gradient array, one
             # pass over w fewer (numpy's matmul has no beta; see tinygraph._blas)
             a, dz, _ = self._wgrads[rest[0][0]]
-            decay = " + ".join((["lr * wd"] if has_wd else []) + ks)
             owned.discard(dz)  # read when w is updated, which may wait for the end
-            late.append(f"_sgd_gemm({wv}, {a}, {dz}, {f'1.0 - ({decay})' if decay else '1.0'})"
-                        f"  # SGD step in place, fused into the gradient's product: "
-                        f"{wv}·decay - {a}.T @ {dz} (one BLAS call)")
+            late.append(f"_sgd_gemm({wv}, {a}, {dz}, {shrink or '1.0'})  # SGD step in place, "
+                        f"fused into the gradient's product: {wv}·decay - {a}.T @ {dz} "
+                        "(one BLAS call)")
             return dz
         g = self._finish(w, rest, lines, owned) if rest else None
         if dead:
-            decay = " + ".join((["lr * wd"] if has_wd else []) + ks)
             step = g
             if g is not None and late is not lines:
                 owned.discard(g)  # read at the end: nothing may write into it before
         else:
-            decay = "lr * wd" if has_wd else ""
             if g not in owned:  # .grad gets an array of its own (optimizers write into it)
                 lines.append(f"{g} = {g}.copy()")
             owned.discard(g)  # kept as .grad: nothing writes into it from here on
             upd[w] = g
             step = self.fresh("step_" + wv)
             lines.append(f"{step} = lr * {g}  # SGD step")
-        shrink = f"(1.0 - ({decay}))" if decay else None
         note = "  # SGD step" + (f", in place: nothing else holds {wv}" if inplace else "")
         if inplace:
             if shrink:
