@@ -1324,3 +1324,29 @@ def test_fused_steps_in_several_threads_equal_eager(monkeypatch):
     for s in range(4):
         for got, want in zip(results[s], train(s, False)):
             _close(got, want, 1e-12)
+
+
+@pytest.mark.skipif(not _blas.available(), reason="numpy's own BLAS is not bound here")
+@pytest.mark.parametrize("shape,fused", [((64, 128, 10, 64), 0), ((784, 256, 10, 256), 2)])
+def test_only_big_weight_products_fuse_their_update(shape, fused):
+    """The default threshold (4M multiply-adds): digits' layers keep numpy's lines, mnist's two
+    hidden layers run their update in the gradient's BLAS call; the output layer never does."""
+    D, H, C, B = shape
+    rng = np.random.default_rng(0)
+    P = [tg.Node(rng.standard_normal(s).astype(np.float32) * 0.05)
+         for s in ((D, H), (H,), (H, H), (H,), (H, C), (C,))]
+    W1, b1, W2, b2, W3, b3 = P
+    opt = tg.optim.SGD(P, lr=0.01)
+
+    @tg.jit
+    def step(X, y):
+        h = tg.relu(tg.linear(tg.relu(tg.linear(X, W1, b1)), W2, b2))
+        loss = losses.softmax_cross_entropy(tg.linear(h, W3, b3), y) + losses.l2([W1, W2, W3], 1e-4)
+        loss.backward()
+        opt.step()
+        opt.zero_grad()
+        return loss
+
+    X, y = rng.standard_normal((B, D)).astype(np.float32), rng.integers(0, C, B)
+    step(X, y), step(X, y)
+    assert step.source.count("_sgd_gemm(") == fused
