@@ -1350,3 +1350,45 @@ def test_only_big_weight_products_fuse_their_update(shape, fused):
     X, y = rng.standard_normal((B, D)).astype(np.float32), rng.integers(0, C, B)
     step(X, y), step(X, y)
     assert step.source.count("_sgd_gemm(") == fused
+
+
+@pytest.mark.parametrize("use", ["W.T", "reshape", "slice", "as input"])
+@pytest.mark.parametrize("fuse", [False, True])
+def test_in_place_updates_wait_for_views_of_the_weight(use, fuse, monkeypatch):
+    """x @ W.T (PyTorch's layout), a reshape or a slice of W is a view of W's array that the
+    backward reads after W's own gradient is done: W's in-place update must wait until then,
+    as must an update whose BLAS call reads a view of another weight."""
+    monkeypatch.setattr(J, "_IN_PLACE_BYTES", 0)
+    monkeypatch.setattr(J, "_GEMM_MIN", 0 if fuse else 1 << 62)
+    X, y = np.linspace(-1, 1, 35).reshape(7, 5), np.array([0, 1, 2, 0, 1, 2, 1])
+
+    def train(compiled: bool) -> list:
+        rng = np.random.default_rng(1)
+        W1, W2 = tg.Node(rng.standard_normal((5, 6)) * 0.3), tg.Node(rng.standard_normal((6, 6)))
+        W3 = tg.Node(rng.standard_normal((6, 3)) * 0.3)
+        P = [W1, W2, W3]
+        opt = tg.optim.SGD(P, lr=0.1, weight_decay=0.01)
+
+        def step(X, y):
+            h = tg.relu(X @ W1)
+            if use == "W.T":
+                scores = tg.relu(h @ W2.T) @ W3
+            elif use == "reshape":
+                scores = tg.relu(h @ tg.reshape(W2, (6, 6))) @ W3
+            elif use == "slice":
+                scores = tg.relu(h @ W2[:, :6]) @ W3
+            else:  # W2.T is the input of W3's product, whose update waits for W3's last read
+                scores = h @ (W2.T @ W3)
+            loss = losses.softmax_cross_entropy(scores, y)
+            loss.backward()
+            opt.step()
+            opt.zero_grad()
+            return loss
+
+        f = tg.jit(step) if compiled else step
+        for _ in range(4):
+            f(X, y)
+        return [np.array(p.data) for p in P]
+
+    for got, want in zip(train(True), train(False)):
+        _close(got, want, 1e-12)

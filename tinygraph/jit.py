@@ -367,6 +367,7 @@ def _snapshot(v: Any) -> Any:
 def _keep_step(opt: Any) -> None:
     """Note what opt.step() changes: its parameters' data and its own state."""
     data = [(p, p._data, p._mtime) for p in opt.params]
+    _tls.read = {p: d for p, d, _ in data}  # the arrays the traced forward read (see _views)
     state = {k: _snapshot(v) for k, v in vars(opt).items() if k != "params"}
 
     def undo() -> None:
@@ -562,6 +563,7 @@ class _Builder:
         self._ce_div: dict[Node, tuple[str, int]] = {}
         self._ones: dict[tuple[int, Any], str] = {}  # batch-sum vectors by length and dtype
         self._wgrads: dict[str, tuple[str, str, int]] = {}  # "a.T @ g" -> (a, g, a's rows)
+        self.read: dict[Node, Any] = {}  # a stepped parameter -> the array the trace read
         self.nums: dict[tuple[float, str], str] = {}  # numbers as 0-d arrays, see num()
         self._collect(t0, tracers)
         self._forward()
@@ -1195,7 +1197,7 @@ class _Builder:
         wv = self.name_of(w)
         ks = [self._scaled[w, c] for c, _, _ in cs if (w, c) in self._scaled] if dead else []
         rest = [c for c in cs if not dead or (w, c[0]) not in self._scaled]
-        late = self._deferred if inplace and _mentions(wv, contrib) else lines
+        late = self._deferred if inplace and self._read_later(w, contrib) else lines
         new = wv if inplace else self.fresh("new_" + wv)
         new_of[w] = new
         decay = " + ".join((["lr * wd"] if has_wd else []) + ks)
@@ -1240,6 +1242,18 @@ class _Builder:
         else:
             lines.append(f"{new} = {wv} - {step}{note}")
         return g if g is not None else wv
+
+    def _read_later(self, w: Node, contrib: dict) -> bool:
+        """Whether code still to be emitted (a gradient term, a deferred update) reads w's
+        array, under w's name or a view's (w.T, a reshape or a slice of w, saved by the
+        forward): then an update of w in its own array must wait for the end."""
+        d = self.read.get(w, w._data)
+        names = [self.name_of(w)] + [
+            v for n, v in self.var.items() if n is not w and type(n._data) is np.ndarray
+            and type(d) is np.ndarray and np.may_share_memory(n._data, d)]
+        pat = re.compile("|".join(rf"\b{re.escape(v)}\b" for v in names))
+        return any(pat.search(c) for cs in contrib.values() for c, _, _ in cs) or any(
+            pat.search(line) for line in self._deferred)
 
     def _finish(self, n: Node, cs: list[tuple[str, bool, bool]] | None, lines: list[str],
                 owned: set[str]) -> str | None:
@@ -1845,16 +1859,16 @@ class Compiled:
                 _watch_draws(True)
         _tls.depth = getattr(_tls, "depth", 0) + 1
         _tls.events, _tls.t0 = [], t0  # (no trace nests: a call while tracing runs eagerly)
-        _tls.undo, _tls.after = undo, None
+        _tls.undo, _tls.after, _tls.read = undo, None, {}
         _tls.hand_back = [(t, _fetch(args, kwargs, a.path)) for t, _, a in tracers
                           if a.kind == "node" and a.orig_rg]
         try:
             res = self.fn(*targs, **tkw)
-            events = _tls.events
+            events, read = _tls.events, _tls.read
             _hand_back()  # what a step inside has not already handed back
         finally:
             _tls.depth -= 1
-            _tls.events = _tls.after = _tls.outside = None
+            _tls.events = _tls.after = _tls.outside = _tls.read = None
             _tls.hand_back = []
             with _guard_lock:
                 _active -= 1
@@ -1901,6 +1915,7 @@ class Compiled:
             b = _Builder(outs + hidden, t0, tracers)
             entry = _Entry(self.fn, b, res, struct, trace_s)
             if events:
+                b.read = read
                 entry.plan(events, root, len(outs))
         finally:
             if off:
