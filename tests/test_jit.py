@@ -1392,3 +1392,183 @@ def test_in_place_updates_wait_for_views_of_the_weight(use, fuse, monkeypatch):
 
     for got, want in zip(train(True), train(False)):
         _close(got, want, 1e-12)
+
+
+def test_a_weight_reshaped_from_fortran_order_waits_for_its_views(monkeypatch):
+    """A Fortran-ordered weight reshaped inside: a copy when tracing, a view on replay (the
+    traced step leaves the weight C-ordered), so its in-place update must wait all the same."""
+    monkeypatch.setattr(J, "_IN_PLACE_BYTES", 0)
+    rng = np.random.default_rng(0)
+    W1_0, W2_0 = rng.normal(size=(6, 8)) * 0.3, np.asfortranarray(rng.normal(size=(4, 2, 5)))
+    batches = [rng.normal(size=(7, 6)) for _ in range(4)]
+    y = np.arange(7) % 5
+
+    def train(compiled: bool) -> list:
+        W1, W2 = tg.Node(W1_0), tg.Node(W2_0)
+        opt = tg.optim.SGD([W1, W2], lr=0.2)
+
+        def step(X, y):
+            h = tg.tanh(X @ W1)
+            loss = losses.softmax_cross_entropy(h @ tg.reshape(W2, (8, 5)), y)
+            loss.backward()
+            opt.step()
+            opt.zero_grad()
+            return loss
+
+        f = tg.jit(step) if compiled else step
+        for X in batches:
+            f(X, y)
+        return [W1.numpy(), W2.numpy()]
+
+    for got, want in zip(train(True), train(False)):
+        _close(got, want, 1e-12)
+
+
+def test_softmax_ce_of_transposed_scores_compiled_equals_eager():
+    """(W @ X).T, the notes' layout, is Fortran-ordered: the label term of the gradient must
+    still reach it."""
+    rng = np.random.default_rng(0)
+    W = tg.Node(rng.normal(size=(3, 4)))
+    X, y = rng.normal(size=(4, 6)), np.array([0, 1, 2, 0, 1, 2])
+
+    def loss_fn(X, y):
+        return losses.softmax_cross_entropy((W @ X).T, y)
+
+    grads = []
+    for f in (loss_fn, tg.jit(loss_fn)):
+        for _ in range(2):  # the second compiled call replays
+            W.grad = None
+            f(X, y).backward()
+        grads.append(W.grad.copy())
+    _close(grads[1], grads[0], 1e-12)
+
+
+def test_a_gradient_two_parameters_share_is_two_arrays_in_a_compiled_step():
+    """zero_grad() before: W1 and W2 of X @ (W1 + W2) get the same gradient, in two arrays."""
+    rng = np.random.default_rng(0)
+    W1, W2 = tg.Node(rng.normal(size=(4, 4))), tg.Node(rng.normal(size=(4, 4)))
+    opt = tg.optim.SGD([W1, W2], lr=0.1)
+    X, Y = rng.normal(size=(8, 4)), rng.normal(size=(8, 4))
+
+    @tg.jit
+    def step(X, Y):
+        opt.zero_grad()
+        loss = ((X @ (W1 + W2) - Y) ** 2).mean()
+        loss.backward()
+        opt.step()
+        return loss
+
+    for _ in range(3):
+        step(X, Y)
+    assert W1.grad is not W2.grad
+    np.testing.assert_array_equal(W1.grad, W2.grad)
+
+
+@pytest.mark.parametrize("change", ["remove", "replace list"])
+def test_a_compiled_step_follows_changes_to_the_optimizers_parameters(change):
+    """A parameter taken out of opt.params after tracing is no longer stepped."""
+    rng = np.random.default_rng(0)
+    W1_0, W2_0 = rng.normal(size=(5, 6)) * 0.3, rng.normal(size=(6, 3)) * 0.3
+    X, y = rng.normal(size=(8, 5)), np.arange(8) % 3
+
+    def train(compiled: bool) -> list:
+        W1, W2 = tg.Node(W1_0), tg.Node(W2_0)
+        opt = tg.optim.SGD([W1, W2], lr=0.2)
+
+        def step(X, y):
+            loss = losses.softmax_cross_entropy(tg.relu(X @ W1) @ W2, y)
+            loss.backward()
+            opt.step()
+            opt.zero_grad()
+            return loss
+
+        f = tg.jit(step) if compiled else step
+        f(X, y), f(X, y)
+        if change == "remove":
+            opt.params.remove(W1)
+        else:
+            opt.params = [W2]
+        f(X, y), f(X, y)
+        return [W1.numpy(), W2.numpy()]
+
+    for got, want in zip(train(True), train(False)):
+        _close(got, want, 1e-12)
+
+
+def test_zero_grad_between_backward_and_step_is_refused():
+    W = tg.Node(np.ones((3, 2)))
+    opt = tg.optim.SGD([W], lr=0.1)
+
+    @tg.jit
+    def step(X):
+        loss = tg.sum(X @ W)
+        loss.backward()
+        opt.zero_grad()
+        opt.step()
+        return loss
+
+    with pytest.raises(TracingError, match="between backward"):
+        step(np.ones((2, 3)))
+    np.testing.assert_array_equal(W.data, np.ones((3, 2)))
+
+
+@pytest.mark.parametrize("force", [False, True])
+def test_views_a_user_keeps_of_a_weight_that_became_a_view_keep_their_values(force, monkeypatch):
+    """A 1-D weight's gradient (x @ w) is a view; after a step that gives w new arrays, w's
+    data is that view. Arrays the user keeps share its base, which the reference count does
+    not show: the step must not write into it."""
+    if force:
+        monkeypatch.setattr(J, "_IN_PLACE_BYTES", 0)
+    rng = np.random.default_rng(0)
+    D = 2048  # 16 KB: updated in place when nothing holds it
+    batches = [(rng.normal(size=(16, D)), np.sign(rng.normal(size=16))) for _ in range(5)]
+
+    def train(compiled: bool) -> list:
+        w = tg.Node(np.zeros(D))
+        opt = tg.optim.SGD([w], lr=0.5)
+
+        def step(X, s):
+            loss = tg.softplus(-(X @ w) * s).mean()
+            loss.backward()
+            opt.step()
+            opt.zero_grad()
+            return loss
+
+        f = tg.jit(step) if compiled else step
+        kept = []
+        for X, s in batches:
+            f(X, s)
+            kept.append(np.asarray(w.data))
+        return kept
+
+    for got, want in zip(train(True), train(False)):
+        _close(got, want, 1e-12)
+
+
+@pytest.mark.parametrize("force", [False, True])
+def test_a_batched_product_sums_its_gradient_over_the_batch_axes(force, monkeypatch):
+    """x (5, 4) @ W (3, 4, 2) broadcasts x over W's batch axis: its gradient is summed back."""
+    if force:
+        monkeypatch.setattr(J, "_IN_PLACE_BYTES", 0)
+    rng = np.random.default_rng(0)
+    x0, W0 = rng.normal(size=(5, 4)), rng.normal(size=(3, 4, 2))
+
+    def train(compiled: bool) -> list:
+        x, W = tg.Node(x0), tg.Node(W0)
+        opt = tg.optim.SGD([x, W], lr=0.1)
+
+        def step():
+            loss = tg.tanh(x @ W).sum()
+            loss.backward()
+            opt.step()
+            opt.zero_grad()
+            return loss
+
+        f = tg.jit(step) if compiled else step
+        for _ in range(3):
+            f()
+        return [x.numpy(), W.numpy()]
+
+    for got, want in zip(train(True), train(False)):
+        assert got.shape == want.shape
+        _close(got, want, 1e-12)

@@ -175,7 +175,9 @@ def _softmax_ce(s: Any, flat: Any, n: int) -> tuple[float, Any, Any]:
     se its row sums (the backward's softmax is e / se). flat: the labels' flat indices into s;
     n: the divisor (the batch size for a mean, else 1). Equals ops' softmax_cross_entropy."""
     m = np.maximum.reduce(s, axis=1, keepdims=True)
-    e = s - m  # a row max of ±inf or nan makes nan here, and the loss not finite
+    # C order whatever s's layout ((W @ X).T is Fortran): the backward writes the label term
+    # through e's reshape(-1), which must be a view; a row max of ±inf or nan makes nan here
+    e = np.subtract(s, m, order="C")
     picked = float(np.add.reduce(e.take(flat)))  # the labels' shifted logits
     np.exp(e, out=e)
     se = np.add.reduce(e, axis=1, keepdims=True)  # >= 1 when the max is finite
@@ -184,7 +186,7 @@ def _softmax_ce(s: Any, flat: Any, n: int) -> tuple[float, Any, Any]:
         return loss, e, se
     # again as ops does it: all -inf (or +inf) rows shifted by 0, not by inf
     m = np.where(np.isfinite(m), m, 0.0)
-    e = s - m
+    e = np.subtract(s, m, order="C")
     picked = float(np.add.reduce(e.take(flat)))
     with np.errstate(divide="ignore", over="ignore", invalid="ignore"):
         np.exp(e, out=e)
@@ -302,6 +304,11 @@ def _record(kind: str, obj: Any, *details: Any) -> None:
             f"{_user_site()[1]}); a compiled step replays one backward() and at most one "
             "optimizer step() after it (zero_grad() before or after). Compile the loss alone "
             "and call the rest outside.")
+    if kind == "zero_grad" and "backward" in kinds and "step" not in kinds:
+        raise TracingError(
+            f"tg.jit: zero_grad() at {_user_site()[1]} clears the gradients between backward() "
+            "and step(); a compiled step replays backward() then step() with the gradients the "
+            "pass made. Call zero_grad() before backward() or after step().")
     if kind == "backward" and (obj._prim is None or obj._ctime <= _tls.t0):
         raise TracingError(
             f"tg.jit: backward() on {obj.describe()} at {_user_site()[1]}, which was not "
@@ -833,6 +840,10 @@ class _Builder:
             gshape = t["gshape"][min(i, len(t["gshape"]) - 1)]
             fresh = v != "{g}" and not t.get("view")  # a view may share g's memory
             text, fresh = self._unbroadcast(raw, fresh, n, p, gshape)
+            if v.startswith("_mm_") and not self._fits(n, i):
+                # a product broadcast over batch axes: its rule's gradient keeps them
+                dt = self.bind("float" + str(p.dtype.itemsize * 8), p.dtype)
+                return f"_fit({text}, {p.shape!r}, {dt})", False, False
             if v == "{0}.T @ {g}" and text is raw and names[0].isidentifier():
                 # a weight's gradient: see _sgd_update
                 self._wgrads[text] = (names[0], g, parents[0].shape[0])
@@ -1219,7 +1230,9 @@ class _Builder:
                 owned.discard(g)  # read at the end: nothing may write into it before
         else:
             if g not in owned:  # .grad gets an array of its own (optimizers write into it)
-                lines.append(f"{g} = {g}.copy()")
+                own = self.fresh(g)
+                lines.append(f"{own} = {g}.copy()")
+                g = own
             owned.discard(g)  # kept as .grad: nothing writes into it from here on
             upd[w] = g
             step = self.fresh("step_" + wv)
@@ -1251,6 +1264,19 @@ class _Builder:
         names = [self.name_of(w)] + [
             v for n, v in self.var.items() if n is not w and type(n._data) is np.ndarray
             and type(d) is np.ndarray and np.may_share_memory(n._data, d)]
+        # and whatever may be a view on replay though it was a copy when tracing (a reshape of
+        # a Fortran-ordered w): ops reached from w through reshapes, indexing and rules the
+        # generated code calls (a transpose, a primitive of your own)
+        todo, seen = [w], {w}
+        while todo:
+            for u in self.users.get(todo.pop(), ()):
+                t = self.tmpl.get(u)
+                if (u not in seen and type(u._data) is np.ndarray and u._prim is not _DETACH
+                        and (t is None or u._prim.name in ("reshape", "getitem"))):
+                    seen.add(u)
+                    todo.append(u)
+                    if u in self.var:
+                        names.append(self.var[u])
         pat = re.compile("|".join(rf"\b{re.escape(v)}\b" for v in names))
         return any(pat.search(c) for cs in contrib.values() for c, _, _ in cs) or any(
             pat.search(line) for line in self._deferred)
@@ -1543,7 +1569,8 @@ class _Entry:
         for i, n in enumerate(ins):
             env[f"_leaf{i}"] = n
         # reference counts first: the local names below hold the arrays too
-        big = [f"_rc(_leaf{idx[id(p)]}._data) == 2" for p in self.step_big]
+        big = [f"_rc(_leaf{idx[id(p)]}._data) == 2 and _leaf{idx[id(p)]}._data.base is None"
+               for p in self.step_big]
         if big:
             lines.append(f"ip = {' and '.join(big)}")
         checks = []
@@ -1556,7 +1583,9 @@ class _Entry:
                 env[f"_dt{i}"] = dt
                 checks.append(f"_type(d{i}) is _float or d{i}.dtype != _dt{i}")
         opt = "_opt"
-        checks += [f"{opt}.momentum", f"_type({opt}.lr) is not _float",
+        env["_pids"] = tuple(map(id, self.step_params))  # params changed since: its own step()
+        checks += [f"tuple(map(id, {opt}.params)) != _pids",
+                   f"{opt}.momentum", f"_type({opt}.lr) is not _float",
                    f"({opt}.weight_decay != 0) is not {self.has_wd}", "not _grad_on()"]
         if not self.zb:  # what backward() adds to must be nothing, as zero_grad() leaves it
             env["_params"] = self.step_params
