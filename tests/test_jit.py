@@ -1572,3 +1572,81 @@ def test_a_batched_product_sums_its_gradient_over_the_batch_axes(force, monkeypa
     for got, want in zip(train(True), train(False)):
         assert got.shape == want.shape
         _close(got, want, 1e-12)
+
+
+_TARGET_LOSSES = {
+    "mse": (lambda s, t: losses.mse(s, t), lambda r: r.normal(size=(8, 1))),
+    "mse column": (lambda s, t: losses.mse(s, t), lambda r: r.normal(size=8)),
+    "bce": (lambda s, t: losses.binary_cross_entropy_with_logits(s, t),
+            lambda r: r.uniform(size=8)),
+    "hinge 0/1": (lambda s, t: losses.binary_hinge(s, t), lambda r: r.integers(0, 2, 8) * 1.0),
+    "hinge -1/+1": (lambda s, t: losses.binary_hinge(s, t),
+                    lambda r: r.integers(0, 2, 8) * 2.0 - 1.0),
+}
+
+
+@pytest.mark.parametrize("kind", list(_TARGET_LOSSES))
+def test_float_targets_passed_as_arguments_are_read_on_every_call(kind):
+    """Targets are a float array argument, a traced node: the losses keep them in the graph, so
+    replay reads each call's targets instead of the ones seen when tracing."""
+    loss_of, targets = _TARGET_LOSSES[kind]
+    rng = np.random.default_rng(0)
+    W0 = rng.normal(size=(5, 1))
+    batches = [(rng.normal(size=(8, 5)), targets(rng)) for _ in range(4)]
+
+    def train(compiled: bool) -> tuple:
+        W = tg.Node(W0)
+        opt = tg.optim.SGD([W], lr=0.1)
+
+        def step(X, T):
+            loss = loss_of(X @ W, T)
+            loss.backward()
+            opt.step()
+            opt.zero_grad()
+            return loss
+
+        f = tg.jit(step) if compiled else step
+        return [f(X, T).item() for X, T in batches], W.numpy()
+
+    (lj, wj), (le, we) = train(True), train(False)
+    _close(np.array(lj), np.array(le), 1e-12)
+    _close(wj, we, 1e-12)
+
+
+def test_targets_that_would_be_frozen_are_refused_while_tracing():
+    """Class labels from a node become the op's constants, and targets of another dtype need a
+    cast: both would be frozen, so tracing refuses them (eagerly they work as before)."""
+    W = tg.Node(np.ones((3, 2), dtype=np.float32))
+    labels = tg.jit(lambda X, y: losses.softmax_cross_entropy(X @ W, y))
+    with pytest.raises(TracingError, match="class labels"):
+        labels(np.ones((4, 3), np.float32), np.array([0.0, 1.0, 1.0, 0.0]))
+    cast = tg.jit(lambda X, T: losses.mse(X @ W, T))
+    with pytest.raises(TracingError, match="dtype float64 for scores of dtype float32"):
+        cast(np.ones((4, 3), np.float32), np.ones((4, 2)))
+    assert losses.mse(np.ones((4, 3), np.float32) @ W, tg.Node(np.ones((4, 2)))).item() == 4.0
+
+
+def test_prelu_compiled_equals_eager_as_its_inputs_change_sign():
+    """PReLU's mask is not read from the data (it would be frozen when tracing)."""
+    rng = np.random.default_rng(0)
+    y = np.arange(16) % 3
+    batches = [rng.normal(size=(16, 6)) for _ in range(4)]
+
+    def train(compiled: bool) -> list:
+        m = nn.TensorMLP(6, [12, 3], activation="prelu", seed=0)
+        opt = tg.optim.SGD(m.parameters(), lr=0.3)
+
+        def step(X, y):
+            loss = losses.softmax_cross_entropy(m(X), y)
+            loss.backward()
+            opt.step()
+            opt.zero_grad()
+            return loss
+
+        f = tg.jit(step) if compiled else step
+        for X in batches:
+            f(X, y)
+        return [p.numpy() for p in m.parameters()]
+
+    for got, want in zip(train(True), train(False)):
+        _close(got, want, 1e-12)

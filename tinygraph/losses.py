@@ -28,6 +28,21 @@ def _as_scores(who: str, scores: Any) -> Node:
     return ops.const(scores, f"{who}: scores")
 
 
+def _targets(who: str, y: Any, t: np.ndarray, like: Node) -> Any:
+    """The targets t (checked, in like's shape and dtype) as the loss computes with them. Given
+    as a node of like's dtype, they stay in the graph, detached (a constant of the loss, but one
+    that tg.jit's replay reads anew on every call instead of the value seen when tracing);
+    otherwise the array t, or a float for one value. A node of another dtype is refused while
+    tracing, since its cast would be frozen."""
+    if isinstance(y, Node):
+        if type(y._data) is not float and y.dtype == like.dtype and y._data.size == t.size:
+            n = y.detach()
+            return n if n.shape == t.shape else ops.reshape(n, t.shape)
+        engine.value_out(y, f"{who}: targets of dtype {y.dtype} for scores of dtype "
+                            f"{like.dtype} (pass them in the scores' dtype)")
+    return t if t.ndim else float(t)
+
+
 def _reduce(who: str, per_sample: Node, reduction: str) -> Node:
     if reduction not in _REDUCTIONS:
         raise InputError(f"{who}: reduction must be 'mean' or 'sum', got {reduction!r}")
@@ -71,7 +86,7 @@ def binary_cross_entropy_with_logits(logits: Any, y: Any, reduction: str = "mean
     who = "binary_cross_entropy_with_logits"
     z, t = _binary_scores(who, logits, y)
     _first_bad(who, t, np.isfinite(t) & (t >= 0) & (t <= 1), "[0, 1]")
-    return _reduce(who, ops.softplus(z) - z * (t if t.ndim else float(t)), reduction)
+    return _reduce(who, ops.softplus(z) - z * _targets(who, y, t, z), reduction)
 
 
 def binary_hinge(scores: Any, y: Any, margin: float = 1.0, reduction: str = "mean") -> Node:
@@ -81,9 +96,14 @@ def binary_hinge(scores: Any, y: Any, margin: float = 1.0, reduction: str = "mea
     _first_bad(who, t, (t == -1) | (t == 0) | (t == 1), "{-1, +1} or {0, 1}")
     if (t == -1).any() and (t == 0).any():
         raise InputError(f"{who}: labels mix -1 and 0; use {{-1, +1}} or {{0, 1}}")
-    sign = np.where(t > 0, 1.0, -1.0).astype(s.dtype)
     margin = check_float(who, "margin", margin)
-    return _reduce(who, ops.relu(margin - s * (sign if sign.ndim else float(sign))), reduction)
+    tt = _targets(who, y, t, s)
+    if isinstance(tt, Node):
+        sign = tt - 1.0 + ops.abs(tt)  # +1 for 1, -1 for 0 and -1: no mask frozen when tracing
+    else:
+        sign = np.where(t > 0, 1.0, -1.0).astype(s.dtype)
+        sign = sign if sign.ndim else float(sign)
+    return _reduce(who, ops.relu(margin - s * sign), reduction)
 
 
 def _class_scores(who: str, scores: Any, y: Any) -> tuple[Node, np.ndarray]:
@@ -119,6 +139,9 @@ def _class_scores(who: str, scores: Any, y: Any) -> tuple[Node, np.ndarray]:
 def _labels(who: str, y: Any, n: int, what: str) -> np.ndarray:
     """Labels of shape (n,) or (n, 1) as (n,): a (2, 2) array for 4 rows is an error, not
     silently flattened."""
+    if isinstance(y, Node):  # labels become the op's constants: refused while tracing
+        engine.value_out(y, f"{who}: class labels from a node (pass them as an int array, "
+                            "whose values are part of a compiled function's signature)")
     lab = np.asarray(y.data if isinstance(y, Node) else y)
     if not (lab.shape == (n,) or lab.shape == (n, 1) or (n == 1 and lab.ndim == 0)):
         raise ShapeError(f"{who}: {lab.size} labels for {what} (labels of shape {lab.shape}; "
@@ -173,7 +196,7 @@ def mse(pred: Any, target: Any, reduction: str = "mean") -> Node:
         raise ShapeError(f"{who}: target of shape {ts} does not match predictions of shape "
                          f"{ps}; they must be equal, or (N,) with (N, 1)")
     t = t.reshape(ps).astype(p.dtype)
-    d = p - (t if t.ndim else float(t))
+    d = p - _targets(who, target, t, p)
     return _reduce(who, d * d, reduction)
 
 

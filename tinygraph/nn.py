@@ -68,7 +68,10 @@ def prelu(x: Any, a: Node | float) -> Node:
     Same value and derivative convention as leaky_relu at 0 (the slope side).
     """
     x = x if isinstance(x, Node) else ops.const(x, "prelu: input")
-    return ops.where(np.asarray(x.data > 0), x, a * x)
+    # relu(x) + a·min(x, 0), min(x, 0) = x - relu(x): exact on each side, slope a at 0 (relu'(0)
+    # is 0), and no mask read from the data (tg.jit would freeze it)
+    r = ops.relu(x)
+    return r + a * (x - r)
 
 
 def maxout(pieces: Sequence[Node]) -> Node:
