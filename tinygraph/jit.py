@@ -54,10 +54,12 @@ What replays and what is refused (see the README's "Compiled steps"):
   else holds their arrays, and a big weight matrix's update w·decay - aᵀ·(lr·dz) is fused into
   its gradient's product, one call to numpy's own BLAS: see tinygraph._blas); other optimizers
   run their own step() after the generated backward. Other uses of backward() raise
-  TracingError, and so does changing a gradient between backward() and step() (clipping
-  written in Python would not replay; a clip that does not happen while tracing,
-  `if norm > 1`, cannot be seen: clip outside). A node argument made outside the function
-  passes its gradient on to the nodes behind it before the step;
+  TracingError, and so do zero_grad() or a changed gradient between backward() and step()
+  (clipping written in Python would not replay; a clip that does not happen while tracing,
+  `if norm > 1`, cannot be seen: clip outside). An in-place update waits while a view of the
+  weight (w.T, a reshape or slice) is still to be read; an optimizer whose parameters changed
+  since tracing steps by itself. A node argument made outside the function passes its
+  gradient on to the nodes behind it before the step;
 - a refused trace leaves nothing changed: gradients, parameters and optimizer state that its
   tracing run had already changed are put back.
 Thread-safe: changes to the signature cache are locked; a replay allocates its own arrays and
