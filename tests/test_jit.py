@@ -1650,3 +1650,25 @@ def test_prelu_compiled_equals_eager_as_its_inputs_change_sign():
 
     for got, want in zip(train(True), train(False)):
         _close(got, want, 1e-12)
+
+
+def test_ops_after_the_step_inside_a_compiled_step_are_refused_and_change_nothing():
+    """Replay runs the whole forward before the step: a loss recomputed after opt.step() inside
+    would read the parameters before their update."""
+    W = tg.Node(np.ones((3, 2)))
+    opt = tg.optim.SGD([W], lr=0.1)
+
+    @tg.jit
+    def step(X):
+        loss = tg.sum(tg.tanh(X @ W))
+        loss.backward()
+        opt.step()
+        opt.zero_grad()
+        with tg.no_grad():
+            after = tg.sum(tg.tanh(X @ W))
+        return loss, after
+
+    with pytest.raises(TracingError, match="after the optimizer's step"):
+        step(np.ones((2, 3)))
+    np.testing.assert_array_equal(W.data, np.ones((3, 2)))
+    assert W.grad is None and opt.t == 0

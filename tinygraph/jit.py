@@ -338,6 +338,7 @@ def _record(kind: str, obj: Any, *details: Any) -> None:
                     "and step outside the compiled function.")
         _hand_back()
         _keep_step(obj)
+        _tls.step_t = next(engine._clock)  # ops made after this read the updated parameters
     events.append((kind, obj))
 
 
@@ -1890,12 +1891,12 @@ class Compiled:
                 _watch_draws(True)
         _tls.depth = getattr(_tls, "depth", 0) + 1
         _tls.events, _tls.t0 = [], t0  # (no trace nests: a call while tracing runs eagerly)
-        _tls.undo, _tls.after, _tls.read = undo, None, {}
+        _tls.undo, _tls.after, _tls.read, _tls.step_t = undo, None, {}, None
         _tls.hand_back = [(t, _fetch(args, kwargs, a.path)) for t, _, a in tracers
                           if a.kind == "node" and a.orig_rg]
         try:
             res = self.fn(*targs, **tkw)
-            events, read = _tls.events, _tls.read
+            events, read, step_t = _tls.events, _tls.read, _tls.step_t
             _hand_back()  # what a step inside has not already handed back
         finally:
             _tls.depth -= 1
@@ -1944,6 +1945,13 @@ class Compiled:
         try:
             hidden = [root] if root is not None and not any(root is o for o in outs) else []
             b = _Builder(outs + hidden, t0, tracers)
+            late = [n for n in b.ops if step_t is not None and n._ctime > step_t]
+            if late:
+                raise TracingError(
+                    f"tg.jit: {late[0].describe()} is computed after the optimizer's step() "
+                    f"inside {getattr(self.fn, '__qualname__', 'the function')}; a compiled "
+                    "step replays the forward pass before the step, so it would read the "
+                    "parameters before their update. Compute it after the call, outside.")
             entry = _Entry(self.fn, b, res, struct, trace_s)
             if events:
                 b.read = read
