@@ -1352,6 +1352,30 @@ def test_only_big_weight_products_fuse_their_update(shape, fused):
     assert step.source.count("_sgd_gemm(") == fused
 
 
+def _train_twice(setup, batches) -> tuple[list, list]:
+    """The parameters after training compiled and eagerly from the same start: setup() gives a
+    training step and its parameters, each batch is a tuple of the step's arguments."""
+    out = []
+    for compiled in (True, False):
+        step, params = setup()
+        f = tg.jit(step) if compiled else step
+        for args in batches:
+            f(*args)
+        out.append([np.array(p.data) for p in params])
+    return out[0], out[1]
+
+
+def _sgd_step_of(loss_of, opt):
+    """A user's step: loss, backward(), step(), zero_grad() after."""
+    def step(*args):
+        loss = loss_of(*args)
+        loss.backward()
+        opt.step()
+        opt.zero_grad()
+        return loss
+    return step
+
+
 @pytest.mark.parametrize("use", ["W.T", "reshape", "slice", "as input"])
 @pytest.mark.parametrize("fuse", [False, True])
 def test_in_place_updates_wait_for_views_of_the_weight(use, fuse, monkeypatch):
@@ -1361,36 +1385,23 @@ def test_in_place_updates_wait_for_views_of_the_weight(use, fuse, monkeypatch):
     monkeypatch.setattr(J, "_IN_PLACE_BYTES", 0)
     monkeypatch.setattr(J, "_GEMM_MIN", 0 if fuse else 1 << 62)
     X, y = np.linspace(-1, 1, 35).reshape(7, 5), np.array([0, 1, 2, 0, 1, 2, 1])
+    scores = {
+        "W.T": lambda h, W2, W3: tg.relu(h @ W2.T) @ W3,
+        "reshape": lambda h, W2, W3: tg.relu(h @ tg.reshape(W2, (6, 6))) @ W3,
+        "slice": lambda h, W2, W3: tg.relu(h @ W2[:, :6]) @ W3,
+        # W2.T is the input of W3's product, whose update waits for W3's last read
+        "as input": lambda h, W2, W3: h @ (W2.T @ W3),
+    }[use]
 
-    def train(compiled: bool) -> list:
+    def setup():
         rng = np.random.default_rng(1)
         W1, W2 = tg.Node(rng.standard_normal((5, 6)) * 0.3), tg.Node(rng.standard_normal((6, 6)))
         W3 = tg.Node(rng.standard_normal((6, 3)) * 0.3)
-        P = [W1, W2, W3]
-        opt = tg.optim.SGD(P, lr=0.1, weight_decay=0.01)
+        opt = tg.optim.SGD([W1, W2, W3], lr=0.1, weight_decay=0.01)
+        return _sgd_step_of(lambda X, y: losses.softmax_cross_entropy(
+            scores(tg.relu(X @ W1), W2, W3), y), opt), [W1, W2, W3]
 
-        def step(X, y):
-            h = tg.relu(X @ W1)
-            if use == "W.T":
-                scores = tg.relu(h @ W2.T) @ W3
-            elif use == "reshape":
-                scores = tg.relu(h @ tg.reshape(W2, (6, 6))) @ W3
-            elif use == "slice":
-                scores = tg.relu(h @ W2[:, :6]) @ W3
-            else:  # W2.T is the input of W3's product, whose update waits for W3's last read
-                scores = h @ (W2.T @ W3)
-            loss = losses.softmax_cross_entropy(scores, y)
-            loss.backward()
-            opt.step()
-            opt.zero_grad()
-            return loss
-
-        f = tg.jit(step) if compiled else step
-        for _ in range(4):
-            f(X, y)
-        return [np.array(p.data) for p in P]
-
-    for got, want in zip(train(True), train(False)):
+    for got, want in zip(*_train_twice(setup, [(X, y)] * 4)):
         _close(got, want, 1e-12)
 
 
@@ -1400,27 +1411,15 @@ def test_a_weight_reshaped_from_fortran_order_waits_for_its_views(monkeypatch):
     monkeypatch.setattr(J, "_IN_PLACE_BYTES", 0)
     rng = np.random.default_rng(0)
     W1_0, W2_0 = rng.normal(size=(6, 8)) * 0.3, np.asfortranarray(rng.normal(size=(4, 2, 5)))
-    batches = [rng.normal(size=(7, 6)) for _ in range(4)]
-    y = np.arange(7) % 5
+    batches = [(rng.normal(size=(7, 6)), np.arange(7) % 5) for _ in range(4)]
 
-    def train(compiled: bool) -> list:
+    def setup():
         W1, W2 = tg.Node(W1_0), tg.Node(W2_0)
         opt = tg.optim.SGD([W1, W2], lr=0.2)
+        return _sgd_step_of(lambda X, y: losses.softmax_cross_entropy(
+            tg.tanh(X @ W1) @ tg.reshape(W2, (8, 5)), y), opt), [W1, W2]
 
-        def step(X, y):
-            h = tg.tanh(X @ W1)
-            loss = losses.softmax_cross_entropy(h @ tg.reshape(W2, (8, 5)), y)
-            loss.backward()
-            opt.step()
-            opt.zero_grad()
-            return loss
-
-        f = tg.jit(step) if compiled else step
-        for X in batches:
-            f(X, y)
-        return [W1.numpy(), W2.numpy()]
-
-    for got, want in zip(train(True), train(False)):
+    for got, want in zip(*_train_twice(setup, batches)):
         _close(got, want, 1e-12)
 
 
@@ -1553,23 +1552,12 @@ def test_a_batched_product_sums_its_gradient_over_the_batch_axes(force, monkeypa
     rng = np.random.default_rng(0)
     x0, W0 = rng.normal(size=(5, 4)), rng.normal(size=(3, 4, 2))
 
-    def train(compiled: bool) -> list:
+    def setup():
         x, W = tg.Node(x0), tg.Node(W0)
         opt = tg.optim.SGD([x, W], lr=0.1)
+        return _sgd_step_of(lambda: tg.tanh(x @ W).sum(), opt), [x, W]
 
-        def step():
-            loss = tg.tanh(x @ W).sum()
-            loss.backward()
-            opt.step()
-            opt.zero_grad()
-            return loss
-
-        f = tg.jit(step) if compiled else step
-        for _ in range(3):
-            f()
-        return [x.numpy(), W.numpy()]
-
-    for got, want in zip(train(True), train(False)):
+    for got, want in zip(*_train_twice(setup, [()] * 3)):
         assert got.shape == want.shape
         _close(got, want, 1e-12)
 
@@ -1629,26 +1617,15 @@ def test_targets_that_would_be_frozen_are_refused_while_tracing():
 def test_prelu_compiled_equals_eager_as_its_inputs_change_sign():
     """PReLU's mask is not read from the data (it would be frozen when tracing)."""
     rng = np.random.default_rng(0)
-    y = np.arange(16) % 3
-    batches = [rng.normal(size=(16, 6)) for _ in range(4)]
+    batches = [(rng.normal(size=(16, 6)), np.arange(16) % 3) for _ in range(4)]
 
-    def train(compiled: bool) -> list:
+    def setup():
         m = nn.TensorMLP(6, [12, 3], activation="prelu", seed=0)
         opt = tg.optim.SGD(m.parameters(), lr=0.3)
+        return _sgd_step_of(lambda X, y: losses.softmax_cross_entropy(m(X), y), opt), \
+            m.parameters()
 
-        def step(X, y):
-            loss = losses.softmax_cross_entropy(m(X), y)
-            loss.backward()
-            opt.step()
-            opt.zero_grad()
-            return loss
-
-        f = tg.jit(step) if compiled else step
-        for X in batches:
-            f(X, y)
-        return [p.numpy() for p in m.parameters()]
-
-    for got, want in zip(train(True), train(False)):
+    for got, want in zip(*_train_twice(setup, batches)):
         _close(got, want, 1e-12)
 
 
