@@ -499,13 +499,17 @@ def test_a_constant_equal_to_an_argument_stays_a_constant() -> None:
     _close(jf(x).data, f(x).data, 1e-12)
 
 
-def _sgd_step(opt, loss_of):
-    """A training step as users write it: the loss, zero_grad(), backward(), step()."""
+def _sgd_step(opt, loss_of, zero: str = "before"):
+    """A training step as users write it: the loss, zero_grad(), backward(), step() (or with
+    zero_grad() after the step, zero="after")."""
     def step(*args):
         loss = loss_of(*args)
-        opt.zero_grad()
+        if zero == "before":
+            opt.zero_grad()
         loss.backward()
         opt.step()
+        if zero == "after":
+            opt.zero_grad()
         return loss
     return step
 
@@ -1365,17 +1369,6 @@ def _train_twice(setup, batches) -> tuple[list, list]:
     return out[0], out[1]
 
 
-def _sgd_step_of(loss_of, opt):
-    """A user's step: loss, backward(), step(), zero_grad() after."""
-    def step(*args):
-        loss = loss_of(*args)
-        loss.backward()
-        opt.step()
-        opt.zero_grad()
-        return loss
-    return step
-
-
 @pytest.mark.parametrize("use", ["W.T", "reshape", "slice", "as input"])
 @pytest.mark.parametrize("fuse", [False, True])
 def test_in_place_updates_wait_for_views_of_the_weight(use, fuse, monkeypatch):
@@ -1398,8 +1391,8 @@ def test_in_place_updates_wait_for_views_of_the_weight(use, fuse, monkeypatch):
         W1, W2 = tg.Node(rng.standard_normal((5, 6)) * 0.3), tg.Node(rng.standard_normal((6, 6)))
         W3 = tg.Node(rng.standard_normal((6, 3)) * 0.3)
         opt = tg.optim.SGD([W1, W2, W3], lr=0.1, weight_decay=0.01)
-        return _sgd_step_of(lambda X, y: losses.softmax_cross_entropy(
-            scores(tg.relu(X @ W1), W2, W3), y), opt), [W1, W2, W3]
+        return _sgd_step(opt, lambda X, y: losses.softmax_cross_entropy(
+            scores(tg.relu(X @ W1), W2, W3), y), "after"), [W1, W2, W3]
 
     for got, want in zip(*_train_twice(setup, [(X, y)] * 4)):
         _close(got, want, 1e-12)
@@ -1416,8 +1409,8 @@ def test_a_weight_reshaped_from_fortran_order_waits_for_its_views(monkeypatch):
     def setup():
         W1, W2 = tg.Node(W1_0), tg.Node(W2_0)
         opt = tg.optim.SGD([W1, W2], lr=0.2)
-        return _sgd_step_of(lambda X, y: losses.softmax_cross_entropy(
-            tg.tanh(X @ W1) @ tg.reshape(W2, (8, 5)), y), opt), [W1, W2]
+        return _sgd_step(opt, lambda X, y: losses.softmax_cross_entropy(
+            tg.tanh(X @ W1) @ tg.reshape(W2, (8, 5)), y), "after"), [W1, W2]
 
     for got, want in zip(*_train_twice(setup, batches)):
         _close(got, want, 1e-12)
@@ -1555,7 +1548,7 @@ def test_a_batched_product_sums_its_gradient_over_the_batch_axes(force, monkeypa
     def setup():
         x, W = tg.Node(x0), tg.Node(W0)
         opt = tg.optim.SGD([x, W], lr=0.1)
-        return _sgd_step_of(lambda: tg.tanh(x @ W).sum(), opt), [x, W]
+        return _sgd_step(opt, lambda: tg.tanh(x @ W).sum(), "after"), [x, W]
 
     for got, want in zip(*_train_twice(setup, [()] * 3)):
         assert got.shape == want.shape
@@ -1622,7 +1615,7 @@ def test_prelu_compiled_equals_eager_as_its_inputs_change_sign():
     def setup():
         m = nn.TensorMLP(6, [12, 3], activation="prelu", seed=0)
         opt = tg.optim.SGD(m.parameters(), lr=0.3)
-        return _sgd_step_of(lambda X, y: losses.softmax_cross_entropy(m(X), y), opt), \
+        return _sgd_step(opt, lambda X, y: losses.softmax_cross_entropy(m(X), y), "after"), \
             m.parameters()
 
     for got, want in zip(*_train_twice(setup, batches)):
