@@ -1077,23 +1077,16 @@ def test_relu_gradient_is_not_made_in_place_where_another_input_still_reads_it(c
 
 
 def _mlp_step(P, opt, zero: str, l2: float = 1e-3):
-    """A user's training step: 2-layer MLP, softmax CE (+ l2), backward, step."""
+    """A user's training step: 2-layer MLP, softmax CE (+ l2), backward, step; zero_grad()
+    "before" the backward, "after" the step, or "none"."""
     W1, b1, W2, b2 = P
 
-    def step(X, y):
-        if zero == "before":
-            opt.zero_grad()
+    def loss_of(X, y):
         h = tg.relu(tg.linear(X, W1, b1))
         loss = losses.softmax_cross_entropy(tg.linear(h, W2, b2), y)
-        if l2:
-            loss = loss + losses.l2([W1, W2], l2)
-        loss.backward()
-        opt.step()
-        if zero == "after":
-            opt.zero_grad()
-        return loss
+        return loss + losses.l2([W1, W2], l2) if l2 else loss
 
-    return step
+    return _sgd_step(opt, loss_of, zero)
 
 
 def _mlp_params(dtype, seed=0):
