@@ -558,7 +558,7 @@ def test_numpy_masks_and_data_assignments_are_refused_while_tracing() -> None:
     assert np.array_equal(W.data, [-1.0, 2.0, -3.0])
 
 
-def _model_and_step(clip: bool = False, after=None):
+def _model_and_step(clip: str = "", after=None):
     rng = np.random.default_rng(5)
     W = tg.Node(rng.normal(size=(4, 3)), name="W")
     opt = tg.optim.Adam([W], lr=0.1)
@@ -568,8 +568,10 @@ def _model_and_step(clip: bool = False, after=None):
         loss = tg.sum(tg.tanh(X @ W) ** 2)
         opt.zero_grad()
         loss.backward()
-        if clip:
-            W.grad *= 0.5
+        if clip == "assign":
+            W.grad *= 0.5  # an assignment: W.grad = W.grad.__imul__(0.5)
+        elif clip == "in place":
+            np.clip(W.grad, -0.01, 0.01, out=W.grad)
         opt.step()
         if after is not None:
             after(loss)
@@ -578,10 +580,12 @@ def _model_and_step(clip: bool = False, after=None):
     return W, opt, X, step
 
 
-def test_gradient_clipping_inside_a_compiled_step_is_refused_and_changes_nothing() -> None:
-    W, opt, X, step = _model_and_step(clip=True)
+@pytest.mark.parametrize("clip", ["assign", "in place"])
+def test_gradient_clipping_inside_a_compiled_step_is_refused_and_changes_nothing(clip) -> None:
+    W, opt, X, step = _model_and_step(clip=clip)
     w0 = W.data.copy()
-    with pytest.raises(TracingError, match="changed between backward"):
+    with pytest.raises(TracingError, match="assigning .grad" if clip == "assign"
+                       else "changed between backward"):
         tg.jit(step)(X)
     assert np.array_equal(W.data, w0) and W.grad is None and opt.t == 0
     assert step(X).item() > 0 and opt.t == 1  # and eager still works
@@ -1635,3 +1639,162 @@ def test_ops_after_the_step_inside_a_compiled_step_are_refused_and_change_nothin
         step(np.ones((2, 3)))
     np.testing.assert_array_equal(W.data, np.ones((3, 2)))
     assert W.grad is None and opt.t == 0
+
+
+# ---------------------------------------------------------------------------------------------
+# Gradients cleared or changed by assignment inside a compiled step
+# ---------------------------------------------------------------------------------------------
+
+
+def _clear(ps, how: str) -> None:
+    """Clear gradients the ways users do without an optimizer's zero_grad()."""
+    for p in ps:
+        if how == "None":  # PyTorch's set_to_none
+            p.grad = None
+        elif how == "0.0":  # micrograd's demo
+            p.grad = 0.0
+        elif how == "zeros":
+            p.grad = np.zeros(p.shape)
+        else:
+            p.zero_grad()
+
+
+@pytest.mark.parametrize("how", ["None", "0.0", "zeros", "node.zero_grad()"])
+@pytest.mark.parametrize("where", ["before backward", "after step"])
+def test_gradients_cleared_by_assignment_replay_as_eagerly(how, where) -> None:
+    """`p.grad = None` (or 0) inside a compiled step is recorded and replayed in its place;
+    before, replay kept the gradients, so the next backward() added to stale ones."""
+    X, y = np.linspace(-1, 1, 28).reshape(7, 4), np.array([0, 1, 2, 0, 1, 2, 1])
+
+    def run(compiled):
+        model = nn.TensorMLP(4, [5, 3], "tanh", seed=3)
+        ps, opt = model.parameters(), tg.optim.SGD(model.parameters(), lr=0.5)
+
+        def step(X, y):
+            if where == "before backward":
+                _clear(ps, how)
+            loss = losses.softmax_cross_entropy(model(X), y)
+            loss.backward()
+            opt.step()
+            if where == "after step":
+                _clear(ps, how)
+            return loss
+
+        f = tg.jit(step) if compiled else step
+        out = [f(X, y).item() for _ in range(4)]
+        grads = [None if p.grad is None else np.array(p.grad, dtype=float) for p in ps]
+        return out, [np.array(p.data) for p in ps], grads
+
+    (lc, pc, gc_), (le, pe, ge) = run(True), run(False)
+    np.testing.assert_allclose(lc, le, rtol=1e-12)
+    for a, b in zip(pc + gc_, pe + ge, strict=True):
+        assert (a is None) == (b is None)
+        if a is not None:
+            np.testing.assert_allclose(a, b, rtol=1e-12, atol=1e-15)
+
+
+def test_scalar_step_cleared_as_micrograd_does_replays_as_eagerly() -> None:
+    """micrograd's loop at the scalar level: p.grad = 0.0 for every parameter, backward(),
+    then the optimizer's step."""
+    def run(compiled):
+        ws = [tg.Node(v, name=f"w{i}") for i, v in enumerate((0.5, -0.3, 0.8))]
+        opt = tg.optim.SGD(ws, lr=0.1)
+
+        def step(x, t):
+            out = tg.tanh(ws[0] * x + ws[1]) * ws[2]
+            loss = (out - t) ** 2
+            for p in ws:
+                p.grad = 0.0
+            loss.backward()
+            opt.step()
+            return loss
+
+        f = tg.jit(step) if compiled else step  # (node arguments: one signature, one trace)
+        losses_ = [f(tg.Node(x, requires_grad=False), tg.Node(t, requires_grad=False)).item()
+                   for x, t in ((0.5, 1.0), (-1.0, 0.0), (2.0, -1.0), (0.1, 0.3))]
+        return losses_, [w.data for w in ws]
+
+    (lc, wc), (le, we) = run(True), run(False)
+    np.testing.assert_allclose(lc, le, rtol=1e-12)
+    np.testing.assert_allclose(wc, we, rtol=1e-12)
+
+
+def test_a_gradient_changed_in_place_after_backward_is_refused_and_put_back() -> None:
+    """Clipped in place with no step after it (the step outside): replay would hand out the
+    unclipped gradient."""
+    W = tg.Node(np.linspace(-1, 1, 6).reshape(3, 2), name="W")
+    X = np.linspace(-1, 1, 15).reshape(5, 3)
+
+    def f(X):
+        loss = tg.sum(tg.tanh(X @ W) ** 2)
+        loss.backward()
+        np.clip(W.grad, -0.01, 0.01, out=W.grad)
+        return loss
+
+    with pytest.raises(TracingError, match="changed after backward"):
+        tg.jit(f)(X)
+    assert W.grad is None
+
+
+def test_a_computed_gradient_assigned_inside_is_refused() -> None:
+    W = tg.Node(np.linspace(-1, 1, 6).reshape(3, 2), name="W")
+    X = np.linspace(-1, 1, 15).reshape(5, 3)
+
+    def f(X):
+        loss = tg.sum(tg.tanh(X @ W) ** 2)
+        loss.backward()
+        W.grad = W.grad / max(1.0, float(np.linalg.norm(W.grad)))
+        return loss
+
+    with pytest.raises(TracingError, match=r"assigning \.grad of 'W'.*test_jit\.py:\d+"):
+        tg.jit(f)(X)
+    assert W.grad is None
+
+
+def test_an_unchanged_nan_gradient_is_not_taken_for_a_clipped_one() -> None:
+    """A nan gradient equals itself between backward() and step(): no TracingError."""
+    W = tg.Node(np.linspace(-1, 1, 6).reshape(3, 2), name="W")
+    opt = tg.optim.SGD([W], lr=0.1)
+    X = np.linspace(-1, 1, 15).reshape(5, 3)
+    X[0, 0] = np.nan
+    step = tg.jit(_sgd_step(opt, lambda X: tg.sum(tg.tanh(X @ W) ** 2)))
+    with np.errstate(invalid="ignore"):
+        assert np.isnan(step(X).item()) and np.isnan(step(X).item())
+    assert np.isnan(W.data).any()
+
+
+@pytest.mark.parametrize("where", ["before backward", "between", "after step"])
+def test_p_grad_none_for_every_parameter_is_the_optimizers_zero_grad(where) -> None:
+    """PyTorch's `for p in params: p.grad = None` compiles like opt.zero_grad(): before
+    backward() or after step() into the generated SGD step; between backward() and step() it
+    leaves nothing to step, as eagerly."""
+    W = tg.Node(np.linspace(-1, 1, 6).reshape(3, 2), name="W")
+    b = tg.Node(np.zeros(2), name="b")
+    X = np.linspace(-1, 1, 15).reshape(5, 3)
+
+    def run(compiled):
+        P = [tg.Node(W.data.copy(), name="W"), tg.Node(b.data.copy(), name="b")]
+        opt = tg.optim.SGD(P, lr=0.1)
+
+        def step(X):
+            loss = tg.sum(tg.tanh(X @ P[0] + P[1]) ** 2)
+            if where == "before backward":
+                _clear(P, "None")
+            loss.backward()
+            if where == "between":
+                _clear(P, "None")
+            opt.step()
+            if where == "after step":
+                _clear(P, "None")
+            return loss
+
+        f = tg.jit(step) if compiled else step
+        out = [f(X).item() for _ in range(3)]
+        return out, [p.data for p in P], [p.grad for p in P], f
+
+    (lc, pc, gc_, f), (le, pe, ge, _) = run(True), run(False)
+    np.testing.assert_allclose(lc, le, rtol=1e-12)
+    for a, c in zip(pc, pe, strict=True):
+        np.testing.assert_allclose(a, c, rtol=1e-12)
+    assert [g is None for g in gc_] == [g is None for g in ge]
+    assert ("backward_step" in f.source) == (where != "between")

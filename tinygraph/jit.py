@@ -54,12 +54,14 @@ What replays and what is refused (see the README's "Compiled steps"):
   else holds their arrays, and a big weight matrix's update w·decay - aᵀ·(lr·dz) is fused into
   its gradient's product, one call to numpy's own BLAS: see tinygraph._blas); other optimizers
   run their own step() after the generated backward. Other uses of backward() raise
-  TracingError, and so do zero_grad() or a changed gradient between backward() and step()
-  (clipping written in Python would not replay; a clip that does not happen while tracing,
-  `if norm > 1`, cannot be seen: clip outside). An in-place update waits while a view of the
-  weight (w.T, a reshape or slice) is still to be read; an optimizer whose parameters changed
-  since tracing steps by itself. A node argument made outside the function passes its
-  gradient on to the nodes behind it before the step;
+  TracingError, and so do zero_grad() between backward() and step() and a gradient changed
+  after backward(), by assignment or in place (clipping written in Python would not replay; a
+  clip that does not happen while tracing, `if norm > 1`, cannot be seen: clip outside).
+  Gradients cleared by assignment (`p.grad = None` or 0, Node.zero_grad()) are recorded and
+  replayed in their place: Node.grad is watched while a trace runs (_GradWatch). An in-place
+  update waits while a view of the weight (w.T, a reshape or slice) is still to be read; an
+  optimizer whose parameters changed since tracing steps by itself. A node argument made
+  outside the function passes its gradient on to the nodes behind it before the step;
 - a refused trace leaves nothing changed: gradients, parameters and optimizer state that its
   tracing run had already changed are put back.
 Thread-safe: changes to the signature cache are locked; a replay allocates its own arrays and
@@ -291,6 +293,7 @@ def _record(kind: str, obj: Any, *details: Any) -> None:
         obj._prim, obj.attrs = _DETACH, {"src": details[0]}
         return
     if kind == "backward_done":  # the gradients as the pass left them, to compare at step()
+        _tls.in_pass = False
         _tls.after = {p: (p.grad, _snapshot(p.grad)) for p in _tls.outside}
         return
     kinds = [k for k, _ in events] + [kind]
@@ -320,8 +323,10 @@ def _record(kind: str, obj: Any, *details: Any) -> None:
         # every node made outside the function that the pass writes a gradient into
         _tls.outside = [n for n in engine.toposort(obj) if n._ctime <= _tls.t0]
         _keep_grads(_tls.outside)
+        _tls.in_pass = True  # the pass's own writes into .grad (see _grad_assigned)
     elif kind == "zero_grad":
         _keep_grads(obj.params)
+        _tls.clearing = {id(p) for p in obj.params}
         after = getattr(_tls, "after", None)
         if after is not None:
             after.update({p: (None, None) for p in obj.params})
@@ -329,7 +334,7 @@ def _record(kind: str, obj: Any, *details: Any) -> None:
         after = getattr(_tls, "after", None) or {}
         for p in obj.params:
             g, copy = after.get(p, (p.grad, None))
-            if p.grad is not g or (copy is not None and not np.array_equal(g, copy)):
+            if p.grad is not g or not _same(g, copy):
                 raise TracingError(
                     f"tg.jit: the gradient of {p.describe()} changed between backward() and "
                     f"step() (at {_user_site()[1]}): gradient clipping or scaling written in "
@@ -339,7 +344,106 @@ def _record(kind: str, obj: Any, *details: Any) -> None:
         _hand_back()
         _keep_step(obj)
         _tls.step_t = next(engine._clock)  # ops made after this read the updated parameters
+        # as the step leaves them (handing back may add to a parameter's): see _grads_kept
+        _tls.after = {p: (p.grad, _snapshot(p.grad)) for p in _tls.outside}
     events.append((kind, obj))
+
+
+def _same(g: Any, copy: Any) -> bool:
+    """Whether gradient g still equals its snapshot (nan equal to nan: a nan gradient that
+    nothing changed is unchanged)."""
+    if copy is None or g is None:
+        return copy is g
+    return bool(np.array_equal(g, copy, equal_nan=True))
+
+
+class _GradSet:
+    """Gradients the traced function cleared by assignment (PyTorch's `p.grad = None`,
+    micrograd's `p.grad = 0.0`, Node.zero_grad()): recorded as an event and replayed in order,
+    like an optimizer's zero_grad()."""
+
+    def __init__(self) -> None:
+        self.params: list[Node] = []
+        self.values: list[Any] = []
+
+    def zero_grad(self) -> None:
+        for p, v in zip(self.params, self.values, strict=True):
+            # a zero array is made anew each time: optimizers and backward write into .grad
+            p.grad = v if type(v) is not np.ndarray else np.zeros_like(v)
+
+
+def _grad_assigned(node: Node, value: Any) -> None:
+    """`node.grad = value` while this thread traces (see _GradWatch), before the write: the
+    engine's own passes, zero_grad() and nodes made inside pass; clearing a gradient made
+    outside is recorded; anything else would not replay and raises."""
+    ct = getattr(node, "_ctime", None)  # a node being made has none yet
+    if ct is None or ct > _tls.t0 or getattr(_tls, "in_pass", False):
+        return
+    clearing = _tls.clearing
+    if id(node) in clearing:  # an optimizer's or a module's zero_grad() at work
+        clearing.discard(id(node))
+        return
+    zero = value is None or (type(value) in (float, int) and value == 0) or (
+        type(value) is np.ndarray and value.dtype.kind == "f" and value.size > 0
+        and not value.any())
+    if zero and id(node) not in _tls.tracer_ids:
+        events = _tls.events
+        if not (events and events[-1][0] == "zero_grad" and type(events[-1][1]) is _GradSet):
+            events.append(("zero_grad", _GradSet()))
+        gs = events[-1][1]
+        _keep_grads([node])
+        gs.params.append(node)
+        gs.values.append(value if type(value) is not np.ndarray else value.copy())
+        after = getattr(_tls, "after", None)
+        if after is not None and node in after:
+            after[node] = (None, None)
+        return
+    why = ("the function's argument: assign its gradient outside, before or after the call"
+           if zero else "a value computed while tracing (clipping, scaling): the assignment "
+           "runs once, and a compiled replay would keep the pass's own gradient")
+    raise TracingError(
+        f"tg.jit: assigning .grad of {node.describe()} at {_user_site()[1]}, to {why}. "
+        "Clearing gradients inside replays (`p.grad = None` or 0, opt.zero_grad(), "
+        "model.zero_grad(), tg.zero_grad(...)); clip or scale outside the compiled function.")
+
+
+def _grads_kept() -> None:
+    """At the end of a trace: the gradients as the recorded events left them. One changed in
+    place (`p.grad *= 0.5`, `np.clip(p.grad, -1, 1, out=p.grad)`) would not replay."""
+    after = getattr(_tls, "after", None) or {}
+    for p, (g, copy) in after.items():
+        if g is None and copy is None:
+            continue  # cleared by zero_grad() (to None or to zeros) or by assignment
+        if p.grad is not g or not _same(g, copy):
+            raise TracingError(
+                f"tg.jit: the gradient of {p.describe()} was changed after backward() inside "
+                f"{_tls.fn_name}: gradient clipping or scaling written in Python runs once, "
+                "while tracing, and a compiled replay would leave the pass's own gradient. "
+                "Compile the loss and backward() alone, then clip or scale outside.")
+
+
+class _GradWatch:
+    """Node.grad while any trace runs: reads as the slot does; an assignment by the thread
+    that is tracing goes through _grad_assigned first."""
+
+    def __get__(self, obj: Any, objtype: Any = None) -> Any:
+        return self if obj is None else _GRAD_SLOT.__get__(obj, objtype)
+
+    def __set__(self, obj: Any, value: Any) -> None:
+        if getattr(_tls, "depth", 0) and getattr(_tls, "events", None) is not None:
+            _grad_assigned(obj, value)
+        _GRAD_SLOT.__set__(obj, value)
+
+    def __delete__(self, obj: Any) -> None:
+        _GRAD_SLOT.__delete__(obj)
+
+
+_GRAD_SLOT = Node.__dict__["grad"]  # the slot's own descriptor
+
+
+def _watch_grads(on: bool) -> None:
+    """Install (or remove) _GradWatch as Node.grad. (Called under _guard_lock.)"""
+    Node.grad = _GradWatch() if on else _GRAD_SLOT  # type: ignore[assignment]
 
 
 def _detach_fwd(x: Any) -> Any:
@@ -1520,7 +1624,14 @@ class _Entry:
         k = next((i for i, o in enumerate(b.outputs) if o is root), None)
         self.script = [(kind, k if kind == "backward" else obj) for kind, obj in events]
         kinds = [kind for kind, _ in events]
-        opts = {id(obj): obj for kind, obj in events if kind != "backward"}
+        stepped = [obj for kind, obj in events if kind == "step"]
+        ids = {id(p) for p in stepped[0].params} if stepped else set()
+
+        def as_zero_grad(obj: Any) -> bool:  # `p.grad = None` for each of the step's params
+            return (type(obj) is _GradSet and all(v is None for v in obj.values)
+                    and {id(p) for p in obj.params} == ids)
+        opts = {id(obj): obj for kind, obj in events
+                if kind != "backward" and not as_zero_grad(obj)}
         if "step" not in kinds or len(opts) != 1 or k is None or not self.out_need[k]:
             return
         opt = next(iter(opts.values()))
@@ -1534,6 +1645,8 @@ class _Entry:
                 or type(b.outputs[0]._data) is not float):
             return
         at = kinds.index("backward")
+        if "zero_grad" in kinds[at:kinds.index("step")]:
+            return  # gradients cleared by assignment before the step: it steps nothing
         self.zb = "zero_grad" in kinds[:at]
         self.za = "zero_grad" in kinds[kinds.index("step"):]
         self.has_wd = bool(opt.weight_decay)
@@ -1889,25 +2002,31 @@ class Compiled:
             engine.set_event_hook(_record)
             if _active == 1:
                 _watch_draws(True)
+                _watch_grads(True)
         _tls.depth = getattr(_tls, "depth", 0) + 1
         _tls.events, _tls.t0 = [], t0  # (no trace nests: a call while tracing runs eagerly)
         _tls.undo, _tls.after, _tls.read, _tls.step_t = undo, None, {}, None
+        _tls.in_pass, _tls.clearing = False, set()
+        _tls.tracer_ids = {id(t) for t, _, _ in tracers}
+        _tls.fn_name = getattr(self.fn, "__qualname__", "the function")
         _tls.hand_back = [(t, _fetch(args, kwargs, a.path)) for t, _, a in tracers
                           if a.kind == "node" and a.orig_rg]
         try:
             res = self.fn(*targs, **tkw)
+            _grads_kept()
             events, read, step_t = _tls.events, _tls.read, _tls.step_t
             _hand_back()  # what a step inside has not already handed back
         finally:
             _tls.depth -= 1
             _tls.events = _tls.after = _tls.outside = _tls.read = None
-            _tls.hand_back = []
+            _tls.hand_back, _tls.in_pass, _tls.clearing, _tls.tracer_ids = [], False, set(), set()
             with _guard_lock:
                 _active -= 1
                 if not _active:
                     engine.set_value_hook(None)
                     engine.set_event_hook(None)
                     _watch_draws(False)
+                    _watch_grads(False)
         # a draw the watch did not see (a function imported by name before the trace): an
         # error when no other thread runs; else a warning, since another thread's draws change
         # the same state
