@@ -1798,3 +1798,134 @@ def test_p_grad_none_for_every_parameter_is_the_optimizers_zero_grad(where) -> N
         np.testing.assert_allclose(a, c, rtol=1e-12)
     assert [g is None for g in gc_] == [g is None for g in ge]
     assert ("backward_step" in f.source) == (where != "between")
+
+
+# ---------------------------------------------------------------------------------------------
+# Found by user-style probes: copies, arguments changed in place, scalar batches, errors
+# ---------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("arg", ["array", "node"])
+def test_node_of_a_node_inside_a_compiled_step_is_a_leaf_to_backward(arg) -> None:
+    """micrograd's `list(map(Value, xrow))`, tg.Node(x) of an argument, inside a function that
+    calls backward(): the pass inside must see the leaf eager mode makes (it crashed)."""
+    def run(compiled):
+        W = tg.Node(np.array([0.5, -1.0]), name="W")
+
+        def step(x):
+            loss = tg.sum(W * tg.tanh(tg.Node(x)))
+            W.grad = None
+            loss.backward()
+            return loss
+
+        f = tg.jit(step) if compiled else step
+        out = []
+        for i in range(4):
+            x = np.array([1.0, 2.0]) * (i + 1) / 4
+            out.append((f(x if arg == "array" else tg.Node(x, requires_grad=False)).item(),
+                        W.grad.copy()))
+        return out
+
+    for (lc, gc_), (le, ge) in zip(run(True), run(False), strict=True):
+        assert lc == pytest.approx(le, rel=1e-12)
+        np.testing.assert_allclose(gc_, ge, rtol=1e-12)
+
+
+def test_an_array_argument_changed_in_place_after_the_call_changes_no_gradient() -> None:
+    """loss = f(X); X *= 100; loss.backward(): eager mode read a copy of X, so must replay."""
+    W = tg.Node(np.linspace(-1, 1, 6).reshape(3, 2), name="W")
+    f = tg.jit(lambda X: tg.sum((X @ W) ** 2 / 2))
+    for i in range(3):
+        X = np.linspace(-1, 1, 15).reshape(5, 3) * (i + 1)
+        want = X.T @ (X @ W.data)
+        loss = f(X)
+        X *= 100
+        W.grad = None
+        loss.backward()
+        np.testing.assert_allclose(W.grad, want, rtol=1e-12)
+
+
+def test_an_output_viewing_an_array_argument_is_its_own_array() -> None:
+    f = tg.jit(lambda X: (tg.reshape(X, (-1,)), tg.transpose(X)))
+    for i in range(3):
+        X = np.arange(6.0).reshape(2, 3) + i
+        flat, xt = f(X)
+        X *= 100
+        assert flat.data[0] == i and xt.data[0, 0] == i
+
+
+def test_the_scalar_mlp_takes_a_batch_under_jit() -> None:
+    """nn.MLP (micrograd-style) on a 2-D array: under tg.jit the array is a node, split by ops
+    so that each replay reads the call's rows (it raised ShapeError)."""
+    model = nn.MLP(2, [4, 1], "relu", seed=0)
+    y = np.array([1.0, -1, 1, -1, 1, 1])
+
+    def loss(X):
+        return losses.binary_hinge(model(X).reshape(-1), y)
+
+    f = tg.jit(loss)
+    for i in range(3):
+        X = np.random.default_rng(i).normal(size=(6, 2))
+        assert f(X).item() == pytest.approx(loss(X).item(), rel=1e-12)
+    with pytest.raises(tg.ShapeError, match="expects 2 inputs per sample"):
+        model(tg.Node(np.zeros((3, 5))))
+
+
+def test_an_error_of_the_function_itself_leaves_what_it_did_as_eagerly() -> None:
+    """Only a refusal (TracingError) takes the tracing run's step back; the function's own
+    exception after opt.step() leaves the step done, as the same call does eagerly."""
+    def run(compiled):
+        W = tg.Node(np.linspace(-1, 1, 6).reshape(3, 2), name="W")
+        opt = tg.optim.SGD([W], lr=0.1)
+
+        def step(X):
+            loss = tg.sum(tg.tanh(X @ W) ** 2)
+            opt.zero_grad()
+            loss.backward()
+            opt.step()
+            raise KeyError("the user's own check")
+
+        with pytest.raises(KeyError):
+            (tg.jit(step) if compiled else step)(np.linspace(-1, 1, 15).reshape(5, 3))
+        return W.data.copy(), opt.t
+
+    (wc, tc), (we, te) = run(True), run(False)
+    np.testing.assert_array_equal(wc, we)
+    assert tc == te == 1
+
+
+def test_minus_zero_is_a_signature_of_its_own() -> None:
+    f = tg.jit(lambda x, s: tg.sum(x / s))
+    x = tg.Node(np.array([1.0, 2.0]))
+    with np.errstate(divide="ignore"):
+        assert f(x, 0.0).item() == np.inf
+        assert f(x, -0.0).item() == -np.inf
+        assert f(x, np.float64(-0.0)).item() == -np.inf
+
+
+def test_reading_a_captured_parameters_data_names_the_optimizer_way() -> None:
+    W = tg.Node(np.ones((3, 2)), name="W")
+
+    def step(X):
+        loss = tg.sum(X @ W)
+        loss.backward()
+        W.data -= 0.1 * W.grad  # micrograd's update
+        return loss
+
+    with pytest.raises(TracingError, match=r"reading \.data of 'W'.*which the function captures"
+                       r".*optimizer's step\(\)"):
+        tg.jit(step)(np.ones((4, 3)))
+    assert W.grad is None and np.array_equal(W.data, np.ones((3, 2)))
+
+
+def test_clear_forgets_the_traces_so_a_replaced_parameter_is_used() -> None:
+    """Replay keeps the nodes it traced; after replacing one, clear() makes the next call trace
+    again (the README documents both)."""
+    layer = nn.Linear(3, 2, seed=0)
+    X = np.linspace(-1, 1, 12).reshape(4, 3)
+    f = tg.jit(lambda X: tg.sum(layer(X) ** 2))
+    f(X)
+    layer.W = tg.Node(np.zeros_like(layer.W.data), name="W")
+    stale = f(X).item()
+    f.clear()
+    assert f(X).item() == pytest.approx(tg.sum(layer(X) ** 2).item(), rel=1e-12) != stale

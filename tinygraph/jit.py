@@ -260,6 +260,13 @@ def _guard(node: Node, what: str, out: bool = False) -> None:
             "ops, not the function's Python statements, so the assignment would happen once, "
             "while tracing. Change parameters outside the compiled function, or with an "
             "optimizer's step() inside it.")
+    if what == "reading .data" and node._prim is None and node._ctime <= _tls.t0:
+        raise TracingError(
+            f"tg.jit: reading .data of {node.describe()}, which the function captures, at "
+            f"{site}. Its value would be frozen into the compiled code. To update a parameter "
+            "inside a compiled step, call an optimizer's step() (`p.data -= lr * p.grad` would "
+            "run once, while tracing, and `p.data = ...` is refused); to compute with it, use "
+            "the node itself in tinygraph ops; to read it, do so after the call.")
     if what.startswith(("comparison", "np.greater", "np.less", "np.equal", "np.not_equal",
                          "np.sign", "np.where")):
         raise TracingError(
@@ -290,7 +297,9 @@ def _record(kind: str, obj: Any, *details: Any) -> None:
         obj._prim, obj.attrs, obj._a, obj._b, obj._more = details
         return
     if kind == "copy":  # detach(), Node(node): a leaf to the engine, a copy op to the trace
-        obj._prim, obj.attrs = _DETACH, {"src": details[0]}
+        # (marked as one when the function has returned: a backward() inside it must see
+        # the leaf that eager mode makes)
+        _tls.copies.append((obj, details[0]))
         return
     if kind == "backward_done":  # the gradients as the pass left them, to compare at step()
         _tls.in_pass = False
@@ -347,6 +356,10 @@ def _record(kind: str, obj: Any, *details: Any) -> None:
         # as the step leaves them (handing back may add to a parameter's): see _grads_kept
         _tls.after = {p: (p.grad, _snapshot(p.grad)) for p in _tls.outside}
     events.append((kind, obj))
+
+
+def _shares(x: np.ndarray, arrays: list) -> bool:
+    return any([np.may_share_memory(x, a) for a in arrays])
 
 
 def _same(g: Any, copy: Any) -> bool:
@@ -532,7 +545,9 @@ def _key(x: Any) -> Any:
         if x.dtype.kind == "f":
             return (x.shape, x.dtype)
         return ("index", x.shape, x.dtype, x.tobytes())
-    if t is float or t is int or t is str:
+    if t is float:  # -0.0 == 0.0, but 1 / -0.0 is -inf: the sign is part of the value
+        return (t, x, math.copysign(1.0, x))
+    if t is int or t is str:
         return (t, x)
     if isinstance(x, Node):
         d = x._data
@@ -546,7 +561,8 @@ def _key(x: Any) -> Any:
     if isinstance(x, dict):
         return ("dict", tuple((k, _key(v)) for k, v in x.items()))
     if x is None or isinstance(x, (bool, int, float, str, complex, np.generic)):
-        return ("value", type(x).__name__, x)
+        sign = math.copysign(1.0, x) if isinstance(x, (float, np.floating)) else None
+        return ("value", type(x).__name__, x, sign)
     return ("object", id(x))
 
 
@@ -1818,6 +1834,13 @@ class _Entry:
             if off:
                 gc.enable()
         needs_grad = self.leaves and engine.is_grad_enabled()
+        # array arguments are the caller's own arrays, where eager mode wraps a copy: what the
+        # backward reads and what the outputs view of them must not change with them
+        arrs = [v for v, a in zip(vals[len(self.inputs):], self.args, strict=True)
+                if a.kind == "array"]
+        if needs_grad and arrs and self.script is None:  # (a step's backward runs right away)
+            saved = tuple([x.copy() if type(x) is np.ndarray and _shares(x, arrs) else x
+                           for x in saved])
         if needs_grad:
             parents = self.parents
             if parents is None:
@@ -1827,10 +1850,8 @@ class _Entry:
         nodes = []
         for k, o in enumerate(outs):
             if type(o) is np.ndarray:
-                for v in vals:
-                    if o is v:  # an input handed back: the output gets its own array
-                        o = o.copy()
-                        break
+                if any([o is v for v in vals]) or _shares(o, arrs):
+                    o = o.copy()  # an input handed back, or a view of an argument: its own
                 o.setflags(write=False)
             n = object.__new__(_JitOutput)
             if needs_grad and self.out_need[k]:
@@ -1890,9 +1911,14 @@ def _flatten_out(res: Any) -> tuple[list[Node], Any]:
         return [res], None
     if isinstance(res, (tuple, list)) and res and all(isinstance(r, Node) for r in res):
         return list(res), (type(res), len(res))
+    what = type(res).__name__
+    if isinstance(res, (tuple, list)) and res:
+        k = next(i for i, r in enumerate(res) if not isinstance(r, Node))
+        what += f" whose item {k} is {type(res[k]).__name__} {res[k]!r:.40}"
     raise TracingError(
-        f"tg.jit: the function returned {type(res).__name__}; a compiled function returns a "
-        "Node or a tuple/list of Nodes (read Python values from them after the call)")
+        f"tg.jit: the function returned {what}; a compiled function returns a Node or a "
+        "tuple/list of Nodes (compute numbers from them after the call, or make them nodes "
+        "with tinygraph ops)")
 
 
 class Compiled:
@@ -1951,6 +1977,13 @@ class Compiled:
         # another thread changed a leaf since this trace read it: this call runs eagerly
         return self.fn(*args, **kwargs) if res is _RETRACE else res
 
+    def clear(self) -> None:
+        """Forget every traced signature: the next call traces again. For after replacing a
+        node or an optimizer the function captures (replay keeps the objects it traced)."""
+        with self._lock:
+            self._cache.clear()
+            self._last = None
+
     def __get__(self, obj: Any, objtype: Any = None) -> Any:
         """@tg.jit on a method: bound to its instance (which becomes part of the signature)."""
         return self if obj is None else types.MethodType(self, obj)
@@ -1985,9 +2018,10 @@ class Compiled:
         try:
             return self._trace_run(args, kwargs, targs, tkw, tracers, t0, t_start, rng_before,
                                    undo)
-        except BaseException:
+        except TracingError:
             # a refused trace changes nothing: gradients and optimizer steps the function's
-            # tracing run made are taken back, newest first
+            # tracing run made are taken back, newest first. (An error of the function's own
+            # leaves what it did, as the same error does eagerly.)
             for u in reversed(undo):
                 u()
             raise
@@ -2006,7 +2040,7 @@ class Compiled:
         _tls.depth = getattr(_tls, "depth", 0) + 1
         _tls.events, _tls.t0 = [], t0  # (no trace nests: a call while tracing runs eagerly)
         _tls.undo, _tls.after, _tls.read, _tls.step_t = undo, None, {}, None
-        _tls.in_pass, _tls.clearing = False, set()
+        _tls.in_pass, _tls.clearing, _tls.copies = False, set(), []
         _tls.tracer_ids = {id(t) for t, _, _ in tracers}
         _tls.fn_name = getattr(self.fn, "__qualname__", "the function")
         _tls.hand_back = [(t, _fetch(args, kwargs, a.path)) for t, _, a in tracers
@@ -2014,12 +2048,15 @@ class Compiled:
         try:
             res = self.fn(*targs, **tkw)
             _grads_kept()
+            for n, src in _tls.copies:
+                n._prim, n.attrs = _DETACH, {"src": src}
             events, read, step_t = _tls.events, _tls.read, _tls.step_t
             _hand_back()  # what a step inside has not already handed back
         finally:
             _tls.depth -= 1
             _tls.events = _tls.after = _tls.outside = _tls.read = None
             _tls.hand_back, _tls.in_pass, _tls.clearing, _tls.tracer_ids = [], False, set(), set()
+            _tls.copies = []
             with _guard_lock:
                 _active -= 1
                 if not _active:

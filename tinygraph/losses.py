@@ -140,8 +140,9 @@ def _labels(who: str, y: Any, n: int, what: str) -> np.ndarray:
     """Labels of shape (n,) or (n, 1) as (n,): a (2, 2) array for 4 rows is an error, not
     silently flattened."""
     if isinstance(y, Node):  # labels become the op's constants: refused while tracing
-        engine.value_out(y, f"{who}: class labels from a node (pass them as an int array, "
-                            "whose values are part of a compiled function's signature)")
+        engine.value_out(y, f"{who}: class labels from a node or a float array (a float "
+                            "array argument of a compiled function is traced as a node; pass "
+                            "labels as an int array, whose values are part of its signature)")
     lab = np.asarray(y.data if isinstance(y, Node) else y)
     if not (lab.shape == (n,) or lab.shape == (n, 1) or (n == 1 and lab.ndim == 0)):
         raise ShapeError(f"{who}: {lab.size} labels for {what} (labels of shape {lab.shape}; "

@@ -957,12 +957,15 @@ class MLP(_Stack, Module):
                              init=init, scale=scale, k=k, shared_slope=shared_slope)
 
     def forward(self, x: Any) -> Node | list[Node]:
-        """One sample's output (a node, or a list of nout), or (N, nout) for a 2-D array."""
-        if isinstance(x, np.ndarray) and x.ndim == 2:
+        """One sample's output (a node, or a list of nout), or (N, nout) for a 2-D array or
+        node."""
+        if isinstance(x, (np.ndarray, Node)) and x.ndim == 2:
             if x.shape[1] != self.nin:
                 raise ShapeError(f"MLP: layer 'L1' expects {self.nin} inputs per sample, got "
                                  f"an array of shape {x.shape}")
-            rows = [self._one(row) for row in x.tolist()]
+            # a node (a batch under tg.jit is one) is split by ops, so a replay reads its rows
+            rows = [self._one(row) for row in (
+                x.tolist() if isinstance(x, np.ndarray) else [x[i] for i in range(x.shape[0])])]
             return ops.stack([ops.stack(r if isinstance(r, list) else [r]) for r in rows])
         return self._one(x)
 
