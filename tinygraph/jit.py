@@ -303,7 +303,7 @@ def _record(kind: str, obj: Any, *details: Any) -> None:
         return
     if kind == "backward_done":  # the gradients as the pass left them, to compare at step()
         _tls.in_pass = False
-        _tls.after = {p: (p.grad, _snapshot(p.grad)) for p in _tls.outside}
+        _tls.after = _grads_now()
         return
     kinds = [k for k, _ in events] + [kind]
     if kind == "backward" and (details[0] is not None or details[1]):
@@ -353,9 +353,14 @@ def _record(kind: str, obj: Any, *details: Any) -> None:
         _hand_back()
         _keep_step(obj)
         _tls.step_t = next(engine._clock)  # ops made after this read the updated parameters
-        # as the step leaves them (handing back may add to a parameter's): see _grads_kept
-        _tls.after = {p: (p.grad, _snapshot(p.grad)) for p in _tls.outside}
+        _tls.after = _grads_now()  # handing back may add to a parameter's: see _grads_kept
     events.append((kind, obj))
+
+
+def _grads_now() -> dict:
+    """The gradients of the nodes made outside the function that the pass reaches, each with
+    a copy, to tell later whether something changed them."""
+    return {p: (p.grad, _snapshot(p.grad)) for p in _tls.outside}
 
 
 def _shares(x: np.ndarray, arrays: list) -> bool:
