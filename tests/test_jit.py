@@ -1929,3 +1929,76 @@ def test_clear_forgets_the_traces_so_a_replaced_parameter_is_used() -> None:
     stale = f(X).item()
     f.clear()
     assert f(X).item() == pytest.approx(tg.sum(layer(X) ** 2).item(), rel=1e-12) != stale
+
+
+def test_a_namedtuple_or_an_ordered_dict_argument_is_traced_as_it_is() -> None:
+    from collections import OrderedDict, namedtuple
+
+    Batch = namedtuple("Batch", "x y")
+    W = tg.Node(np.array([[1.0], [2.0]]), name="W")
+
+    def f(b, opts):
+        return tg.sum((b.x @ W - b.y) ** 2) * opts["scale"]
+
+    g = tg.jit(f)
+    for i in range(3):
+        b = Batch(np.arange(4.0).reshape(2, 2) + i, np.array([[1.0], [0.0]]))
+        opts = OrderedDict(scale=np.array(0.5 + i))
+        assert g(b, opts).item() == pytest.approx(f(b, opts).item(), rel=1e-12)
+    assert g.traces == 1
+
+
+def test_anomaly_mode_around_a_compiled_outputs_backward_names_the_op() -> None:
+    W = tg.Node(np.array([0.0, 1.0]), name="W")
+    f = tg.jit(lambda: tg.sum(tg.sqrt(W)))
+    f()
+    out = f()  # a replay, outside anomaly mode
+    with tg.detect_anomaly(), pytest.raises(tg.AnomalyError, match="backward of sqrt"):
+        out.backward()
+
+
+def test_a_nan_number_argument_is_one_signature() -> None:
+    f = tg.jit(lambda x, s: tg.sum(x * s))
+    x = tg.Node(np.array([1.0, 2.0]))
+    for _ in range(3):
+        assert np.isnan(f(x, float("nan")).item())
+    assert f.traces == 1
+
+
+def test_the_graph_of_a_step_that_returns_nothing_is_its_loss() -> None:
+    model = nn.TensorMLP(3, [4, 2], "relu", seed=0)
+    opt = tg.optim.SGD(model.parameters(), lr=0.1)
+
+    @tg.jit
+    def step(X, y):
+        loss = losses.softmax_cross_entropy(model(X), y)
+        loss.backward()
+        opt.step()
+        opt.zero_grad()
+
+    assert step(np.ones((2, 3)), np.array([0, 1])) is None
+    assert step.graph.name == "loss" and step.graph.op == "softmax_cross_entropy"
+    from tinygraph import viz
+
+    assert "<svg" in viz.draw(step.graph).svg()
+
+
+def test_first_derivatives_through_a_compiled_function_match_eager() -> None:
+    """The README's table: tg.grad / value_and_grad / jacobian through a compiled function use
+    its generated backward; second order raises GraphError."""
+    W = tg.Node(np.array([[0.5, -1.0], [2.0, 0.3]]), name="W")
+
+    def f(x):
+        return tg.sum(tg.tanh(x @ W) ** 2)
+
+    jf = tg.jit(f)
+    x = np.array([0.3, -0.7])
+    jf(x)
+    for fn in (tg.grad, tg.value_and_grad, tg.jacobian):
+        got, want = fn(jf)(x), fn(f)(x)
+        got, want = (got, want) if isinstance(got, tuple) else ((got,), (want,))
+        for a, b in zip(got, want, strict=True):
+            np.testing.assert_allclose(np.asarray(a, dtype=float), np.asarray(b, dtype=float),
+                                       rtol=1e-12)
+    with pytest.raises(tg.GraphError, match="compiled function"):
+        tg.hessian(jf)(x)

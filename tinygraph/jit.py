@@ -551,7 +551,7 @@ def _key(x: Any) -> Any:
             return (x.shape, x.dtype)
         return ("index", x.shape, x.dtype, x.tobytes())
     if t is float:  # -0.0 == 0.0, but 1 / -0.0 is -inf: the sign is part of the value
-        return (t, x, math.copysign(1.0, x))
+        return (t, x if x == x else "nan", math.copysign(1.0, x))  # (nan != nan: one key)
     if t is int or t is str:
         return (t, x)
     if isinstance(x, Node):
@@ -566,8 +566,9 @@ def _key(x: Any) -> Any:
     if isinstance(x, dict):
         return ("dict", tuple((k, _key(v)) for k, v in x.items()))
     if x is None or isinstance(x, (bool, int, float, str, complex, np.generic)):
-        sign = math.copysign(1.0, x) if isinstance(x, (float, np.floating)) else None
-        return ("value", type(x).__name__, x, sign)
+        if isinstance(x, (float, np.floating)):
+            return ("value", type(x).__name__, x if x == x else "nan", math.copysign(1.0, x))
+        return ("value", type(x).__name__, x)
     return ("object", id(x))
 
 
@@ -1509,6 +1510,8 @@ class _JitOutput(Node):
 def _grads(frame: tuple, k: int, g: Any) -> tuple:
     """The gradient leaves' gradients for output k with seed g (None: no path)."""
     entry, saved, args, kwargs = frame
+    if _anomaly_on() and entry.script is None:
+        return entry.eager_grads(args, kwargs, k, g)  # so that an anomaly names its op
     # As in eager backward: the generated code makes no reference cycles, so the cyclic
     # collector has nothing to find, while its passes over a big traced graph cost time.
     off = entry.big and gc.isenabled()
@@ -2008,9 +2011,14 @@ class Compiled:
                 tracers.append((t, name, _Arg(path, "array" if plain else "convert", False)))
                 return t
             if isinstance(x, (list, tuple)):
-                return type(x)(sub(v, path + (i,), f"{name}_{i}") for i, v in enumerate(x))
+                items = [sub(v, path + (i,), f"{name}_{i}") for i, v in enumerate(x)]
+                # a namedtuple takes its fields one by one
+                return type(x)(*items) if hasattr(x, "_fields") else type(x)(items)
             if isinstance(x, dict):
-                return {k: sub(v, path + (k,), f"{name}_{k}") for k, v in x.items()}
+                d = x.copy()  # the same kind of dict (an OrderedDict, a defaultdict)
+                for k, v in x.items():
+                    d[k] = sub(v, path + (k,), f"{name}_{k}")
+                return d
             return x
 
         targs = [sub(a, ("args", i), self._params[i] if i < len(self._params) else f"arg{i}")
@@ -2114,6 +2122,7 @@ class Compiled:
                     "step replays the forward pass before the step, so it would read the "
                     "parameters before their update. Compute it after the call, outside.")
             entry = _Entry(self.fn, b, res, struct, trace_s)
+            entry.drawn = res if res is not None else root  # (a step may return nothing)
             if events:
                 b.read = read
                 entry.plan(events, root, len(outs))
@@ -2138,8 +2147,9 @@ class Compiled:
 
     @property
     def graph(self) -> Any:
-        """The traced graph (the eager output node(s) of the tracing call), for tinygraph.viz."""
-        return self._entry().graph
+        """The traced graph, for tinygraph.viz: the eager output node(s) of the tracing call,
+        or the node backward() was called on when the function returns nothing."""
+        return self._entry().drawn
 
     @property
     def stats(self) -> dict[str, Any]:
