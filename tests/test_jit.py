@@ -6,6 +6,7 @@ import importlib
 import math
 import random
 import threading
+import warnings
 import weakref
 
 import numpy as np
@@ -2002,3 +2003,18 @@ def test_first_derivatives_through_a_compiled_function_match_eager() -> None:
                                        rtol=1e-12)
     with pytest.raises(tg.GraphError, match="compiled function"):
         tg.hessian(jf)(x)
+
+
+def test_a_function_that_keeps_tracing_warns_once_naming_the_argument() -> None:
+    W = tg.Node(np.ones((3, 2)), name="W")
+    f = tg.jit(lambda X, idx: tg.sum((X @ W)[idx]), cache_size=2)
+    X = np.ones((5, 3))
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        for i in range(5):  # 5 signatures, 2 kept: no warning yet
+            f(X, np.array([i % 5]))
+    with pytest.warns(RuntimeWarning, match=r"traced 6 times \(2 signatures are kept\); "
+                      r"argument 1 changes: an int or bool array") as rec:
+        for i in range(5, 12):
+            f(X, np.array([i % 5, 0]))
+    assert len(rec) == 1 and f.traces == 12

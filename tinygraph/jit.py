@@ -1929,6 +1929,28 @@ def _flatten_out(res: Any) -> tuple[list[Node], Any]:
         "with tinygraph ops)")
 
 
+def _retracing(c: Compiled, before: Any, now: Any) -> str:
+    """The warning for a function that keeps tracing: what changed between two signatures."""
+    what = "its signature changes from call to call"
+    if type(before) is tuple and type(now) is tuple and len(before) == len(now):
+        i = next((i for i, (a, b) in enumerate(zip(before, now)) if a != b), None)
+        if i is not None:
+            k = now[i]
+            head = k[:1] if type(k) is tuple else ()
+            if head == ("index",):
+                kind = ("an int or bool array, whose values are part of the signature (take a "
+                        "minibatch outside, f(X[idx], y[idx]); pass a mask as a float array)")
+            elif head in ((float,), (int,)):
+                kind = ("a number, part of the signature by value (pass it as a 0-d float "
+                        "array to have it read on each call)")
+            else:
+                kind = "its shape, dtype or kind"
+            what = f"argument {i} changes: {kind}"
+    return (f"tg.jit: {getattr(c.fn, '__qualname__', 'the function')} has been traced "
+            f"{c.traces} times ({c.cache_size} signatures are kept); {what}. Each new signature "
+            "traces and compiles again, which costs more than running it eagerly.")
+
+
 class Compiled:
     """A function compiled by tg.jit; call it like the function. See the module docstring."""
 
@@ -1943,6 +1965,7 @@ class Compiled:
         self._cache: OrderedDict[Any, _Entry] = OrderedDict()
         self._lock = threading.Lock()
         self._last: _Entry | None = None
+        self._last_key: Any = None
         self.traces = 0
         try:
             self._params = list(inspect.signature(fn).parameters)
@@ -1976,7 +1999,9 @@ class Compiled:
             self._cache.move_to_end(key)
             while len(self._cache) > self.cache_size:
                 self._cache.popitem(last=False)
-        self._last = entry
+        if self.traces == 2 * self.cache_size + 2:  # once: every call tracing costs its time
+            warnings.warn(_retracing(self, self._last_key, key), RuntimeWarning, stacklevel=2)
+        self._last, self._last_key = entry, key
         if entry.script is not None:
             # the tracing run did the step (parameters updated, gradients written, node
             # arguments given theirs by _hand_back): it was this call
