@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 import tinygraph as tg
-from tinygraph import losses
+from tinygraph import losses, nn
 from tinygraph.errors import AxisError, GraphError, ShapeError, TinygraphError
 
 # --- arrays the caller changes after the forward pass --------------------------------------
@@ -177,3 +177,34 @@ def test_drawing_a_graph_with_an_empty_tensor_works() -> None:
     y.backward()
     src = viz.draw(y).source  # the DOT text: needs no Graphviz executable
     assert "0×3" in src
+
+
+def test_a_byte_swapped_array_becomes_native_float_and_saves_and_loads(tmp_path) -> None:
+    """'>f8' data is float64 to the user: kept as it came, it made files tg.load refused."""
+    n = tg.Node(np.arange(3.0).astype(">f8"))
+    assert n.data.dtype == np.float64 and n.data.dtype.isnative
+    np.testing.assert_array_equal(n.data, [0.0, 1.0, 2.0])
+    m = nn.TensorMLP(2, [3, 1], seed=0)
+    for p in m.parameters():
+        p.data = p.data.astype(p.data.dtype.newbyteorder(">"))
+    tg.save(m, tmp_path / "m.npz")
+    m2 = nn.TensorMLP(2, [3, 1], seed=1)
+    tg.load(m2, tmp_path / "m.npz")
+    for a, b in zip(m.parameters(), m2.parameters(), strict=True):
+        np.testing.assert_array_equal(a.data, b.data)
+
+
+def test_a_masked_array_is_refused_not_unmasked_silently() -> None:
+    x = np.ma.array([1.0, 2.0, 3.0], mask=[0, 1, 0])
+    with pytest.raises(tg.DTypeError, match="masked array.*filled"):
+        tg.Node(x)
+    with pytest.raises(tg.DTypeError, match="masked array"):
+        tg.Node(np.ones(3)) * x
+
+
+def test_an_integer_beyond_float_range_is_an_input_error_naming_the_op() -> None:
+    with pytest.raises(tg.InputError, match=r"Node: an integer of 1329 bits"):
+        tg.Node(10**400)
+    with pytest.raises(tg.InputError, match=r"mul: right operand: an integer of \d+ bits"):
+        tg.Node(1.0) * 10**400
+    assert tg.Node(2**1000).data == 2.0**1000

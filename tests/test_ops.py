@@ -251,3 +251,15 @@ def test_kink_conventions_are_documented_in_ops() -> None:
     for phrase in ("relu'(0) = 0", "abs'(0) = 0", "sqrt'(0) = inf", "split the gradient equally",
                    "clip passes the gradient at its bounds", "all -inf row of logsumexp"):
         assert phrase in doc, phrase
+
+
+def test_relu_of_nan_is_nan_on_a_number_as_on_an_array() -> None:
+    """micrograd, numpy's maximum and torch keep a nan through ReLU; the number rule made it 0."""
+    x = tg.Node(float("nan"))
+    y = tg.relu(x)
+    y.backward()
+    assert math.isnan(y.data) and np.isnan(tg.relu(tg.Node(np.array([np.nan]))).data[0])
+    assert x.grad == 0.0  # relu'(nan) = 0, as the array rule's mask gives
+    f = tg.jit(lambda v: tg.relu(v) * 2.0)
+    assert [f(tg.Node(v)).data for v in (1.0, -1.0)] == [2.0, 0.0]
+    assert math.isnan(f(tg.Node(float("nan"))).data)

@@ -32,6 +32,7 @@ from .errors import (
     DTypeError,
     GraphError,
     IndexOutOfRange,
+    InputError,
     ReadOnlyError,
     ShapeError,
 )
@@ -215,16 +216,20 @@ def as_data(data: Any, what: str = "Node") -> Data:
     if t is float:
         return data
     if t is int or t is bool:
-        return float(data)
+        return _int_float(data, what)
     if isinstance(data, np.ndarray):
         kind = data.dtype.kind
         if kind in "biu":
             data = data.astype(np.float64)
         elif kind != "f" or data.dtype.itemsize not in (4, 8):
             raise _bad_dtype(what, f"an array of dtype {data.dtype}")
+        if isinstance(data, np.ma.MaskedArray):  # its mask would be dropped without a word
+            raise DTypeError(f"{what}: got a masked array; a node holds plain values, so pass "
+                             "x.filled(value) (or x.compressed() for the unmasked ones)")
         if data.ndim == 0:
             return float(data)
-        arr = np.array(data, copy=True)
+        # native byte order: a '>f8' array is float64 to every op, optimizer and saved file
+        arr = np.array(data, dtype=data.dtype.newbyteorder("="), copy=True)
         arr.flags.writeable = False
         return arr
     if isinstance(data, np.generic):
@@ -232,7 +237,7 @@ def as_data(data: Any, what: str = "Node") -> Data:
             return float(data)
         raise _bad_dtype(what, f"a numpy {type(data).__name__}")
     if isinstance(data, (float, int)):  # float and int subclasses
-        return float(data)
+        return _int_float(data, what) if isinstance(data, int) else float(data)
     if isinstance(data, (list, tuple)):
         if any(isinstance(x, Node) for x in data):
             raise DTypeError(f"{what}: got a list of Nodes; tg.stack(nodes) makes one tensor node "
@@ -248,6 +253,14 @@ def as_data(data: Any, what: str = "Node") -> Data:
         return as_data(arr, what)
     name = "None" if data is None else type(data).__name__
     raise _bad_dtype(what, f"a value of type {name}")
+
+
+def _int_float(n: int, what: str) -> float:
+    try:
+        return float(n)
+    except OverflowError:  # beyond float64: not inf, as numpy would make it, but an error
+        raise InputError(f"{what}: an integer of {n.bit_length()} bits is too large for a "
+                         "float (at most 1024 bits)") from None
 
 
 def _shape(d: Data) -> tuple[int, ...]:

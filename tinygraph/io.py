@@ -412,7 +412,11 @@ def _check_member(z: zipfile.ZipFile, info: zipfile.ZipInfo, path: str, name: st
         raise LoadError(f"load: {path!r}: {what} has dtype {got_dtype} (Python objects); "
                         "refused, nothing is unpickled")
     if got_dtype != dtype:
-        raise LoadError(f"load: {path!r}: {what} has dtype {got_dtype}, the model's is {dtype}")
+        swapped = (" (the same type in the other byte order: write the file with native "
+                   "arrays, a.astype(a.dtype.newbyteorder('=')))"
+                   if got_dtype.newbyteorder("=") == dtype else "")
+        raise LoadError(f"load: {path!r}: {what} has dtype {got_dtype}, the model's is "
+                        f"{dtype}{swapped}")
     if tuple(got_shape) != shape:
         raise LoadError(f"load: {path!r}: {what} has shape {tuple(got_shape)}, the model's is "
                         f"{shape}")

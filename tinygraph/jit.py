@@ -137,7 +137,7 @@ TEMPLATES: dict[str, dict[str, Any]] = {
     "sigmoid": dict(sfwd="_sigmoid({0})", afwd="_sigmoid({0})",
                     vjps=("{g} * {out} * (1.0 - {out})",), gshape=("out",)),
     # relu's mask from its output (out > 0 exactly where x > 0), so x may be overwritten
-    "relu": dict(sfwd="{0} if {0} > 0 else 0.0", afwd="np.maximum({0}, 0)", prec=9,
+    "relu": dict(sfwd="0.0 if {0} <= 0 else {0}", afwd="np.maximum({0}, 0)", prec=9,
                  vjps=("np.multiply({g}, {out} > 0, dtype={g}.dtype)",),
                  svjps=("{g} * ({0} > 0)",), gshape=("out",)),
     "matmul": dict(afwd="{0} @ {1}", vjps=("_mm_a({g}, {out}, {0}, {1})",

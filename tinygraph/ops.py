@@ -176,7 +176,7 @@ TANH = _prim("tanh", np.tanh, lambda g, out, x: g * (1.0 - out * out), scalar=ma
 SIGMOID = _prim("sigmoid", _sigmoid, lambda g, out, x: g * out * (1.0 - out), scalar=_sigmoid,
                 symbol="σ")
 RELU = _prim("relu", lambda x: np.maximum(x, 0), lambda g, out, x: _masked(g, x > 0),
-             scalar=lambda x: x if x > 0 else 0.0, symbol="ReLU")
+             scalar=lambda x: 0.0 if x <= 0 else x, symbol="ReLU")  # nan stays nan
 SOFTPLUS = _prim("softplus", _softplus, lambda g, out, x: g * _dsoftplus(x), scalar=_softplus,
                  symbol="softplus")
 LEAKY_RELU = _prim("leaky_relu",
