@@ -188,3 +188,44 @@ def test_diagnose_reads_a_pytorch_style_model_by_path():
     report = diagnostics.diagnose(Net(hidden=5), X, y, loss=losses.softmax_cross_entropy)
     rows = {d.layer: d.units for d in report.layers}
     assert rows["fc1"] == 5 and rows["body.0"] == 5 and rows["heads.0"] == 2
+
+
+def test_in_place_update_of_a_parameter_under_no_grad_is_the_manual_step() -> None:
+    """PyTorch's `with torch.no_grad(): p -= lr * p.grad` updated nothing: Python rebound the
+    loop variable to a new node. Under no_grad it now updates the parameter (dtype kept);
+    elsewhere `x += y` still makes a new node, as micrograd's `out += w * x` needs."""
+    model = nn.TensorMLP(2, [3, 1], "tanh", seed=0, dtype=np.float32)
+    X = np.linspace(-1, 1, 8, dtype=np.float32).reshape(4, 2)
+    before = [p.data.copy() for p in model.parameters()]
+    tg.sum(model(X) ** 2).backward()
+    with tg.no_grad():
+        for p in model.parameters():
+            p -= 0.1 * p.grad
+    for p, b in zip(model.parameters(), before, strict=True):
+        np.testing.assert_allclose(p.data, b - np.float32(0.1) * p.grad, rtol=1e-6)
+        assert p.data.dtype == np.float32 and p.op is None
+    w, x = tg.Node(2.0), 3.0
+    out = tg.Node(0.0)
+    out += w * x
+    out.backward()
+    assert out.op == "add" and w.grad == 3.0
+
+
+def test_backward_takes_retain_graph_as_pytorch_spells_it() -> None:
+    x = tg.Node(np.array([1.0, 2.0]))
+    y = tg.sum(x * x)
+    y.backward(retain_graph=True)
+    y.backward()  # the graph was kept either way: the second pass adds again
+    np.testing.assert_array_equal(x.grad, [4.0, 8.0])
+    f = tg.jit(lambda v: tg.sum(v * v))
+    f(x)
+    x.grad = None
+    f(x).backward(retain_graph=True)
+    np.testing.assert_array_equal(x.grad, [2.0, 4.0])
+
+
+def test_filling_a_parameters_data_names_the_node() -> None:
+    W = tg.Node(np.ones(3), name="W")
+    with pytest.raises(tg.ReadOnlyError, match=r"fill\(\).*'W'"):
+        W.data.fill(0.0)
+    assert np.array_equal(W.data, np.ones(3))

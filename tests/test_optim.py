@@ -154,3 +154,17 @@ def test_fit_progress_bar_falls_back_quietly(monkeypatch, capsys):
     assert capsys.readouterr().err == ""
     with pytest.raises(tg.InputError, match="fit"):
         optim.fit(m, X, y[:5])
+
+
+def test_adam_counts_each_parameters_steps_from_its_first_gradient() -> None:
+    """A parameter first reached at step 3 (a layer unfrozen later) takes Adam's first step: a
+    move of lr, whatever the optimizer's own count (PyTorch counts per parameter too)."""
+    a, b = tg.Node(np.array([1.0, 2.0])), tg.Node(np.array([1.0]))
+    opt = optim.Adam([a, b], lr=0.1)
+    for step in range(4):
+        opt.zero_grad()
+        loss = tg.sum(a * a) + (tg.sum(b * 3.0) if step == 3 else 0.0)
+        loss.backward()
+        opt.step()
+    np.testing.assert_allclose(b.data, [0.9], rtol=1e-8)
+    assert opt.t == 4 and opt.steps == [4, 1]

@@ -546,6 +546,30 @@ class Node:
     def __truediv__(self, other: Any) -> Node:
         return binary(_DIV, self, other)
 
+    # `with no_grad(): p -= lr * p.grad` (PyTorch's manual step) updates the parameter p, as
+    # p.data -= ... does; anywhere else x -= y is x = x - y, a new node (micrograd's `out += w * x`
+    # builds its graph so)
+    def _update(self, ufunc: Any, other: Any) -> bool:
+        if self._prim is not None or not self.requires_grad or is_grad_enabled():
+            return False
+        new = ufunc(self._data, _raw(other))
+        if type(self._data) is not float and isinstance(new, np.ndarray):
+            new = new.astype(self._data.dtype, copy=False)  # in place keeps the dtype
+        self.data = new
+        return True
+
+    def __iadd__(self, other: Any) -> Node:
+        return self if self._update(np.add, other) else binary(_ADD, self, other)
+
+    def __isub__(self, other: Any) -> Node:
+        return self if self._update(np.subtract, other) else binary(_SUB, self, other)
+
+    def __imul__(self, other: Any) -> Node:
+        return self if self._update(np.multiply, other) else binary(_MUL, self, other)
+
+    def __itruediv__(self, other: Any) -> Node:
+        return self if self._update(np.true_divide, other) else binary(_DIV, self, other)
+
     def __rtruediv__(self, other: Any) -> Node:
         return binary(_DIV, other, self)
 
@@ -682,13 +706,15 @@ class Node:
         """Forget this node's gradient."""
         self.grad = None
 
-    def backward(self, grad: Any = None, create_graph: bool = False) -> None:
+    def backward(self, grad: Any = None, create_graph: bool = False,
+                 retain_graph: bool | None = None) -> None:
         """Add d(self)/d(node) * grad into .grad of every node self depends on.
 
         Each call adds its own pass into .grad (intermediates included), so calling it twice on the
         same graph gives exactly twice the gradients. grad defaults to 1.0 for a scalar root.
         With create_graph=True the pass itself is recorded as tinygraph ops: each .grad is then a
         Node that can be differentiated again (second derivatives, Hessian-vector products).
+        retain_graph is PyTorch's spelling, accepted and not needed: the graph is always kept.
         """
         backward(self, grad, create_graph)
 
@@ -798,6 +824,11 @@ class DataView(np.ndarray):
         if not self.flags.writeable:
             raise _read_only(self, "item assignment")
         np.ndarray.__setitem__(self, key, value)
+
+    def fill(self, value: Any) -> None:
+        if not self.flags.writeable:
+            raise _read_only(self, "fill()")
+        np.ndarray.fill(self, value)
 
     def copy(self, order: Any = "C") -> np.ndarray:  # type: ignore[override]
         return _plain(self).copy(order)

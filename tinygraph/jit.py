@@ -1461,7 +1461,8 @@ class _JitOutput(Node):
 
     __slots__ = ()
 
-    def backward(self, grad: Any = None, create_graph: bool = False) -> None:
+    def backward(self, grad: Any = None, create_graph: bool = False,
+                 retain_graph: bool | None = None) -> None:
         if create_graph:
             raise _no_second(self)
         attrs = self.attrs

@@ -28,15 +28,16 @@ def _as_scores(who: str, scores: Any) -> Node:
     return ops.const(scores, f"{who}: scores")
 
 
-def _targets(who: str, y: Any, t: np.ndarray, like: Node) -> Any:
+def _targets(who: str, y: Any, t: np.ndarray, like: Node, grad: bool = False) -> Any:
     """The targets t (checked, in like's shape and dtype) as the loss computes with them. Given
-    as a node of like's dtype, they stay in the graph, detached (a constant of the loss, but one
-    that tg.jit's replay reads anew on every call instead of the value seen when tracing);
-    otherwise the array t, or a float for one value. A node of another dtype is refused while
-    tracing, since its cast would be frozen."""
+    as a node of like's dtype, they stay in the graph: with their gradient where grad is True
+    and they require one (PyTorch's mse_loss(a, b) differentiates b too), else detached (a
+    constant of the loss, but one that tg.jit's replay reads anew on every call instead of the
+    value seen when tracing); otherwise the array t, or a float for one value. A node of another
+    dtype is refused while tracing, since its cast would be frozen."""
     if isinstance(y, Node):
         if type(y._data) is not float and y.dtype == like.dtype and y._data.size == t.size:
-            n = y.detach()
+            n = y if grad and y.requires_grad else y.detach()
             return n if n.shape == t.shape else ops.reshape(n, t.shape)
         engine.value_out(y, f"{who}: targets of dtype {y.dtype} for scores of dtype "
                             f"{like.dtype} (pass them in the scores' dtype)")
@@ -86,7 +87,7 @@ def binary_cross_entropy_with_logits(logits: Any, y: Any, reduction: str = "mean
     who = "binary_cross_entropy_with_logits"
     z, t = _binary_scores(who, logits, y)
     _first_bad(who, t, np.isfinite(t) & (t >= 0) & (t <= 1), "[0, 1]")
-    return _reduce(who, ops.softplus(z) - z * _targets(who, y, t, z), reduction)
+    return _reduce(who, ops.softplus(z) - z * _targets(who, y, t, z, grad=True), reduction)
 
 
 def binary_hinge(scores: Any, y: Any, margin: float = 1.0, reduction: str = "mean") -> Node:
@@ -178,7 +179,8 @@ def multiclass_hinge(scores: Any, y: Any, margin: float = 1.0, reduction: str = 
 
 
 def mse(pred: Any, target: Any, reduction: str = "mean") -> Node:
-    """Mean squared error mean((pred - target)²) over all elements (target is a constant).
+    """Mean squared error mean((pred - target)²) over all elements (a target node that
+    requires a gradient gets one, as in PyTorch).
 
     pred and target must have the same shape, except (N,) with (N, 1) either way round and a
     single value with a single value (() with (1,) or (1, 1)).
@@ -197,7 +199,7 @@ def mse(pred: Any, target: Any, reduction: str = "mean") -> Node:
         raise ShapeError(f"{who}: target of shape {ts} does not match predictions of shape "
                          f"{ps}; they must be equal, or (N,) with (N, 1)")
     t = t.reshape(ps).astype(p.dtype)
-    d = p - _targets(who, target, t, p)
+    d = p - _targets(who, target, t, p, grad=True)
     return _reduce(who, d * d, reduction)
 
 

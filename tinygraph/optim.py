@@ -159,14 +159,18 @@ class Adam(Optimizer):
         self.weight_decay = _check_rate("Adam", "weight_decay", weight_decay)
         self.m: list[Any] = [0.0] * len(self.params)
         self.v: list[Any] = [0.0] * len(self.params)
+        # each parameter's own steps, as PyTorch counts them: one that first gets a gradient
+        # later (a layer unfrozen, a head some batches skip) is bias-corrected from its start
+        self.steps: list[int] = [0] * len(self.params)
 
     def _update(self, i: int, w: Any, g: Any) -> Any:
         if self.weight_decay:
             g = g + self.weight_decay * w
         m = self.m[i] = self.b1 * self.m[i] + (1 - self.b1) * g
         v = self.v[i] = self.b2 * self.v[i] + (1 - self.b2) * (g * g)
-        mhat = m / (1 - self.b1**self.t)
-        vhat = v / (1 - self.b2**self.t)
+        k = self.steps[i] = self.steps[i] + 1
+        mhat = m / (1 - self.b1**k)
+        vhat = v / (1 - self.b2**k)
         return w - self.lr * mhat / (np.sqrt(vhat) + self.eps)
 
 
