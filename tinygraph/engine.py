@@ -229,7 +229,8 @@ def as_data(data: Any, what: str = "Node") -> Data:
         if data.ndim == 0:
             return float(data)
         # native byte order: a '>f8' array is float64 to every op, optimizer and saved file
-        arr = np.array(data, dtype=data.dtype.newbyteorder("="), copy=True)
+        arr = (np.array(data, copy=True) if data.dtype.isnative
+               else data.astype(data.dtype.newbyteorder("=")))
         arr.flags.writeable = False
         return arr
     if isinstance(data, np.generic):
